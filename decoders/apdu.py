@@ -1,0 +1,131 @@
+"""xDLMS APDUs carrying pushed data: DataNotification (0x0F).
+
+::
+
+    0F | invoke-id-and-priority (4) | date-time | notification-body (A-XDR Data)
+                                      00                 absent
+                                      0C + 12 bytes      conformant
+                                      09 0C + 12 bytes   tagged (Kaifa, Kamstrup before fw 3.0)
+
+The invoke-id-and-priority's bit 31 is the high-priority bit (set by some
+Sagemcom meters), bit 30 the service class (Aidon and Kaifa set it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import axdr
+from .cosem_time import CosemDateTime
+from .errors import ApduError, AxdrError
+
+DATA_NOTIFICATION = 0x0F
+
+#: names of APDU tags that are not pushes, for error messages
+APDU_NAMES: dict[int, str] = {
+    0x01: "initiate-request",
+    0x08: "initiate-response",
+    0x0E: "confirmed-service-error",
+    0x0F: "data-notification",
+    0x60: "AARQ",
+    0x61: "AARE",
+    0x62: "RLRQ",
+    0x63: "RLRE",
+    0xC0: "get-request",
+    0xC1: "set-request",
+    0xC2: "event-notification-request",
+    0xC3: "action-request",
+    0xC4: "get-response",
+    0xC5: "set-response",
+    0xC7: "action-response",
+    0xD8: "exception-response",
+    0xD9: "access-request",
+    0xDA: "access-response",
+    0xDB: "general-glo-ciphering",
+    0xDC: "general-ded-ciphering",
+    0xDD: "general-ciphering",
+    0xDF: "general-signing",
+    0xE0: "general-block-transfer",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DataNotification:
+    invoke_id_and_priority: int
+    datetime: CosemDateTime | None
+    #: how the header date-time was encoded: "absent", "bare" (0C) or "tagged" (09 0C)
+    datetime_encoding: str
+    body: axdr.Data
+    #: offset of the body in the APDU (for annotated dumps)
+    body_offset: int
+
+    @property
+    def invoke_id(self) -> int:
+        return self.invoke_id_and_priority & 0x00FFFFFF
+
+    @property
+    def high_priority(self) -> bool:
+        return bool(self.invoke_id_and_priority & 0x80000000)
+
+    @property
+    def confirmed(self) -> bool:
+        return bool(self.invoke_id_and_priority & 0x40000000)
+
+
+def parse_data_notification(apdu: bytes) -> DataNotification:
+    """Parse a plain DataNotification; every byte must be accounted for."""
+    apdu = bytes(apdu)
+    n = len(apdu)
+    if n == 0:
+        raise ApduError("the APDU is empty")
+    tag = apdu[0]
+    if tag != DATA_NOTIFICATION:
+        name = APDU_NAMES.get(tag)
+        what = f"0x{tag:02X} ({name})" if name else f"0x{tag:02X} (not an xDLMS APDU tag)"
+        raise ApduError(f"APDU {what} is not a data-notification (0x0F), the APDU meters push")
+    if n < 6:
+        raise ApduError("data-notification is truncated before its date-time")
+    invoke = int.from_bytes(apdu[1:5], "big")
+    pos = 5
+    first = apdu[pos]
+    dt: CosemDateTime | None = None
+    if first == 0x00:
+        encoding, pos = "absent", pos + 1
+    elif first == 0x0C:
+        encoding, raw, pos = "bare", apdu[pos + 1 : pos + 13], pos + 13
+    elif first == 0x09 and n > pos + 1 and apdu[pos + 1] == 0x0C:
+        encoding, raw, pos = "tagged", apdu[pos + 2 : pos + 14], pos + 14
+    else:
+        raise ApduError(
+            f"data-notification date-time field starts with 0x{first:02X}; 00, 0C or 09 0C expected"
+            " (a wrong key gives random bytes here)"
+        )
+    if encoding != "absent":
+        if pos > n:
+            raise ApduError("data-notification is truncated inside its date-time")
+        dt = CosemDateTime.from_bytes(raw)
+    if pos >= n:
+        raise ApduError("data-notification has no notification body")
+    try:
+        body, end = axdr.decode_at(apdu, pos)
+    except AxdrError as exc:
+        raise AxdrError(f"notification body: {exc}") from None
+    if end != n:
+        raise ApduError(f"{n - end} byte(s) left over after the notification body ended at offset {end}")
+    return DataNotification(invoke, dt, encoding, body, pos)
+
+
+def build_data_notification(
+    body: axdr.Data,
+    *,
+    invoke_id_and_priority: int = 0,
+    datetime: CosemDateTime | None = None,
+    tagged_datetime: bool = False,
+) -> bytes:
+    """Encode a DataNotification (tests and the simulator)."""
+    head = bytes((DATA_NOTIFICATION,)) + invoke_id_and_priority.to_bytes(4, "big")
+    if datetime is None:
+        dt = b"\x00"
+    else:
+        dt = (b"\x09\x0c" if tagged_datetime else b"\x0c") + datetime.raw
+    return head + dt + axdr.encode(body)

@@ -1,0 +1,350 @@
+"""A-XDR encoding of COSEM data (IEC 62056-6-2 ``Data``), decode and encode.
+
+Every value is a :class:`Data` ``(tag, value)`` pair: a typed, immutable tuple
+that is cheap to create on the hot path (a push holds ~65 of them).
+
+============  ====  ===============================  ========================
+type          tag   encoding after the tag            Python value
+============  ====  ===============================  ========================
+null-data       0   nothing                          ``None``
+array           1   count, items                     tuple of Data
+structure       2   count, items                     tuple of Data
+boolean         3   1 byte                           bool
+bit-string      4   bit count, ceil(n/8) bytes       str of '0'/'1'
+double-long     5   int32                            int
+double-long-u   6   uint32                           int
+octet-string    9   length, bytes                    bytes
+visible-string 10   length, bytes                    str
+utf8-string    12   length, bytes                    str
+bcd            13   1 byte                           int
+integer        15   int8                             int
+long           16   int16                            int
+unsigned       17   uint8                            int
+long-unsigned  18   uint16                           int
+compact-array  19   type description, contents       tuple of Data
+long64         20   int64                            int
+long64-u       21   uint64                           int
+enum           22   uint8                            int
+float32        23   IEEE 754 single                  float
+float64        24   IEEE 754 double                  float
+date-time      25   12 bytes                         bytes (see cosem_time)
+date           26   5 bytes                          bytes
+time           27   4 bytes                          bytes
+============  ====  ===============================  ========================
+
+Counts and lengths are A-XDR lengths (``nn`` or ``0x8K`` + K bytes).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, NamedTuple
+
+from .errors import AxdrError
+from .lengths import encode_length
+
+NULL, ARRAY, STRUCTURE, BOOLEAN, BIT_STRING = 0, 1, 2, 3, 4
+DOUBLE_LONG, DOUBLE_LONG_UNSIGNED = 5, 6
+OCTET_STRING, VISIBLE_STRING, UTF8_STRING, BCD = 9, 10, 12, 13
+INTEGER, LONG, UNSIGNED, LONG_UNSIGNED, COMPACT_ARRAY = 15, 16, 17, 18, 19
+LONG64, LONG64_UNSIGNED, ENUM, FLOAT32, FLOAT64 = 20, 21, 22, 23, 24
+DATE_TIME, DATE, TIME = 25, 26, 27
+
+
+class Data(NamedTuple):
+    """One A-XDR value: its type tag and the Python value."""
+
+    tag: int
+    value: Any
+
+    @property
+    def type_name(self) -> str:
+        return TYPE_NAMES.get(self.tag, f"tag_{self.tag}")
+
+
+#: tag -> the standard's type name (snake case)
+TYPE_NAMES: dict[int, str] = {
+    NULL: "null_data",
+    ARRAY: "array",
+    STRUCTURE: "structure",
+    BOOLEAN: "boolean",
+    BIT_STRING: "bit_string",
+    DOUBLE_LONG: "double_long",
+    DOUBLE_LONG_UNSIGNED: "double_long_unsigned",
+    OCTET_STRING: "octet_string",
+    VISIBLE_STRING: "visible_string",
+    UTF8_STRING: "utf8_string",
+    BCD: "bcd",
+    INTEGER: "integer",
+    LONG: "long",
+    UNSIGNED: "unsigned",
+    LONG_UNSIGNED: "long_unsigned",
+    COMPACT_ARRAY: "compact_array",
+    LONG64: "long64",
+    LONG64_UNSIGNED: "long64_unsigned",
+    ENUM: "enum",
+    FLOAT32: "float32",
+    FLOAT64: "float64",
+    DATE_TIME: "date_time",
+    DATE: "date",
+    TIME: "time",
+}
+
+#: fixed-size types: tag -> (size, struct format or None for raw bytes)
+_FIXED: dict[int, tuple[int, str | None]] = {
+    BOOLEAN: (1, "?"),
+    DOUBLE_LONG: (4, ">i"),
+    DOUBLE_LONG_UNSIGNED: (4, ">I"),
+    BCD: (1, "B"),
+    INTEGER: (1, "b"),
+    LONG: (2, ">h"),
+    UNSIGNED: (1, "B"),
+    LONG_UNSIGNED: (2, ">H"),
+    LONG64: (8, ">q"),
+    LONG64_UNSIGNED: (8, ">Q"),
+    ENUM: (1, "B"),
+    FLOAT32: (4, ">f"),
+    FLOAT64: (8, ">d"),
+    DATE_TIME: (12, None),
+    DATE: (5, None),
+    TIME: (4, None),
+}
+_UNPACK = {tag: (size, struct.Struct(fmt).unpack_from if fmt else None) for tag, (size, fmt) in _FIXED.items()}
+_PACK = {tag: struct.Struct(fmt).pack for tag, (_s, fmt) in _FIXED.items() if fmt}
+
+MAX_DEPTH = 16  # nesting limit: a hostile input cannot exhaust the stack
+
+
+def _length(buf: bytes, pos: int) -> tuple[int, int]:
+    b = buf[pos]
+    if b < 0x80:
+        return b, pos + 1
+    n = b & 0x7F
+    if n == 0 or n > 4 or pos + 1 + n > len(buf):
+        raise AxdrError(f"invalid length prefix 0x{b:02X} at offset {pos}")
+    return int.from_bytes(buf[pos + 1 : pos + 1 + n], "big"), pos + 1 + n
+
+
+def decode_at(buf: bytes, pos: int = 0, _depth: int = 0) -> tuple[Data, int]:
+    """Decode one value starting at ``buf[pos]``; return it and the next offset.
+
+    Iterative (an explicit stack instead of recursion) with the common types
+    inline: this is the hot path of every push.  Raises :class:`AxdrError`
+    with the offset on truncated, over-nested or unknown data.
+    """
+    n = len(buf)
+    new = tuple.__new__
+    unpackers = _UNPACK
+    stack: list[list] = []  # [tag, count, items] of the open arrays/structures
+    while True:
+        if pos >= n:
+            raise AxdrError(f"data ends at offset {pos} where a value was expected (truncated)")
+        tag = buf[pos]
+        pos += 1
+        fixed = unpackers.get(tag)
+        if fixed is not None:
+            size, unpack = fixed
+            end = pos + size
+            if end > n:
+                raise AxdrError(f"{TYPE_NAMES[tag]} at offset {pos - 1} needs {size} bytes; the data ends first")
+            value = new(Data, (tag, buf[pos:end] if unpack is None else unpack(buf, pos)[0]))
+            pos = end
+        elif tag == OCTET_STRING and pos < n and buf[pos] < 0x80:
+            end = pos + 1 + buf[pos]
+            if end > n:
+                raise AxdrError(f"octet_string at offset {pos - 1} claims {buf[pos]} bytes; the data ends first")
+            value = new(Data, (OCTET_STRING, buf[pos + 1 : end]))
+            pos = end
+        elif tag == STRUCTURE or tag == ARRAY:
+            if pos >= n:
+                raise AxdrError(f"{TYPE_NAMES[tag]} at offset {pos - 1} has no element count (truncated)")
+            count, pos = _length(buf, pos)
+            if count > n - pos:
+                raise AxdrError(
+                    f"{TYPE_NAMES[tag]} at offset {pos - 1} claims {count} elements; the data is too short"
+                )
+            if count:
+                if len(stack) + _depth >= MAX_DEPTH:
+                    raise AxdrError(f"data nested deeper than {MAX_DEPTH} levels at offset {pos - 1}")
+                stack.append([tag, count, []])
+                continue
+            value = new(Data, (tag, ()))
+        else:
+            value, pos = _decode_simple(tag, buf, pos, _depth + len(stack))
+        # hand the finished value to its container; close containers that are full
+        while stack:
+            top = stack[-1]
+            items = top[2]
+            items.append(value)
+            if len(items) < top[1]:
+                break
+            stack.pop()
+            value = new(Data, (top[0], tuple(items)))
+        else:
+            return value, pos
+
+
+def _decode_simple(tag: int, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+    """Decode the value of a known ``tag`` starting at ``pos`` (after the tag)."""
+    fixed = _UNPACK.get(tag)
+    if fixed is not None:
+        size, unpack = fixed
+        end = pos + size
+        if end > len(buf):
+            raise AxdrError(f"{TYPE_NAMES[tag]} at offset {pos - 1} needs {size} bytes; the data ends first")
+        return Data(tag, buf[pos:end] if unpack is None else unpack(buf, pos)[0]), end
+    if tag == OCTET_STRING or tag == VISIBLE_STRING or tag == UTF8_STRING:
+        n, pos = _length(buf, pos)
+        end = pos + n
+        if end > len(buf):
+            raise AxdrError(f"{TYPE_NAMES[tag]} at offset {pos - 1} claims {n} bytes; the data ends first")
+        raw = buf[pos:end]
+        if tag == OCTET_STRING:
+            return Data(tag, raw), end
+        return Data(tag, raw.decode("latin-1" if tag == VISIBLE_STRING else "utf-8", "replace")), end
+    if tag == NULL:
+        return Data(NULL, None), pos
+    if tag == BIT_STRING:
+        nbits, pos = _length(buf, pos)
+        end = pos + (nbits + 7) // 8
+        if end > len(buf):
+            raise AxdrError(f"bit-string at offset {pos - 1} claims {nbits} bits; the data ends first")
+        bits = "".join(f"{b:08b}" for b in buf[pos:end])[:nbits]
+        return Data(tag, bits), end
+    if tag == COMPACT_ARRAY:
+        return _decode_compact_array(buf, pos, depth)
+    raise AxdrError(f"unknown A-XDR type tag 0x{tag:02X} at offset {pos - 1}")
+
+
+def decode(buf: bytes) -> Data:
+    """Decode exactly one value that fills ``buf``: trailing bytes are an error."""
+    value, end = decode_at(bytes(buf), 0)
+    if end != len(buf):
+        raise AxdrError(f"{len(buf) - end} byte(s) left over after the value ended at offset {end}")
+    return value
+
+
+# -- compact array ------------------------------------------------------------
+def _type_description(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    """TypeDescription: a simple tag, ``01 count(2) desc`` or ``02 count desc...``."""
+    if depth >= MAX_DEPTH:
+        raise AxdrError("compact-array type description nested too deeply")
+    try:
+        tag = buf[pos]
+    except IndexError:
+        raise AxdrError("compact-array type description is truncated") from None
+    pos += 1
+    if tag == ARRAY:
+        if pos + 2 > len(buf):
+            raise AxdrError("compact-array type description is truncated")
+        count = int.from_bytes(buf[pos : pos + 2], "big")
+        inner, pos = _type_description(buf, pos + 2, depth + 1)
+        return (ARRAY, count, inner), pos
+    if tag == STRUCTURE:
+        count, pos = _length(buf, pos)
+        members = []
+        for _ in range(count):
+            m, pos = _type_description(buf, pos, depth + 1)
+            members.append(m)
+        return (STRUCTURE, tuple(members)), pos
+    if tag in TYPE_NAMES and tag != COMPACT_ARRAY:
+        return tag, pos
+    raise AxdrError(f"unknown type 0x{tag:02X} in a compact-array type description")
+
+
+def _decode_untagged(desc: Any, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+    if isinstance(desc, tuple):
+        if desc[0] == ARRAY:
+            _tag, count, inner = desc
+            items = []
+            for _ in range(count):
+                item, pos = _decode_untagged(inner, buf, pos, depth + 1)
+                items.append(item)
+            return Data(ARRAY, tuple(items)), pos
+        items = []
+        for member in desc[1]:
+            item, pos = _decode_untagged(member, buf, pos, depth + 1)
+            items.append(item)
+        return Data(STRUCTURE, tuple(items)), pos
+    return _decode_simple(desc, buf, pos, depth)
+
+
+def _decode_compact_array(buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+    desc, pos = _type_description(buf, pos, depth)
+    n, pos = _length(buf, pos)
+    end = pos + n
+    if end > len(buf):
+        raise AxdrError("compact-array contents are truncated")
+    contents = bytes(buf[pos:end])
+    items = []
+    p = 0
+    while p < len(contents):
+        item, q = _decode_untagged(desc, contents, p, depth + 1)
+        if q == p:
+            raise AxdrError("compact-array elements of zero size cannot be counted")
+        items.append(item)
+        p = q
+    if p != len(contents):
+        raise AxdrError("compact-array contents do not end on an element boundary")
+    return Data(COMPACT_ARRAY, tuple(items)), end
+
+
+# -- encoding -----------------------------------------------------------------
+def encode(data: Data) -> bytes:
+    """Encode a :class:`Data` value (the inverse of :func:`decode`).
+
+    Compact arrays are encoded as plain arrays of their elements' type.
+    """
+    out = bytearray()
+    _encode(data, out)
+    return bytes(out)
+
+
+def _encode(data: Data, out: bytearray) -> None:
+    tag, value = data
+    if tag == COMPACT_ARRAY:
+        tag = ARRAY
+    out.append(tag)
+    if tag in (ARRAY, STRUCTURE):
+        out += encode_length(len(value))
+        for item in value:
+            _encode(item, out)
+    elif tag in _PACK:
+        out += _PACK[tag](value)
+    elif tag in (DATE_TIME, DATE, TIME):
+        size = _FIXED[tag][0]
+        if len(value) != size:
+            raise AxdrError(f"{TYPE_NAMES[tag]} needs {size} bytes, got {len(value)}")
+        out += value
+    elif tag in (OCTET_STRING, VISIBLE_STRING, UTF8_STRING):
+        raw = value if isinstance(value, (bytes, bytearray)) else value.encode(
+            "latin-1" if tag == VISIBLE_STRING else "utf-8"
+        )
+        out += encode_length(len(raw))
+        out += raw
+    elif tag == BIT_STRING:
+        bits = value
+        out += encode_length(len(bits))
+        padded = bits + "0" * (-len(bits) % 8)
+        out += bytes(int(padded[i : i + 8], 2) for i in range(0, len(padded), 8))
+    elif tag == NULL:
+        pass
+    else:
+        raise AxdrError(f"cannot encode unknown type tag {tag}")
+
+
+# -- convenience constructors (tests, simulator) --------------------------------
+def octet_string(b: bytes) -> Data:
+    return Data(OCTET_STRING, bytes(b))
+
+
+def visible_string(s: str) -> Data:
+    return Data(VISIBLE_STRING, s)
+
+
+def structure(*items: Data) -> Data:
+    return Data(STRUCTURE, tuple(items))
+
+
+def array(*items: Data) -> Data:
+    return Data(ARRAY, tuple(items))

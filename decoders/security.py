@@ -1,0 +1,409 @@
+"""DLMS/COSEM ciphering (security suites 0, 1 and 2: AES-GCM) for pushed and exchanged APDUs.
+
+General ciphering, as every HAN meter sends it::
+
+    DB | 08 | system title (8) | len | SC | IC (4) | ciphertext ... | tag (12)
+    DC   (0 = no system title)   BER    '--- security header ---'    only when SC has A
+
+Service-specific glo-/ded- APDUs (C8 glo-get-request, D3 ded-action-request, ...)
+carry no system title: ``tag | len | SC | IC | ... | tag``.
+
+Security control byte (SC)::
+
+    bit 7   compression (not supported: refused with a clear error)
+    bit 6   key set: 0 = unicast key (GUEK), 1 = broadcast key (GBEK)
+    bit 5   E: encryption applied
+    bit 4   A: authentication applied
+    bits 3..0  security suite (0, 1: AES-GCM-128; 2: AES-GCM-256)
+
+IV = system title || IC.  With A and E: AAD = SC || AK, 12-byte tag.
+E only: plain counter mode, no tag.  A only: GMAC over SC || AK || APDU.
+
+Keys never appear in messages, reprs or logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from Crypto.Cipher import AES
+
+from .errors import (
+    DowngradeRefused,
+    KeyMissing,
+    MalformedSecurityHeader,
+    SecurityError,
+    TagMismatch,
+    UnsupportedSecurity,
+)
+from .lengths import encode_length, read_length
+
+TAG_LENGTH = 12
+GENERAL_GLO_CIPHERING = 0xDB
+GENERAL_DED_CIPHERING = 0xDC
+
+#: plain tag -> (glo tag, ded tag) for the service-specific ciphered APDUs
+SERVICE_TAGS: dict[int, tuple[int, int]] = {
+    0x01: (0x21, 0x41),  # initiateRequest
+    0x05: (0x25, 0x45),  # readRequest
+    0x06: (0x26, 0x46),  # writeRequest
+    0x08: (0x28, 0x48),  # initiateResponse
+    0x0C: (0x2C, 0x4C),  # readResponse
+    0x0D: (0x2D, 0x4D),  # writeResponse
+    0x0E: (0x2E, 0x4E),  # confirmedServiceError
+    0x16: (0x36, 0x56),  # unconfirmedWriteRequest
+    0x18: (0x38, 0x58),  # informationReportRequest
+    0xC0: (0xC8, 0xD0),  # get-request
+    0xC1: (0xC9, 0xD1),  # set-request
+    0xC2: (0xCA, 0xD2),  # event-notification-request
+    0xC3: (0xCB, 0xD3),  # action-request
+    0xC4: (0xCC, 0xD4),  # get-response
+    0xC5: (0xCD, 0xD5),  # set-response
+    0xC7: (0xCF, 0xD7),  # action-response
+}
+GLO_SERVICE_TAGS = {glo: plain for plain, (glo, _ded) in SERVICE_TAGS.items()}
+DED_SERVICE_TAGS = {ded: plain for plain, (_glo, ded) in SERVICE_TAGS.items()}
+CIPHERED_TAGS = frozenset(GLO_SERVICE_TAGS) | frozenset(DED_SERVICE_TAGS) | {0xDB, 0xDC}
+
+#: key length in bytes per security suite
+SUITE_KEY_LENGTH = {0: 16, 1: 16, 2: 32}
+
+
+def _hidden(_: object) -> str:
+    return "<hidden>"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The keys for one meter or association.  Their repr never shows them."""
+
+    ek: bytes | None = field(default=None, repr=False)  #: global unicast encryption key (GUEK)
+    ak: bytes | None = field(default=None, repr=False)  #: authentication key (GAK)
+    broadcast: bytes | None = field(default=None, repr=False)  #: global broadcast encryption key (GBEK)
+    dedicated: bytes | None = field(default=None, repr=False)  #: dedicated key of an association
+
+    def __repr__(self) -> str:
+        given = [n for n in ("ek", "ak", "broadcast", "dedicated") if getattr(self, n)]
+        return f"Keys({', '.join(given) or 'none'} given)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityControl:
+    value: int
+
+    @property
+    def suite(self) -> int:
+        return self.value & 0x0F
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self.value & 0x10)
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.value & 0x20)
+
+    @property
+    def broadcast(self) -> bool:
+        return bool(self.value & 0x40)
+
+    @property
+    def compressed(self) -> bool:
+        return bool(self.value & 0x80)
+
+    def describe(self) -> str:
+        mode = {
+            (True, True): "authenticated and encrypted",
+            (False, True): "encrypted only (no tag)",
+            (True, False): "authenticated only (GMAC)",
+            (False, False): "no protection",
+        }[(self.authenticated, self.encrypted)]
+        parts = [f"suite {self.suite}", mode, "broadcast key" if self.broadcast else "unicast key"]
+        if self.compressed:
+            parts.append("compressed")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class CipheredApdu:
+    """A parsed ciphered APDU, before decryption.
+
+    ``body`` is the ciphertext (or, when only authenticated, the plain APDU)
+    without the tag.  Offsets are relative to the APDU's first byte, for
+    annotated dumps.
+    """
+
+    tag: int
+    system_title: bytes | None  #: None for service-specific APDUs
+    security_control: int
+    invocation_counter: int
+    body: bytes
+    auth_tag: bytes | None
+    header_offset: int  #: offset of the security control byte
+
+    @property
+    def control(self) -> SecurityControl:
+        return SecurityControl(self.security_control)
+
+    @property
+    def dedicated(self) -> bool:
+        return self.tag == GENERAL_DED_CIPHERING or self.tag in DED_SERVICE_TAGS
+
+    @property
+    def general(self) -> bool:
+        return self.tag in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING)
+
+
+@dataclass(frozen=True, slots=True)
+class Unprotected:
+    """The result of removing protection: the plain APDU and how far to trust it."""
+
+    apdu: bytes
+    header: CipheredApdu
+    #: True when a GCM tag / GMAC was checked and matched
+    verified: bool
+
+
+def is_ciphered(tag: int) -> bool:
+    return tag in CIPHERED_TAGS
+
+
+def parse_ciphered(apdu: bytes | memoryview) -> CipheredApdu:
+    """Parse the security header of a general (0xDB/0xDC) or service-specific ciphered APDU.
+
+    The length field must account for every remaining byte: bytes left over
+    or missing are an error, never ignored.
+    """
+    n = len(apdu)
+    if n < 2:
+        raise MalformedSecurityHeader("ciphered APDU is too short to hold a security header")
+    tag = apdu[0]
+    pos = 1
+    system_title: bytes | None = None
+    try:
+        if tag in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING):
+            st_len = apdu[1]
+            if st_len not in (0, 8):
+                raise MalformedSecurityHeader(
+                    f"system title length is {st_len}; 8 (or 0 when configured separately) expected"
+                )
+            system_title = bytes(apdu[2 : 2 + st_len])
+            pos = 2 + st_len
+        elif tag not in GLO_SERVICE_TAGS and tag not in DED_SERVICE_TAGS:
+            raise MalformedSecurityHeader(f"tag 0x{tag:02X} is not a ciphered APDU")
+        length, pos = read_length(apdu, pos)
+    except (IndexError, ValueError) as exc:
+        raise MalformedSecurityHeader(f"ciphered APDU header is malformed ({exc})") from None
+    remaining = n - pos
+    if length != remaining:
+        raise MalformedSecurityHeader(
+            f"ciphered APDU length field says {length} bytes but {remaining} follow"
+            + (" (frame truncated?)" if length > remaining else " (extra bytes after the APDU)")
+        )
+    if length < 5:
+        raise MalformedSecurityHeader("ciphered APDU is too short for its security control and invocation counter")
+    sc = apdu[pos]
+    ic = int.from_bytes(apdu[pos + 1 : pos + 5], "big")
+    data_start = pos + 5
+    if sc & 0x10:
+        if n - data_start < TAG_LENGTH:
+            raise MalformedSecurityHeader("authenticated APDU is too short to hold its 12-byte tag")
+        body = bytes(apdu[data_start : n - TAG_LENGTH])
+        auth_tag: bytes | None = bytes(apdu[n - TAG_LENGTH :])
+    else:
+        body = bytes(apdu[data_start:])
+        auth_tag = None
+    return CipheredApdu(tag, system_title, sc, ic, body, auth_tag, pos)
+
+
+def _check_key(name: str, key: bytes | None, suite: int, option: str) -> bytes:
+    want = SUITE_KEY_LENGTH[suite]
+    if key is None:
+        raise KeyMissing(f"this frame needs the {name}; give it with {option}")
+    if len(key) != want:
+        raise SecurityError(
+            f"the {name} is {len(key)} bytes but security suite {suite} uses {want}-byte keys",
+            reason="bad_key",
+        )
+    return key
+
+
+def _plausible_plain_apdu(data: bytes) -> bool:
+    """A cheap test of whether decrypted bytes look like a plain xDLMS APDU."""
+    if not data:
+        return False
+    t = data[0]
+    if t == 0x0F:  # data-notification: invoke id, then date-time 00 / 0C / 09 0C
+        return len(data) > 6 and data[5] in (0x00, 0x0C, 0x09)
+    return t in SERVICE_TAGS or t in (0xD8, 0xD9, 0xDA, 0x60, 0x61, 0x62, 0x63) or data[:1] == b"/"
+
+
+def unprotect(
+    ciphered: CipheredApdu,
+    keys: Keys,
+    *,
+    system_title: bytes | None = None,
+    allow_unauthenticated: bool = False,
+    allow_unverified: bool = False,
+) -> Unprotected:
+    """Remove the protection from a parsed ciphered APDU.
+
+    ``system_title`` is the sender's system title for APDUs that carry none
+    (service-specific APDUs, ``DB 00``).  ``allow_unauthenticated`` accepts a
+    frame without the authentication bit although an authentication key is
+    set (otherwise refused as a possible downgrade).  ``allow_unverified``
+    decrypts an authenticated frame without checking its tag when no
+    authentication key is known; the result has ``verified=False``.
+    """
+    sc = SecurityControl(ciphered.security_control)
+    if sc.compressed:
+        raise UnsupportedSecurity(
+            f"security control 0x{sc.value:02X} says the APDU is compressed; compression is not supported"
+        )
+    if sc.suite not in SUITE_KEY_LENGTH:
+        raise UnsupportedSecurity(
+            f"security control 0x{sc.value:02X} names security suite {sc.suite}; only suites 0, 1 and 2 exist"
+        )
+    st = ciphered.system_title or system_title
+    if not st:
+        raise KeyMissing(
+            "the APDU carries no system title and none was configured; the sender's system title is needed for the IV"
+        )
+    if len(st) != 8:
+        raise MalformedSecurityHeader(f"system title must be 8 bytes, got {len(st)}")
+    if keys.ak is not None and not sc.authenticated and not allow_unauthenticated:
+        raise DowngradeRefused(
+            f"security control 0x{sc.value:02X} has no authentication, but an authentication key is set:"
+            " refused as a possible downgrade or altered frame (allow unauthenticated frames explicitly if the"
+            " meter really sends them)"
+        )
+    if not sc.authenticated and not sc.encrypted:
+        return Unprotected(ciphered.body, ciphered, False)
+
+    if ciphered.dedicated:
+        ek_name, ek, ek_opt = "dedicated key", keys.dedicated, "--dedicated-key"
+    elif sc.broadcast:
+        ek_name, ek, ek_opt = "broadcast encryption key (GBEK)", keys.broadcast, "--broadcast-key"
+    else:
+        ek_name, ek, ek_opt = "encryption key (GUEK)", keys.ek, "--key"
+    ek = _check_key(ek_name, ek, sc.suite, ek_opt)
+    iv = st + ciphered.invocation_counter.to_bytes(4, "big")
+    scb = bytes((sc.value,))
+
+    if sc.authenticated and keys.ak is None:
+        if not allow_unverified:
+            raise KeyMissing(
+                f"this frame is authenticated (security control 0x{sc.value:02X}) and needs the authentication key"
+                " (--auth-key); or decrypt it unverified if your grid operator gave you no authentication key"
+            )
+        if not sc.encrypted:
+            return Unprotected(ciphered.body, ciphered, False)
+        plain = AES.new(ek, AES.MODE_CTR, nonce=iv, initial_value=2).decrypt(ciphered.body)
+        return Unprotected(plain, ciphered, False)
+
+    if sc.authenticated:
+        ak = _check_key("authentication key", keys.ak, sc.suite, "--auth-key")
+        cipher = AES.new(ek, AES.MODE_GCM, nonce=iv, mac_len=TAG_LENGTH)
+        try:
+            if sc.encrypted:
+                cipher.update(scb + ak)
+                plain = cipher.decrypt_and_verify(ciphered.body, ciphered.auth_tag)
+            else:
+                cipher.update(scb + ak + ciphered.body)
+                cipher.verify(ciphered.auth_tag)
+                plain = ciphered.body
+        except ValueError:
+            raise _tag_mismatch(ciphered, ek, iv, sc) from None
+        return Unprotected(plain, ciphered, True)
+
+    # encryption only: GCM counter mode starts at J0 + 1 = IV || 00000002
+    plain = AES.new(ek, AES.MODE_CTR, nonce=iv, initial_value=2).decrypt(ciphered.body)
+    return Unprotected(plain, ciphered, False)
+
+
+def _tag_mismatch(ciphered: CipheredApdu, ek: bytes, iv: bytes, sc: SecurityControl) -> TagMismatch:
+    if sc.encrypted:
+        trial = AES.new(ek, AES.MODE_CTR, nonce=iv, initial_value=2).decrypt(ciphered.body[:16])
+        if _plausible_plain_apdu(trial):
+            return TagMismatch(
+                "GCM tag mismatch: the encryption key decrypts the frame to a plausible APDU, so the"
+                " authentication key is probably wrong (or the frame was altered); no values are given"
+            )
+        return TagMismatch(
+            "GCM tag mismatch: the encryption key is probably wrong (it does not decrypt to a valid APDU),"
+            " or the frame was altered; no values are given"
+        )
+    return TagMismatch(
+        "GMAC tag mismatch: wrong authentication or encryption key, or the frame was altered; no values are given"
+    )
+
+
+def protect(
+    apdu: bytes,
+    *,
+    keys: Keys,
+    system_title: bytes,
+    invocation_counter: int,
+    security_control: int = 0x30,
+    tag: int = GENERAL_GLO_CIPHERING,
+    include_system_title: bool = True,
+) -> bytes:
+    """Protect a plain APDU: the inverse of :func:`parse_ciphered` + :func:`unprotect`.
+
+    ``tag`` is 0xDB/0xDC for general ciphering, or a service-specific glo-/ded-
+    tag (then the system title is used for the IV but not sent).
+    """
+    sc = SecurityControl(security_control)
+    if sc.compressed or sc.suite not in SUITE_KEY_LENGTH:
+        raise UnsupportedSecurity(f"cannot protect with security control 0x{security_control:02X}")
+    if len(system_title) != 8:
+        raise MalformedSecurityHeader("system title must be 8 bytes")
+    dedicated = tag == GENERAL_DED_CIPHERING or tag in DED_SERVICE_TAGS
+    iv = system_title + invocation_counter.to_bytes(4, "big")
+    scb = bytes((security_control,))
+    if sc.encrypted or sc.authenticated:
+        ek_key = keys.dedicated if dedicated else (keys.broadcast if sc.broadcast else keys.ek)
+        ek = _check_key("encryption key", ek_key, sc.suite, "--key")
+    if sc.authenticated:
+        ak = _check_key("authentication key", keys.ak, sc.suite, "--auth-key")
+        cipher = AES.new(ek, AES.MODE_GCM, nonce=iv, mac_len=TAG_LENGTH)
+        if sc.encrypted:
+            cipher.update(scb + ak)
+            body, mac = cipher.encrypt_and_digest(apdu)
+        else:
+            cipher.update(scb + ak + apdu)
+            body, mac = apdu, cipher.digest()
+        data = body + mac
+    elif sc.encrypted:
+        data = AES.new(ek, AES.MODE_CTR, nonce=iv, initial_value=2).encrypt(apdu)
+    else:
+        data = apdu
+    content = scb + invocation_counter.to_bytes(4, "big") + data
+    if tag in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING):
+        st = system_title if include_system_title else b""
+        return bytes((tag, len(st))) + st + encode_length(len(content)) + content
+    if tag not in GLO_SERVICE_TAGS and tag not in DED_SERVICE_TAGS:
+        raise MalformedSecurityHeader(f"tag 0x{tag:02X} is not a ciphered APDU tag")
+    return bytes((tag,)) + encode_length(len(content)) + content
+
+
+def gmac(
+    *, ek: bytes, ak: bytes, system_title: bytes, invocation_counter: int, data: bytes, security_control: int = 0x10
+) -> bytes:
+    """The 12-byte GMAC tag over ``SC || AK || data`` (HLS-GMAC and authentication-only APDUs)."""
+    iv = system_title + invocation_counter.to_bytes(4, "big")
+    cipher = AES.new(ek, AES.MODE_GCM, nonce=iv, mac_len=TAG_LENGTH)
+    cipher.update(bytes((security_control,)) + ak + data)
+    return cipher.digest()
+
+
+def manufacturer(system_title: bytes | None) -> str | None:
+    """The three-letter FLAG id at the start of a system title (KAM, KFM, LGZ, ...), if printable."""
+    if not system_title or len(system_title) < 3:
+        return None
+    flag = system_title[:3]
+    if all(0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A for b in flag):
+        return flag.decode("ascii")
+    return None

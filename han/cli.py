@@ -1,0 +1,80 @@
+"""The ``han`` command line: a thin dispatcher.
+
+Only the module of the chosen sub-command is imported, so ``han decode`` never
+pays for (or needs) the database and MQTT clients of other commands.  Every
+error reaches the user as one line; a Python traceback only with ``HAN_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from . import __version__
+
+#: name -> (module, one-line help).  Add a command by adding a row.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "decode": ("han.commands.decode", "decode hex dumps or captures of pushed frames"),
+}
+
+
+class UsageError(Exception):
+    """A problem with the command line or configuration (exit status 2)."""
+
+
+def _build_parser(command: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="han",
+        description="DLMS/COSEM HAN push-data decoder and logger.",
+        epilog="Run 'han COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"han {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".")
+        if name == command:
+            importlib.import_module(module).configure(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in COMMANDS:
+        command = None
+    try:
+        parser = _build_parser(command)
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        module = importlib.import_module(COMMANDS[args.command][0])
+        return int(module.run(args) or 0)
+    except UsageError as exc:
+        print(f"han {command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # the reader of our output went away (e.g. `han decode ... | head`)
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks for users
+        if os.environ.get("HAN_DEBUG"):
+            raise
+        from decoders.errors import DecodeError
+
+        if isinstance(exc, DecodeError):
+            print(f"han: {exc.one_line()}", file=sys.stderr)
+            return 1
+        print(f"han: internal error: {type(exc).__name__}: {exc} (set HAN_DEBUG=1 for details)", file=sys.stderr)
+        return 70
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
