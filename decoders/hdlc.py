@@ -177,13 +177,20 @@ class HdlcFramer:
         hcs = buf[p + 1 + hlen] | (buf[p + 2 + hlen] << 8)
         return (length, dlen, slen, crc16_x25(buf[p + 1 : p + 1 + hlen]) == hcs)
 
-    def _inner_frame(self, buf: bytearray, start: int, end: int) -> int:
-        """Offset of a complete, valid frame starting inside ``(start, end)``, or -1."""
+    def _inner_frame(self, buf: bytearray, start: int, end: int, complete: bool = True) -> int:
+        """Offset of a frame starting inside ``(start, end)``, or -1.
+
+        With ``complete`` the frame must lie wholly before ``end`` with a good
+        FCS; without, a header with a good HCS is enough evidence.
+        """
         q = buf.find(FLAG, start + 1, end)
+        limit = end if complete else len(buf)
         while q != -1:
-            h = self._header(buf, q, end)
+            h = self._header(buf, q, limit)
             if h and h[3]:
                 length = h[0]
+                if not complete:
+                    return q
                 if q + 1 + length <= end and self._fcs_ok(buf, q, length):
                     return q
             q = buf.find(FLAG, q + 1, end)
@@ -248,7 +255,7 @@ class HdlcFramer:
                     continue
                 break  # wait for the rest of the frame
             if not self._fcs_ok(buf, p, length):
-                inner = self._inner_frame(buf, p, stop)
+                inner = self._inner_frame(buf, p, stop, complete=False)
                 if inner != -1:
                     err: FramingError = TruncatedFrame(
                         f"frame at offset {self._base + p} is truncated: the next frame starts at offset"

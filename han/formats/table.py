@@ -1,0 +1,68 @@
+"""``--format table``: a readable block per push for a terminal (fits 80 columns for typical lists)."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from obis.push import Push
+
+
+def _fmt_value(v: object, scaler: int | None) -> str:
+    if isinstance(v, float):
+        if scaler is not None and scaler < 0:
+            return f"{v:.{-scaler}f}"
+        return f"{v:g}" if abs(v) < 1e15 else repr(v)
+    return str(v)
+
+
+class TableWriter:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.count = 0
+
+    def write(self, push: Push) -> None:
+        self.count += 1
+        w = self.out.write
+        if self.count > 1:
+            w("\n")
+        head = [f"push {self.count}"]
+        if push.list_id:
+            head.append(push.list_id)
+        if push.timestamp:
+            head.append(push.timestamp)
+        if push.profile:
+            head.append(f"profile {push.profile}")
+        w(" · ".join(head) + "\n")
+        s = push.security
+        if s is not None:
+            st = s.system_title.hex().upper() if s.system_title else "-"
+            maker = f" ({s.manufacturer})" if s.manufacturer else ""
+            trust = "tag verified" if s.verified else ("UNVERIFIED" if s.security_control & 0x10 else "no tag")
+            w(
+                f"  system title {st}{maker} · invocation counter {s.invocation_counter}"
+                f" · security 0x{s.security_control:02X} {s.mode}, {trust}\n"
+            )
+        for note in push.notes:
+            w(f"  note: {note}\n")
+        rows = [
+            (
+                r.obis.dotted if r.obis else f"#{r.position}",
+                r.name or "",
+                _fmt_value(r.value, r.scaler),
+                r.unit or "",
+            )
+            for r in push.registers
+        ]
+        if not rows:
+            w("  (no registers)\n")
+            return
+        w1 = max(len(r[0]) for r in rows)
+        w2 = min(max(len(r[1]) for r in rows), 34)
+        w3 = max(len(r[2]) for r in rows)
+        for obis, name, value, unit in rows:
+            if len(name) > w2:
+                name = name[: w2 - 1] + "…"
+            w(f"  {obis:<{w1}}  {name:<{w2}}  {value:>{w3}} {unit}".rstrip() + "\n")
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,78 @@
+"""Reading what users paste or capture: hex text in any common notation, or raw binary.
+
+Hex text may use any whitespace, newlines, ``0x`` prefixes and ``:``/``,``/``-``
+separators, and ``#`` comments to the end of a line.  A file whose bytes are
+not such text is a binary capture.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+_COMMENT = re.compile(r"#[^\n]*")
+_PREFIX = re.compile(r"0[xX](?=[0-9a-fA-F])")
+_SEPARATORS = re.compile(r"[\s:,;\-]+")
+_HEX = re.compile(r"^[0-9a-fA-F]*$")
+
+
+class InputError(ValueError):
+    """An input that is neither hex text nor a readable file."""
+
+
+def parse_hex(text: str) -> bytes:
+    """Hex text → bytes; raises InputError with the reason."""
+    cleaned = _SEPARATORS.sub("", _PREFIX.sub("", _COMMENT.sub("", text)))
+    if not _HEX.match(cleaned):
+        bad = next(ch for ch in cleaned if ch not in "0123456789abcdefABCDEF")
+        raise InputError(f"not hex text (found {bad!r})")
+    if len(cleaned) % 2:
+        raise InputError(f"odd number of hex digits ({len(cleaned)}): a digit is missing")
+    return bytes.fromhex(cleaned)
+
+
+def looks_like_hex_text(data: bytes) -> bool:
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    try:
+        parse_hex(text)
+    except InputError:
+        return False
+    return True
+
+
+def read_input(arg: str) -> tuple[str, bytes]:
+    """An argument → (label for messages, bytes).  ``-`` reads standard input."""
+    if arg == "-":
+        data = sys.stdin.buffer.read()
+        return "stdin", parse_hex(data.decode("ascii")) if looks_like_hex_text(data) else data
+    if os.path.exists(arg):
+        if os.path.isdir(arg):
+            raise InputError(f"{arg} is a directory")
+        try:
+            with open(arg, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise InputError(f"cannot read {arg}: {exc.strerror}") from None
+        if looks_like_hex_text(data):
+            return arg, parse_hex(data.decode("ascii"))
+        return arg, data
+    try:
+        return "argument", parse_hex(arg)
+    except InputError as exc:
+        label = arg if len(arg) <= 40 else arg[:37] + "..."
+        raise InputError(f"{label!r} is neither an existing file nor hex text: {exc}") from None
+
+
+def parse_key(text: str, what: str) -> bytes:
+    """A key given as hex (16 or 32 bytes).  The message never repeats the key."""
+    try:
+        key = parse_hex(text)
+    except InputError:
+        raise InputError(f"{what} is not valid hex") from None
+    if len(key) not in (16, 32):
+        raise InputError(f"{what} must be 16 or 32 bytes (32 or 64 hex digits), got {len(key)} bytes")
+    return key

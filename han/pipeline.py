@@ -1,0 +1,78 @@
+"""The sans-IO decode pipeline: bytes → frames → plain APDUs → :class:`~obis.push.Push`.
+
+``PushDecoder`` is what ``han decode`` and the daemon drive, and what a
+library user wants::
+
+    from han.pipeline import PushDecoder
+    from decoders.security import Keys
+
+    dec = PushDecoder(Keys(ek=..., ak=...))
+    for item in dec.feed(chunk):          # any chunking
+        if isinstance(item, Push): ...    # else a DecodeError with .offset
+"""
+
+from __future__ import annotations
+
+from decoders.errors import DecodeError
+from decoders.security import Keys
+from decoders.stream import DecodedApdu, StreamDecoder
+from obis.interpret import interpret
+from obis.profiles import Profile
+from obis.push import Push, SecurityInfo
+
+
+class PushDecoder:
+    def __init__(
+        self,
+        keys: Keys | None = None,
+        *,
+        transport: str = "auto",
+        system_title: bytes | None = None,
+        allow_unauthenticated: bool = False,
+        allow_unverified: bool = False,
+        country: str | None = None,
+        profile: Profile | None = None,
+    ) -> None:
+        self.stream = StreamDecoder(
+            keys,
+            transport=transport,
+            system_title=system_title,
+            allow_unauthenticated=allow_unauthenticated,
+            allow_unverified=allow_unverified,
+        )
+        self.country = country
+        self.profile = profile
+
+    def feed(self, data: bytes) -> list[Push | DecodeError]:
+        return [self._finish(x) for x in self.stream.feed(data)]
+
+    def flush(self) -> list[Push | DecodeError]:
+        return [self._finish(x) for x in self.stream.flush()]
+
+    def _finish(self, item: DecodedApdu | DecodeError) -> Push | DecodeError:
+        if isinstance(item, DecodeError):
+            return item
+        return to_push(item, country=self.country, profile=self.profile)
+
+
+def to_push(decoded: DecodedApdu, *, country: str | None = None, profile: Profile | None = None) -> Push:
+    c = decoded.ciphered
+    security = None
+    if c is not None:
+        security = SecurityInfo(
+            system_title=c.system_title,
+            invocation_counter=c.invocation_counter,
+            security_control=c.security_control,
+            verified=decoded.verified,
+            tag=c.tag,
+        )
+    push = interpret(decoded.notification, security=security, profile=profile, country=country, apdu=decoded.apdu)
+    if c is not None and c.security_control & 0x10 and not decoded.verified:
+        from dataclasses import replace
+
+        push = replace(
+            push,
+            notes=push.notes
+            + ("UNVERIFIED: decrypted without checking the authentication tag (no authentication key given)",),
+        )
+    return push

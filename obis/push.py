@@ -1,0 +1,88 @@
+"""The values a decoded push turns into: what sinks and output formats receive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from decoders.cosem_time import CosemDateTime
+
+from .code import Obis
+
+
+class Register(NamedTuple):
+    """One register reading.
+
+    ``value`` has the scaler applied (an int when the scaler is >= 0, a float
+    when it is negative, text for strings and date-times); ``raw`` is the value
+    as sent.  ``obis`` is None for values that carry no OBIS code on the wire
+    and that no profile could place (they keep their ``position``).
+    A NamedTuple rather than a dataclass: a push holds dozens, on the hot path.
+    """
+
+    obis: Obis | None
+    name: str | None
+    value: Any
+    unit: str | None
+    raw: Any
+    type: str  #: A-XDR type name, e.g. ``double_long_unsigned``
+    scaler: int | None  #: None when no scaler is known (value == raw)
+    position: int  #: index of the value in the notification body
+    key: str | None = None  #: stable snake-case field name, e.g. ``active_power_import``
+
+    @property
+    def obis_text(self) -> str | None:
+        return self.obis.dotted if self.obis else None
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityInfo:
+    system_title: bytes | None
+    invocation_counter: int
+    security_control: int
+    #: True when a GCM tag or GMAC was checked; False for encryption-only or unverified decryption
+    verified: bool
+    #: the tag of the ciphered APDU (0xDB general-glo-ciphering, 0xDC general-ded-ciphering, ...)
+    tag: int = 0xDB
+
+    @property
+    def manufacturer(self) -> str | None:
+        from decoders.security import manufacturer
+
+        return manufacturer(self.system_title)
+
+    @property
+    def mode(self) -> str:
+        a, e = bool(self.security_control & 0x10), bool(self.security_control & 0x20)
+        return {(True, True): "authenticated+encrypted", (False, True): "encrypted", (True, False): "authenticated"}.get(
+            (a, e), "none"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """One decoded push: the meter's list with its registers and where it came from."""
+
+    registers: tuple[Register, ...]
+    list_id: str | None
+    profile: str | None  #: the profile that named and scaled the registers, or None (generic)
+    meter_time: CosemDateTime | None  #: the notification's date-time, else the clock register
+    invoke_id_and_priority: int
+    security: SecurityInfo | None
+    meter_id: str | None = None
+    notes: tuple[str, ...] = ()
+    #: an ISO 8601 rendering of ``meter_time`` (with the offset when known)
+    timestamp: str | None = None
+    #: the meter time in UTC when the deviation or the meter's time zone is known
+    timestamp_utc: datetime | None = None
+    #: the plain APDU (kept for the XML and explain views)
+    apdu: bytes = field(default=b"", repr=False)
+
+    def register(self, obis: Obis | str) -> Register | None:
+        """The first register with this OBIS code."""
+        code = obis if isinstance(obis, Obis) else Obis.parse(obis)
+        for r in self.registers:
+            if r.obis == code:
+                return r
+        return None
