@@ -110,6 +110,7 @@ _FIXED: dict[int, tuple[int, str | None]] = {
     TIME: (4, None),
 }
 _UNPACK = {tag: (size, struct.Struct(fmt).unpack_from if fmt else None) for tag, (size, fmt) in _FIXED.items()}
+_FIXED_TABLE: list = [_UNPACK.get(t) for t in range(256)]
 _PACK = {tag: struct.Struct(fmt).pack for tag, (_s, fmt) in _FIXED.items() if fmt}
 
 MAX_DEPTH = 16  # nesting limit: a hostile input cannot exhaust the stack
@@ -129,19 +130,23 @@ def decode_at(buf: bytes, pos: int = 0, _depth: int = 0) -> tuple[Data, int]:
     """Decode one value starting at ``buf[pos]``; return it and the next offset.
 
     Iterative (an explicit stack instead of recursion) with the common types
-    inline: this is the hot path of every push.  Raises :class:`AxdrError`
-    with the offset on truncated, over-nested or unknown data.
+    inline: this is the hot path of every push.  The innermost open container
+    lives in local variables; outer ones wait on ``stack``.  Raises
+    :class:`AxdrError` with the offset on truncated, over-nested or unknown data.
     """
     n = len(buf)
     new = tuple.__new__
-    unpackers = _UNPACK
-    stack: list[list] = []  # [tag, count, items] of the open arrays/structures
+    fixed_table = _FIXED_TABLE
+    stack: list[tuple[int, int, list]] = []  # outer open containers: (tag, left, items)
+    cur_tag = 0
+    cur_left = 0
+    cur_items: list | None = None
     while True:
         if pos >= n:
             raise AxdrError(f"data ends at offset {pos} where a value was expected (truncated)")
         tag = buf[pos]
         pos += 1
-        fixed = unpackers.get(tag)
+        fixed = fixed_table[tag]
         if fixed is not None:
             size, unpack = fixed
             end = pos + size
@@ -164,22 +169,26 @@ def decode_at(buf: bytes, pos: int = 0, _depth: int = 0) -> tuple[Data, int]:
                     f"{TYPE_NAMES[tag]} at offset {pos - 1} claims {count} elements; the data is too short"
                 )
             if count:
-                if len(stack) + _depth >= MAX_DEPTH:
-                    raise AxdrError(f"data nested deeper than {MAX_DEPTH} levels at offset {pos - 1}")
-                stack.append([tag, count, []])
+                if cur_items is not None:
+                    if len(stack) + 1 + _depth >= MAX_DEPTH:
+                        raise AxdrError(f"data nested deeper than {MAX_DEPTH} levels at offset {pos - 1}")
+                    stack.append((cur_tag, cur_left, cur_items))
+                cur_tag, cur_left, cur_items = tag, count, []
                 continue
             value = new(Data, (tag, ()))
         else:
-            value, pos = _decode_simple(tag, buf, pos, _depth + len(stack))
+            value, pos = _decode_simple(tag, buf, pos, _depth + len(stack) + (cur_items is not None))
         # hand the finished value to its container; close containers that are full
-        while stack:
-            top = stack[-1]
-            items = top[2]
-            items.append(value)
-            if len(items) < top[1]:
+        while cur_items is not None:
+            cur_items.append(value)
+            cur_left -= 1
+            if cur_left:
                 break
-            stack.pop()
-            value = new(Data, (top[0], tuple(items)))
+            value = new(Data, (cur_tag, tuple(cur_items)))
+            if stack:
+                cur_tag, cur_left, cur_items = stack.pop()
+            else:
+                cur_items = None
         else:
             return value, pos
 
