@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     writer = _writer(args.format, sys.stdout)
     decoded = failed = 0
+    chunk = 1 << 16
     try:
         for arg in inputs:
             try:
@@ -124,22 +125,31 @@ def run(args: argparse.Namespace) -> int:
                 country=args.country,
                 profile=profile,
             )
-            results = decoder.feed(data) + decoder.flush()
             pushes_here = 0
-            for item in results:
-                if isinstance(item, Push):
-                    writer.write(item)
-                    decoded += 1
-                    pushes_here += 1
-            for item in results:
-                if isinstance(item, DecodeError):
-                    where = f"{label}: offset {getattr(item, 'offset', 0)}"
-                    if isinstance(item, NotAFrame) and pushes_here:
-                        print(f"han decode: {where}: note: {item.one_line()}", file=sys.stderr)
-                        continue
+            noise: list[DecodeError] = []  # reported at the end: a note if pushes were found, else a failure
+            view = memoryview(data)
+            # feed in chunks and write as pushes complete: memory stays flat on big captures
+            steps = [view[i : i + chunk] for i in range(0, len(data), chunk)] + [None]
+            for piece in steps:
+                results = decoder.feed(piece) if piece is not None else decoder.flush()
+                for item in results:
+                    if isinstance(item, Push):
+                        writer.write(item)
+                        decoded += 1
+                        pushes_here += 1
+                    elif isinstance(item, NotAFrame):
+                        noise.append(item)
+                    else:
+                        print(f"han decode: {label}: offset {getattr(item, 'offset', 0)}: {item.one_line()}", file=sys.stderr)
+                        failed += 1
+            for item in noise:
+                where = f"{label}: offset {getattr(item, 'offset', 0)}"
+                if pushes_here:
+                    print(f"han decode: {where}: note: {item.one_line()}", file=sys.stderr)
+                else:
                     print(f"han decode: {where}: {item.one_line()}", file=sys.stderr)
                     failed += 1
-            if not results:
+            if not data:
                 print(f"han decode: {label}: no data", file=sys.stderr)
                 failed += 1
     finally:
