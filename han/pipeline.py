@@ -13,12 +13,21 @@ library user wants::
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from decoders.apdu import parse_data_notification
 from decoders.errors import DecodeError
 from decoders.security import Keys
 from decoders.stream import DecodedApdu, StreamDecoder
 from obis.interpret import interpret
 from obis.profiles import Profile
 from obis.push import Push, SecurityInfo
+
+if TYPE_CHECKING:
+    from .keyring import KeyRing
+
+UNVERIFIED_NOTE = "UNVERIFIED: decrypted without checking the authentication tag (no authentication key given)"
 
 
 class PushDecoder:
@@ -32,14 +41,20 @@ class PushDecoder:
         allow_unverified: bool = False,
         country: str | None = None,
         profile: Profile | None = None,
+        keyring: "KeyRing | None" = None,
     ) -> None:
-        self.stream = StreamDecoder(
-            keys,
+        options = dict(
             transport=transport,
             system_title=system_title,
             allow_unauthenticated=allow_unauthenticated,
             allow_unverified=allow_unverified,
         )
+        if keyring is not None:  # several meters: keys picked by each frame's system title
+            from .keyring import KeyRingStreamDecoder
+
+            self.stream: StreamDecoder = KeyRingStreamDecoder(keyring, **options)
+        else:
+            self.stream = StreamDecoder(keys, **options)
         self.country = country
         self.profile = profile
 
@@ -66,13 +81,18 @@ def to_push(decoded: DecodedApdu, *, country: str | None = None, profile: Profil
             verified=decoded.verified,
             tag=c.tag,
         )
-    push = interpret(decoded.notification, security=security, profile=profile, country=country, apdu=decoded.apdu)
-    if c is not None and c.security_control & 0x10 and not decoded.verified:
-        from dataclasses import replace
+    return _push(decoded.notification, decoded.apdu, security, country=country, profile=profile)
 
-        push = replace(
-            push,
-            notes=push.notes
-            + ("UNVERIFIED: decrypted without checking the authentication tag (no authentication key given)",),
-        )
+
+def push_from_apdu(
+    apdu: bytes, security: SecurityInfo | None, *, country: str | None = None, profile: Profile | None = None
+) -> Push:
+    """The push of a plain APDU that was already checked (the daemon's journal keeps these); raises DecodeError."""
+    return _push(parse_data_notification(apdu), apdu, security, country=country, profile=profile)
+
+
+def _push(notification, apdu: bytes, security: SecurityInfo | None, *, country, profile) -> Push:
+    push = interpret(notification, security=security, profile=profile, country=country, apdu=apdu)
+    if security is not None and security.security_control & 0x10 and not security.verified:
+        push = replace(push, notes=push.notes + (UNVERIFIED_NOTE,))
     return push
