@@ -145,6 +145,7 @@ class Daemon:
                     state_dir=cfg.state_dir,
                     rebuild=self.rebuild,
                     live_start=live_start,
+                    retry_min=min(1.0, cfg.sink_retry_max),
                     retry_max=cfg.sink_retry_max,
                 )
             )
