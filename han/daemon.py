@@ -135,7 +135,7 @@ class Daemon:
         for spec in cfg.sink_specs():
             try:
                 sink = create_sink(spec.url, **dict(spec.options))
-            except (SinkError, TypeError) as exc:
+            except SinkError as exc:
                 raise ConfigError(f"sink {spec.url}: {exc}") from None
             self.workers.append(
                 SinkWorker(

@@ -131,8 +131,16 @@ def sink_class(url: str) -> type[Sink]:
 
 def create_sink(url: str, **options: Any) -> Sink:
     """A sink object for ``url`` (not opened yet)."""
-    _, target = split_url(url)
-    return sink_class(url)(target, **options)
+    import inspect
+
+    scheme, target = split_url(url)
+    cls = sink_class(url)
+    known = {n for n, p in inspect.signature(cls).parameters.items() if p.kind == p.KEYWORD_ONLY}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        hint = f"; it takes {', '.join(sorted(known))}" if known else "; it takes none"
+        raise SinkError(f"{scheme} sink: unknown option {unknown[0]!r}{hint}")
+    return cls(target, **options)
 
 
 def split_url(url: str) -> tuple[str, str]:
