@@ -38,6 +38,7 @@ def setup(level: int = logging.INFO, stream: IO[str] | None = None) -> logging.H
     handler = logging.StreamHandler(stream)
     handler.setFormatter(LineFormatter(journal=bool(os.environ.get("JOURNAL_STREAM"))))
     root = logging.getLogger("han")
+    handler._han_saved = (root.level, root.propagate)  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
@@ -45,4 +46,8 @@ def setup(level: int = logging.INFO, stream: IO[str] | None = None) -> logging.H
 
 
 def teardown(handler: logging.Handler) -> None:
-    logging.getLogger("han").removeHandler(handler)
+    root = logging.getLogger("han")
+    root.removeHandler(handler)
+    level, propagate = getattr(handler, "_han_saved", (logging.NOTSET, True))
+    root.setLevel(level)
+    root.propagate = propagate

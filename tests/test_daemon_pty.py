@@ -224,3 +224,25 @@ def test_several_meters_keys_by_system_title(tmp_path, pty):
     text = repr(status)
     for k in (KEYS.ek, KEYS.ak, other_keys.ek, other_keys.ak):
         assert k.hex() not in text.lower()
+
+
+def test_watchdog_warns_when_the_meter_goes_quiet(tmp_path, pty, caplog):
+    sim = simulator(seed=7)
+    cfg = config(tmp_path, pty.link, push_interval=0.1)
+
+    async def main():
+        d, task = await start(cfg)
+        await wait_until(lambda: "no push since start" in caplog.text, "the watchdog's warning")
+        await wait_until(lambda: d.source.connects >= 2, "the silent port to be reopened")
+        await wait_until(lambda: d.source.connected.is_set(), "the port to be open again")
+        await pty.write(sim.frame(START))
+        await wait_until(lambda: "pushes arrive again" in caplog.text, "the all-clear")
+        status = d.status()
+        assert await stop(d, task) == 0
+        return status
+
+    with caplog.at_level("WARNING", logger="han"):
+        status = asyncio.run(main())
+    assert "and no bytes: the meter is quiet" in caplog.text
+    assert status["outcomes"] == {"accepted": 1}
+    assert status["input"]["state"] == "connected" and status["last_push"]["meter"] == "4B414D4500BC614E"
