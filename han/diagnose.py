@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from decoders import hls
-from decoders.apdu_tags import apdu_name, ciphered_tag, key_family, plain_tag
+from decoders.apdu_tags import PLAIN_NAMES, apdu_name, ciphered_tag, key_family, plain_tag
 from decoders.apdu_tags import sender as tag_sender
 from decoders.association import (
     Aare,
@@ -39,7 +39,7 @@ from decoders.error_pdus import (
     parse_confirmed_service_error,
     parse_exception_response,
 )
-from decoders.errors import DecodeError, SecurityError
+from decoders.errors import ApduError, DecodeError, SecurityError
 from decoders.general_ciphering import parse_general_ciphering, parse_general_signing
 from decoders.security import (
     DED_SERVICE_TAGS,
@@ -52,7 +52,7 @@ from decoders.security import (
     unprotect,
 )
 
-from .logscan import LinkEvent, LoggedPdu, frame_name, scan_log
+from .logscan import LinkEvent, LoggedPdu, frame_name, hdlc_address, scan_log
 
 #: system titles seen in examples and defaults; a real client or meter should not use them
 PLACEHOLDER_TITLES = {
@@ -224,12 +224,19 @@ class _Analyser:
         return side
 
     @staticmethod
-    def _link(logged: LoggedPdu) -> str | None:
+    def _link(logged: LoggedPdu, side: str | None) -> str | None:
         if not logged.frames:
             return None
         f = logged.frames[0]
-        seg = f" ({len(logged.frames)} segments)" if len(logged.frames) > 1 else ""
-        return f"HDLC {frame_name(f.control)}, from address {_hex(f.src)} to {_hex(f.dest)}{seg}, checksums valid"
+        seg = f", {len(logged.frames)} segments" if len(logged.frames) > 1 else ""
+        src, dest = hdlc_address(f.src), hdlc_address(f.dest)
+        if side == "client":
+            route = f"client {src} -> server {dest}"
+        elif side == "server":
+            route = f"server {src} -> client {dest}"
+        else:
+            route = f"{src} -> {dest}"
+        return f"HDLC {frame_name(f.control)}, {route}{seg}, checksums valid"
 
     def _note_ic(self, pdu: _Pdu, side: str | None, family: str, ic: int) -> None:
         key = (side or "unknown sender", family)
@@ -249,7 +256,8 @@ class _Analyser:
     def run(self, logged: LoggedPdu, number: int) -> None:
         apdu = logged.apdu
         tag = apdu[0]
-        pdu = _Pdu(number, logged.line, self._direction(logged), tag, apdu_name(tag), link=self._link(logged))
+        side = self._direction(logged)
+        pdu = _Pdu(number, logged.line, side, tag, apdu_name(tag), link=self._link(logged, side))
         self.reports.append(pdu)
         try:
             self._dispatch(pdu, apdu)
@@ -709,6 +717,10 @@ class _Analyser:
         if tag in (0x01, 0x08):
             self._user_information(pdu, parse_initiate(apdu), "release")
             return
+        if tag not in PLAIN_NAMES:
+            raise ApduError(
+                f"tag 0x{tag:02X} is not an xDLMS or ACSE APDU (not DLMS data, or the link layer was not removed)"
+            )
         pdu.summary = pdu.summary or f"{apdu_name(tag)} ({len(apdu)} bytes)"
         if ciphered is not None:
             pdu.add("content", f"{apdu_name(tag)}, {len(apdu)} bytes")
@@ -917,7 +929,7 @@ class _Analyser:
             },
             "hls": {"state": self.hls_state, "pass3": self.pass3},
             "invocation_counters": [
-                {"sender": side, "key": family, "values": [ic for _n, ic in values]}
+                {"sender": side, "key": family, "values": [{"pdu": n, "value": ic} for n, ic in values]}
                 for (side, family), values in self.ics.items()
             ],
         }

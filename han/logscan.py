@@ -26,6 +26,7 @@ from decoders.security import DED_SERVICE_TAGS, GLO_SERVICE_TAGS
 
 _TOKEN = re.compile(r"^(?:0[xX])?((?:[0-9A-Fa-f]{2})+)[,;]?$")
 MIN_RUN = 3  #: bytes: shorter runs of hex-looking words ("be", "add") are prose
+LONG_RUN = 8  #: bytes: a run this long is data even with words around it
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +59,15 @@ class LogScan:
 
 
 def _hex_run(line: str) -> bytes | None:
-    """The longest run of hex tokens on a line (at least MIN_RUN bytes), or None."""
+    """The longest run of hex tokens on a line, or None when the line is prose.
+
+    A run counts when it has at least MIN_RUN bytes and is either long
+    (LONG_RUN bytes) or most of the line: "dead beef" in a sentence is prose.
+    """
+    tokens = line.split()
     best: list[str] = []
     run: list[str] = []
-    for token in line.split():
+    for token in tokens:
         m = _TOKEN.match(token)
         if m:
             run.append(m.group(1))
@@ -72,7 +78,9 @@ def _hex_run(line: str) -> bytes | None:
     if sum(len(t) for t in run) > sum(len(t) for t in best):
         best = run
     data = bytes.fromhex("".join(best)) if best else b""
-    return data if len(data) >= MIN_RUN else None
+    if len(data) < MIN_RUN or (len(data) < LONG_RUN and len(best) < 0.6 * len(tokens)):
+        return None
+    return data
 
 
 def _blocks(text: str) -> tuple[list[list[tuple[int, bytes]]], int]:
@@ -113,6 +121,19 @@ def apdu_extent(data: bytes) -> int | None:
 
 
 _U_FRAMES = {0x83: "SNRM", 0x63: "UA", 0x43: "DISC", 0x0F: "DM", 0x87: "FRMR"}
+
+
+def hdlc_address(raw: bytes) -> str:
+    """An HDLC address as on the wire and decoded: ``61 (48)``, ``0223 (logical 1, physical 17)``."""
+    if len(raw) == 1:
+        return f"{raw.hex().upper()} ({raw[0] >> 1})"
+    half = len(raw) // 2
+    upper = lower = 0
+    for b in raw[:half]:
+        upper = (upper << 7) | (b >> 1)
+    for b in raw[half:]:
+        lower = (lower << 7) | (b >> 1)
+    return f"{raw.hex().upper()} (logical {upper}, physical {lower})"
 
 
 def frame_name(control: int) -> str:

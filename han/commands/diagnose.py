@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 
 from decoders.security import Keys
 
@@ -60,31 +61,94 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+WIDTH = 110
+LABEL = 21
+
+
+def _wrap(text: str, indent: int, first: str = "") -> list[str]:
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=" " * indent + first,
+        subsequent_indent=" " * (indent + len(first)),
+        break_on_hyphens=False,
+    ) or [" " * indent + first]
+
+
+def _detail(label: str, text: str) -> list[str]:
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=f"    {label:<{LABEL}}",
+        subsequent_indent=" " * (4 + LABEL),
+        break_on_hyphens=False,
+    ) or [f"    {label}"]
+
+
+def _summary(a: dict) -> list[str]:
+    rows: list[tuple[str, str]] = []
+    if a["application_context"]:
+        rows.append(("application context", a["application_context"]["text"]))
+    if a["mechanism"]:
+        rows.append(("mechanism", f"{a['mechanism']['id']} = {a['mechanism']['name']}"))
+    for who in ("client", "server"):
+        st = a[f"{who}_system_title"]
+        if st:
+            text = st["hex"] + (f' "{st["text"]}"' if st["text"] else "")
+            text += f" (manufacturer id {st['manufacturer']})" if st["manufacturer"] and not st["text"] else ""
+            rows.append((f"{who} system title", text + (" - a placeholder" if st["placeholder"] else "")))
+    dk = a["dedicated_key"]
+    if dk["proposed"] is not None:
+        text = f"proposed, {dk['length']} bytes ({dk['how']})" if dk["proposed"] else f"none ({dk['how']})"
+        rows.append(("dedicated key", text))
+    hls = a["hls"]
+    if hls["state"] != "not used":
+        text = hls["state"]
+        p3 = hls["pass3"]
+        if p3:
+            key = f", under the {p3['key']} key" if p3["key"] else ""
+            text += f"; pass 3 in PDU #{p3['pdu']} as {p3['apdu']} ({p3['tag']}){key}"
+        rows.append(("HLS", text))
+    ics = "; ".join(
+        f"{c['sender']} under the {c['key']} key: " + ", ".join(f"{v['value']} (#{v['pdu']})" for v in c["values"])
+        for c in a["invocation_counters"]
+    )
+    if ics:
+        rows.append(("invocation counters", ics))
+    out = ["Summary"]
+    for label, text in rows:
+        out += _detail(label, text)
+    return out + [""] if rows else []
+
+
 def render_text(d: Diagnosis) -> str:
-    out: list[str] = []
     frames = sum(1 for p in d.pdus if p.link)
     head = f"{len(d.pdus)} PDU(s)" + (f", {frames} in HDLC frames" if frames else "")
     head += "; decrypted with the keys given" if d.keys_used else "; no keys given: read from headers and lengths"
-    out += [f"Association log: {head}", ""]
+    out = [f"Association log: {head}", ""]
+    out += _summary(d.association)
     by_pdu: dict[int | None, list] = {}
     for f in d.findings:
         by_pdu.setdefault(f.pdu, []).append(f)
     arrow = {"client": "client -> server", "server": "server -> client", None: "direction unknown"}
     for p in d.pdus:
-        out.append(f"#{p.number} (line {p.line}) {arrow[p.sender]}: {p.summary}")
+        out += _wrap(f"#{p.number} (line {p.line}) {arrow[p.sender]}: {p.summary}", 0)
         if p.link:
-            out.append(f"    {p.link}")
+            out += _wrap(p.link, 4)
         for label, text in p.details:
-            out.append(f"    {label:<20} {text}" if label else f"    {'':<20} {text}")
+            out += _detail(label, text)
         for f in by_pdu.get(p.number, []):
-            out.append(f"    [{SYMBOL[f.severity]}] {f.text}")
+            out += _wrap(f.text, 4, f"[{SYMBOL[f.severity]}] ")
         out.append("")
     others = by_pdu.get(None, [])
     if others:
         out.append("Other findings")
-        out += [f"    [{SYMBOL[f.severity]}] {f.text}" for f in others]
+        for f in others:
+            out += _wrap(f.text, 4, f"[{SYMBOL[f.severity]}] ")
         out.append("")
-    out += ["Likely cause", f"    {d.cause}"]
+    out += ["Likely cause"] + _wrap(d.cause, 4)
     if d.fixes:
-        out += ["", "Fix"] + [f"    {i}. {fix}" for i, fix in enumerate(d.fixes, 1)]
+        out += ["", "Fix"]
+        for i, fix in enumerate(d.fixes, 1):
+            out += _wrap(fix, 4, f"{i}. ")
     return "\n".join(out)
