@@ -263,10 +263,15 @@ class _Analyser:
             self._dispatch(pdu, apdu)
             self.decoded += 1
         except DecodeError as exc:
-            pdu.summary = pdu.summary or f"{pdu.name}: could not be decoded"
-            self.find(pdu, "error", "malformed_pdu", f"PDU #{number} ({pdu.name}) is malformed: {exc.one_line()}")
+            self._malformed(pdu, exc.one_line())
+        except (IndexError, ValueError) as exc:  # a lower layer tripped over odd data without naming it
+            self._malformed(pdu, f"{pdu.name} could not be read ({type(exc).__name__}: {exc})")
         if pdu.sender == "client":
             self.last_client = {"pdu": number, "tag": tag, "family": key_family(tag), "pass3": self._is_pass3(number)}
+
+    def _malformed(self, pdu: _Pdu, text: str) -> None:
+        pdu.summary = pdu.summary or f"{pdu.name}: could not be decoded"
+        self.find(pdu, "error", "malformed_pdu", f"PDU #{pdu.number} ({pdu.name}) is malformed: {text}")
 
     def _is_pass3(self, number: int) -> bool:
         return self.pass3 is not None and self.pass3["pdu"] == number
@@ -545,11 +550,11 @@ class _Analyser:
         plain = self._ciphered_body(pdu, c, pdu.sender)
         if plain:
             inner_tag = plain[0]
-        hls_pass3 = inner_tag == 0xC3 or (general and plain is None and pdu.sender == "client")
-        if pdu.sender == "client" and self.hls_state == "pending" and hls_pass3:
-            self._pass3(pdu, c, plain)
-        elif family == "dedicated" and self.hls_state in ("pending", "pass 3 sent") and pdu.sender == "client":
-            self._ded_before_hls(pdu, "this request")
+        if pdu.sender == "client":
+            if self.hls_state == "pending" and (inner_tag == 0xC3 or (general and plain is None)):
+                self._pass3(pdu, c, plain)
+            else:
+                self._key_scope(pdu, family, "this request")
         if plain is not None:
             self._plain(pdu, plain, ciphered=c)
         elif pdu.sender == "server" and self.hls_state == "pass 3 sent" and inner_tag in {0xC7, 0x0E, 0xD8, 0xDB, 0xDC}:
@@ -557,15 +562,27 @@ class _Analyser:
             if inner_tag == 0xC7:
                 self.hls_state = "completed (not verified)"
 
-    def _ded_before_hls(self, pdu: _Pdu, what: str) -> None:
-        self.find(
-            pdu,
-            "error",
-            "ded_before_hls",
-            f"{what} is protected with the dedicated key (a ded- APDU) before HLS has completed; meters and the DLMS"
-            " conformance test expect the HLS passes under the global key (glo-, e.g. CB glo-action-request) and"
-            " switch to ded- only once the association is authenticated",
-        )
+    def _key_scope(self, pdu: _Pdu, family: str | None, what: str) -> None:
+        """Is this key the right one at this point of the association?"""
+        if family == "dedicated" and self.dedicated_proposed is False:
+            self.find(pdu, "error", "ded_without_key", f"{what} is a ded- APDU although the AARQ proposed no dedicated key")
+        if family == "dedicated" and self.hls_state in ("pending", "pass 3 sent"):
+            self.find(
+                pdu,
+                "error",
+                "ded_before_hls",
+                f"{what} is protected with the dedicated key (a ded- APDU) before HLS has completed; meters and the"
+                " DLMS conformance test expect the HLS passes under the global key (glo-, e.g. CB"
+                " glo-action-request) and switch to ded- only once the association is authenticated",
+            )
+        elif family == "global" and self.dedicated_proposed and self.hls_state.startswith("completed"):
+            self.find(
+                pdu,
+                "info",
+                "glo_with_dedicated",
+                f"{what} uses the global key although a dedicated key was agreed; meters that expect ded- APDUs"
+                " after HLS may refuse it",
+            )
 
     def _pass3(self, pdu: _Pdu, c: CipheredApdu, plain: bytes | None) -> None:
         self.hls_state = "pass 3 sent"
@@ -592,10 +609,7 @@ class _Analyser:
         }
         pdu.summary = f"HLS pass 3: reply_to_HLS_authentication(f(StoC)) as {apdu_name(c.tag)} ({c.tag:02X})"
         pdu.add("HLS", f"pass 3, sent under the {family} key" + (" (tag D3)" if c.tag == 0xD3 else ""))
-        if family == "dedicated":
-            self._ded_before_hls(pdu, "HLS pass 3")
-            if self.dedicated_proposed is False:
-                self.find(pdu, "error", "ded_without_key", "a ded- APDU although the AARQ proposed no dedicated key")
+        self._key_scope(pdu, family, "HLS pass 3")
         self._check_f_length(pdu, f_len, plain is None)
         if f_value is not None:
             self._verify_pass3(pdu, f_value, c)

@@ -7,6 +7,8 @@ tests/test_security_vectors.py (read from ../shared/vectors).
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from decoders.association import (
     Aare,
@@ -169,3 +171,24 @@ def test_a_broken_ciphered_user_information_names_the_element():
     raw = bytes.fromhex("6008BE06040421053000")
     with pytest.raises(AssociationError, match="user-information: ciphered APDU length field says 5"):
         parse_aarq(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([0x60, 0x61, 0x62, 0x63]), st.binary(max_size=80))
+def test_random_acse_bytes_raise_only_decode_errors(tag, body):
+    for data in (bytes((tag,)) + body, bytes((tag, len(body) & 0x7F)) + body):
+        try:
+            pdu = parse_acse(data)
+        except DecodeError:
+            continue
+        assert parse_acse(pdu.to_bytes()) == pdu  # whatever parses builds again (lengths made minimal)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=60))
+def test_random_initiate_bytes_raise_only_decode_errors(body):
+    for data in (b"\x01" + body, b"\x08" + body, b"\x21" + body):
+        try:
+            parse_initiate(data)
+        except DecodeError:
+            pass

@@ -10,6 +10,8 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import SAMPLES, require_vectors
 from decoders import axdr, hls
@@ -370,3 +372,36 @@ def test_several_frames_on_one_line_and_a_frame_wrapped_over_two():
     scan = scan_log(one_line + "\n" + wrapped + "\n" + frames[3])
     assert [p.apdu[0] for p in scan.pdus] == [0x60, 0x61, 0xCB, 0xCF]
     assert [p.line for p in scan.pdus] == [1, 1, 2, 4]
+
+
+def test_key_scope_after_hls():
+    get = bytes.fromhex("C001C1000300000100FF0200")
+    glo_after = exchange(5, after=False) + [
+        (True, protect(get, keys=KEYS, system_title=CLIENT_ST, invocation_counter=4, tag=0xC8))
+    ]
+    d = diagnose(as_hdlc_log(glo_after))
+    assert "glo_with_dedicated" in codes(d) and "ded_before_hls" not in codes(d)
+    no_key = exchange(5, dedicated=None)  # ded- APDUs after HLS, but no dedicated key was proposed
+    d = diagnose(as_hdlc_log(no_key))
+    assert d.association["dedicated_key"]["proposed"] is False
+    assert codes(d).count("ded_without_key") == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.binary(min_size=3, max_size=40), min_size=1, max_size=6))
+def test_random_hex_never_raises_anything_but_nothing_to_diagnose(chunks):
+    log = "\n".join(chunk.hex(" ") for chunk in chunks)
+    try:
+        diagnose(log, Secrets(keys=KEYS, hls_secret=SECRET))
+    except NothingToDiagnose:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 3), st.integers(1, 300))
+def test_truncated_and_altered_exchanges_never_raise(which, cut):
+    pdus = exchange(5)
+    client, apdu = pdus[which]
+    pdus[which] = (client, apdu[: max(1, len(apdu) - cut % len(apdu))])
+    for secrets in (Secrets(), Secrets(keys=KEYS)):
+        diagnose(as_hdlc_log(pdus), secrets)
