@@ -912,6 +912,19 @@ class _Analyser:
         )
 
     def _no_failure(self) -> tuple[str, list[str]]:
+        errors = [f for f in self.findings if f.severity == "error"]
+        if errors:
+            fixes = {
+                "decrypt_failed": "Check the keys given (--key, --auth-key, --dedicated-key) and that the log's"
+                " system titles are the ones the peers use.",
+                "f_mismatch": "Check the HLS secret (mechanisms 2, 3, 4, 6) or the keys (mechanism 5) the client uses.",
+                "meter_f_mismatch": "The meter's f(CtoS) does not verify: check the secret or keys given, else do not"
+                " trust the meter.",
+                "malformed_pdu": "Check that the log holds whole frames; a malformed PDU cannot be explained.",
+                "ic_not_increasing": "Increase the invocation counter with every protected APDU.",
+            }
+            chosen = list(dict.fromkeys(fixes[f.code] for f in errors if f.code in fixes))
+            return f"The meter reported no error, but the log shows problems: {errors[0].text}.", chosen
         if self.hls_state in ("completed", "completed (not verified)"):
             return "No error in the log: the association was established and HLS completed.", []
         if self.hls_state == "pending":

@@ -405,3 +405,23 @@ def test_truncated_and_altered_exchanges_never_raise(which, cut):
     pdus[which] = (client, apdu[: max(1, len(apdu) - cut % len(apdu))])
     for secrets in (Secrets(), Secrets(keys=KEYS)):
         diagnose(as_hdlc_log(pdus), secrets)
+
+
+DOCS_EK, DOCS_AK = _k("han docs EK"), _k("han docs AK")  # the made-up keys of samples/highgmac_dedicated_ok.log
+
+
+def test_docs_sample_with_keys():
+    log = (SAMPLES / "highgmac_dedicated_ok.log").read_text()
+    d = diagnose(log, Secrets(keys=Keys(ek=DOCS_EK, ak=DOCS_AK)))
+    assert d.association["hls"]["state"] == "completed"
+    assert not [f for f in d.findings if f.severity != "info"]
+    assert [p.name for p in d.pdus][2:] == [
+        "glo-action-request",
+        "glo-action-response",
+        "ded-get-request",
+        "ded-get-response",
+    ]
+    wrong = diagnose(log, Secrets(keys=Keys(ek=DOCS_AK, ak=DOCS_AK)))
+    assert "decrypt_failed" in codes(wrong)
+    assert wrong.cause.startswith("The meter reported no error, but the log shows problems")
+    assert "Check the keys given" in wrong.fixes[0]
