@@ -202,3 +202,41 @@ def test_usage_errors(capsys, argv, message):
 def test_unprotect_malformed_apdu(capsys):
     code, out, err = run(capsys, "unprotect", "--key", "00" * 16, "C81E30")
     assert code == 1 and err.startswith("han: security: ciphered APDU length field says 30")
+
+
+def _doc_examples():
+    """(command, expected output) for every one-line ``$ han ...`` example in docs/security.md."""
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "security.md").read_text()
+    examples = []
+    for block in text.split("```")[1::2]:
+        if "..." in block or "\\\n" in block:
+            continue  # excerpts and multi-line commands are illustrations
+        command, output = None, []
+        for line in block.strip("\n").splitlines():
+            if line.startswith("$ "):
+                if command and command.startswith("han "):
+                    examples.append((command, "\n".join(output)))
+                command, output = line[2:], []
+            else:
+                output.append(line)
+        if command and command.startswith("han ") and "|" not in command:
+            examples.append((command, "\n".join(output)))
+    return examples
+
+
+@pytest.mark.parametrize("command, expected", _doc_examples(), ids=lambda x: x[:40] if isinstance(x, str) else "")
+def test_docs_examples_are_current(command, expected, capsys, monkeypatch):
+    import shlex
+
+    monkeypatch.setenv("HAN_KEY", "CFD67182DCD7356D46B33630EAEEDF80")  # the docs' made-up keys
+    monkeypatch.setenv("HAN_AUTH_KEY", "E85E950113928306990F0A440B79C9D5")
+    argv = shlex.split(command)[1:]
+    if argv[0] == "diagnose":
+        monkeypatch.delenv("HAN_KEY")
+        monkeypatch.delenv("HAN_AUTH_KEY")
+        monkeypatch.chdir(__import__("conftest").ROOT)
+    main(argv)
+    out, err = capsys.readouterr()
+    assert (out + err).rstrip("\n") == expected
