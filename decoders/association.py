@@ -54,28 +54,18 @@ from construct import (
 from .ber import AxdrOptional, BerLength, ObjectIdentifier, Octets, OidContent, Tlv, TlvList, walk_problem
 from .error_pdus import ConfirmedServiceError, parse_confirmed_service_error
 from .errors import ApduError, DecodeError
+from .hls import MECHANISM_OID_PREFIX, mechanism_info
 from .lengths import encode_length, read_length
 from .security import CipheredApdu, Keys, parse_ciphered, unprotect
 
 AARQ, AARE, RLRQ, RLRE = 0x60, 0x61, 0x62, 0x63
 CONTEXT_OID_PREFIX = "2.16.756.5.8.1"
-MECHANISM_OID_PREFIX = "2.16.756.5.8.2"
 
 CONTEXTS = {
     1: "logical name referencing, no ciphering",
     2: "short name referencing, no ciphering",
     3: "logical name referencing with ciphering",
     4: "short name referencing with ciphering",
-}
-MECHANISM_NAMES = {
-    0: "lowest level (no authentication)",
-    1: "LLS (password)",
-    2: 'HLS "High" (manufacturer specific)',
-    3: "HLS MD5",
-    4: "HLS SHA-1",
-    5: "HLS GMAC (HighGMAC)",
-    6: "HLS SHA-256",
-    7: "HLS ECDSA",
 }
 RESULTS = {0: "accepted", 1: "rejected-permanent", 2: "rejected-transient"}
 USER_DIAGNOSTICS = {
@@ -180,7 +170,7 @@ class MechanismName:
         return _oid_id(self.oid, MECHANISM_OID_PREFIX)
 
     def describe(self) -> str:
-        return f"{self.oid} (mechanism {self.id}: {MECHANISM_NAMES.get(self.id, 'unknown')})"
+        return f"{self.oid} (mechanism {self.id}: {mechanism_info(self.id).name})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -638,6 +628,14 @@ class Release:
 
     def to_bytes(self) -> bytes:
         return _build_fields(self.tag, _RELEASE_FIELDS, self)
+
+
+def in_canonical_order(pdu: Aarq | Aare | Release) -> bool:
+    """Whether the known elements came in the order the standard lists them (many meters differ)."""
+    specs = _AARQ_FIELDS if isinstance(pdu, Aarq) else _AARE_FIELDS if isinstance(pdu, Aare) else _RELEASE_FIELDS
+    rank = {f.tag: i for i, f in enumerate(specs)}
+    known = [rank[t] for t in pdu.field_order if t in rank]
+    return known == sorted(known)
 
 
 def parse_aarq(data: bytes) -> Aarq:

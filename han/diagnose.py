@@ -25,11 +25,14 @@ from decoders import hls
 from decoders.apdu_tags import PLAIN_NAMES, apdu_name, ciphered_tag, key_family, plain_tag
 from decoders.apdu_tags import sender as tag_sender
 from decoders.association import (
+    AARE,
+    AARQ,
     Aare,
     Aarq,
     InitiateRequest,
     InitiateResponse,
     dedicated_key_length,
+    in_canonical_order,
     parse_acse,
     parse_initiate,
 )
@@ -63,8 +66,8 @@ PLACEHOLDER_TITLES = {
     bytes(8): "all zeros",
     b"\xff" * 8: "all FF",
 }
-#: length of an action-request-normal carrying reply_to_HLS(f) before f, for f < 128 bytes
-PASS3_OVERHEAD = 15
+#: bytes of an action-request carrying reply_to_HLS(f) besides f itself (f < 128 bytes)
+PASS3_OVERHEAD = len(hls.reply_to_hls(b"").to_bytes())
 
 
 class NothingToDiagnose(DecodeError):
@@ -289,7 +292,7 @@ class _Analyser:
                 if acse.reason_name:
                     pdu.add("reason", acse.reason_name)
                 if acse.user_information is not None:
-                    self._user_information(pdu, acse.user_information.content, "release")
+                    self._user_information(pdu, acse.user_information.content)
         elif tag == 0x0E:
             self._service_error(pdu, parse_confirmed_service_error(apdu), ciphered=None)
         elif tag == 0xD8:
@@ -359,7 +362,7 @@ class _Analyser:
                 if mech >= 2 and not 8 <= len(auth.value) <= 64:
                     self.find(pdu, "warning", "challenge_length", f"CtoS is {len(auth.value)} bytes; 8 to 64 expected")
         if aarq.user_information is not None:
-            self._user_information(pdu, aarq.user_information.content, "aarq")
+            self._user_information(pdu, aarq.user_information.content)
 
     def _check_title(self, pdu: _Pdu, st: bytes, who: str) -> None:
         if len(st) != 8:
@@ -386,9 +389,7 @@ class _Analyser:
             self.server_st = aare.responding_ap_title
             pdu.add("server system title", describe_title(self.server_st) + " (responding-AP-title)")
             self._check_title(pdu, self.server_st, "server")
-        canonical = [0x80, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0x88, 0x89, 0xAA, 0xBD, 0xBE]
-        known = [t for t in aare.field_order if t in canonical]
-        if known != sorted(known, key=canonical.index):
+        if not in_canonical_order(aare):
             pdu.add("", "elements are not in the canonical order (read by tag, not by position)")
         if aare.mechanism is not None:
             if self.mechanism is not None and aare.mechanism.id != self.mechanism:
@@ -419,16 +420,17 @@ class _Analyser:
                 + (f", {diag.source_name}: {diag.name})" if diag else ")"),
             )
         if aare.user_information is not None:
-            self._user_information(pdu, aare.user_information.content, "aare")
+            self._user_information(pdu, aare.user_information.content)
 
-    def _user_information(self, pdu: _Pdu, content: Any, where: str) -> None:
+    def _user_information(self, pdu: _Pdu, content: Any) -> None:
+        """The initiate PDU of an AARQ/AARE/RLRQ/RLRE, sent by ``pdu.sender``."""
         if isinstance(content, CipheredApdu):
             pdu.add("user-information", f"{apdu_name(content.tag)}")
-            plain = self._ciphered_body(pdu, content, "client" if where == "aarq" else "server")
+            plain = self._ciphered_body(pdu, content, pdu.sender)
             if plain is None:
                 if content.tag in (0x21, 0x41):
                     self._infer_dedicated(pdu, len(content.body), content)
-                elif content.tag in (0x28, 0x48) and where == "aare":
+                elif content.tag in (0x28, 0x48) and pdu.tag == AARE:
                     pdu.add(
                         "",
                         f"{len(content.body)}-byte InitiateResponse inside: the meter deciphered the"
@@ -455,7 +457,7 @@ class _Analyser:
                     )
                 self.dedicated_key = content.dedicated_key
                 pdu.add("dedicated key", f"{len(content.dedicated_key)} bytes, proposed by the client (value hidden)")
-                if self.context is not None and not self.context.ciphered and where == "aarq":
+                if self.context is not None and not self.context.ciphered and pdu.tag == AARQ:
                     self.find(pdu, "error", "dedicated_key_in_clear", "the dedicated key is sent in clear")
                 self.find(pdu, "info", "dedicated_key_proposed", self._dedicated_text())
             else:
@@ -729,7 +731,7 @@ class _Analyser:
             self._action_response(pdu, hls.parse_action_response(apdu), ciphered)
             return
         if tag in (0x01, 0x08):
-            self._user_information(pdu, parse_initiate(apdu), "release")
+            self._user_information(pdu, parse_initiate(apdu))
             return
         if tag not in PLAIN_NAMES:
             raise ApduError(

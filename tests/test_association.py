@@ -192,3 +192,18 @@ def test_random_initiate_bytes_raise_only_decode_errors(body):
             parse_initiate(data)
         except DecodeError:
             pass
+
+
+def test_canonical_order_check():
+    from decoders.association import in_canonical_order
+
+    assert in_canonical_order(parse_aarq(make_aarq().to_bytes()))
+    odd = Aare(
+        application_context=ApplicationContext.of(1),
+        result=0,
+        diagnostic=Diagnostic(1, 0),
+        responding_ap_title=b"SERVERST",
+        mechanism=MechanismName.of(5),
+        field_order=(0xA1, 0xA2, 0xA3, 0x89, 0xA4),
+    )
+    assert not in_canonical_order(parse_aare(odd.to_bytes()))
