@@ -138,7 +138,7 @@ class ApplicationContext:
     oid: str
 
     @classmethod
-    def of(cls, context_id: int) -> "ApplicationContext":
+    def of(cls, context_id: int) -> ApplicationContext:
         return cls(f"{CONTEXT_OID_PREFIX}.{context_id}")
 
     @property
@@ -162,7 +162,7 @@ class MechanismName:
     oid: str
 
     @classmethod
-    def of(cls, mechanism_id: int) -> "MechanismName":
+    def of(cls, mechanism_id: int) -> MechanismName:
         return cls(f"{MECHANISM_OID_PREFIX}.{mechanism_id}")
 
     @property
@@ -343,11 +343,11 @@ class UserInformation:
     content: InitiateContent = field(compare=False)
 
     @classmethod
-    def parse(cls, xdlms: bytes) -> "UserInformation":
+    def parse(cls, xdlms: bytes) -> UserInformation:
         return cls(bytes(xdlms), parse_initiate(xdlms))
 
     @classmethod
-    def of(cls, content: InitiateRequest | InitiateResponse | ConfirmedServiceError) -> "UserInformation":
+    def of(cls, content: InitiateRequest | InitiateResponse | ConfirmedServiceError) -> UserInformation:
         return cls(content.to_bytes(), content)
 
     @property
@@ -427,7 +427,9 @@ _Raw = GreedyBytes
 _Int = _whole(_IntegerElement)
 _Title = _whole(_OctetStringElement)
 _ImplicitInt = _whole(
-    _Map(GreedyBytes, lambda b: int.from_bytes(b, "big"), lambda v: v.to_bytes(max(1, (v.bit_length() + 7) // 8), "big"))
+    _Map(
+        GreedyBytes, lambda b: int.from_bytes(b, "big"), lambda v: v.to_bytes(max(1, (v.bit_length() + 7) // 8), "big")
+    )
 )
 
 
@@ -542,7 +544,6 @@ def _build_fields(pdu_tag: int, specs: tuple[_Field, ...], obj: Any) -> bytes:
             raw = extra[t]
         body += Tlv.build(dict(tag=t, value=raw))
     return bytes((pdu_tag,)) + encode_length(len(body)) + bytes(body)
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -669,4 +670,3 @@ def parse_acse(data: bytes) -> Aarq | Aare | Release:
     if data[0] == AARE:
         return parse_aare(data)
     return parse_release(data)
-

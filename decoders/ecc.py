@@ -31,7 +31,9 @@ _COORD = {"P-256": 32, "P-384": 48}
 
 def _suite(suite: int):
     if suite not in (1, 2):
-        raise SecurityError(f"security suite {suite} has no public-key operations (suites 1 and 2 do)", reason="bad_suite")
+        raise SecurityError(
+            f"security suite {suite} has no public-key operations (suites 1 and 2 do)", reason="bad_suite"
+        )
     return SUITES[suite]
 
 
@@ -42,7 +44,9 @@ def public_key(suite: int, xy: bytes) -> ECC.EccKey:
     if len(xy) != 2 * size:
         raise SecurityError(f"a {curve} public key is {2 * size} bytes (X || Y); got {len(xy)}", reason="bad_key")
     try:
-        return ECC.construct(curve=curve, point_x=int.from_bytes(xy[:size], "big"), point_y=int.from_bytes(xy[size:], "big"))
+        return ECC.construct(
+            curve=curve, point_x=int.from_bytes(xy[:size], "big"), point_y=int.from_bytes(xy[size:], "big")
+        )
     except ValueError:
         raise SecurityError(f"the {curve} public key is not a point on the curve", reason="bad_key") from None
 
@@ -84,5 +88,6 @@ def verify(suite: int, public: bytes, data: bytes, signature: bytes) -> None:
         DSS.new(key, "fips-186-3").verify(_HASH[suite].new(data), signature)
     except ValueError:
         raise TagMismatch(
-            "ECDSA signature does not verify: wrong public key, altered data, or a DER signature where raw R||S is expected"
+            "ECDSA signature does not verify: wrong public key, altered data, or a DER signature"
+            " where raw R||S is expected"
         ) from None

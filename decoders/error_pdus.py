@@ -82,7 +82,13 @@ ERROR_TYPES: dict[int, tuple[str, dict[int, str]]] = {
     ),
     5: (
         "access",
-        {0: "other", 1: "scope-of-access-violated", 2: "object-access-violated", 3: "hardware-fault", 4: "object-unavailable"},
+        {
+            0: "other",
+            1: "scope-of-access-violated",
+            2: "object-access-violated",
+            3: "hardware-fault",
+            4: "object-unavailable",
+        },
     ),
     6: (
         "initiate",
@@ -123,9 +129,7 @@ EXCEPTION_SERVICE_ERRORS = {
 }
 INVOCATION_COUNTER_ERROR = 6
 
-_ConfirmedServiceError = Struct(
-    "tag" / Int8ub, "service" / Int8ub, "error_type" / Int8ub, "value" / Int8ub, Terminated
-)
+_ConfirmedServiceError = Struct("tag" / Int8ub, "service" / Int8ub, "error_type" / Int8ub, "value" / Int8ub, Terminated)
 _ExceptionResponse = Struct(
     "tag" / Int8ub,
     "state_error" / Int8ub,

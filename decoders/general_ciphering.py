@@ -196,7 +196,9 @@ def parse_general_ciphering(apdu: bytes) -> GeneralCiphering:
             reason="bad_general_ciphering",
         ) from None
     if len(c.ciphered_content) < 5:
-        raise MalformedSecurityHeader("general-ciphering content is too short for its security control and invocation counter")
+        raise MalformedSecurityHeader(
+            "general-ciphering content is too short for its security control and invocation counter"
+        )
     return GeneralCiphering(
         bytes(c.transaction_id),
         bytes(c.originator_system_title),

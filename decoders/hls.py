@@ -85,7 +85,10 @@ MECHANISMS: dict[int, MechanismInfo] = {
         17,
     ),
     6: MechanismInfo(
-        6, "HLS SHA-256", "SHA-256(HLS secret || own system title || peer system title || challenge || own challenge)", 32
+        6,
+        "HLS SHA-256",
+        "SHA-256(HLS secret || own system title || peer system title || challenge || own challenge)",
+        32,
     ),
     7: MechanismInfo(7, "HLS ECDSA", "an ECDSA signature with the signing key (suites 1 and 2)", 64),
 }
@@ -133,7 +136,13 @@ def sha256_response(
 
 
 def gmac_response(
-    *, ek: bytes, ak: bytes, system_title: bytes, invocation_counter: int, challenge: bytes, security_control: int = 0x10
+    *,
+    ek: bytes,
+    ak: bytes,
+    system_title: bytes,
+    invocation_counter: int,
+    challenge: bytes,
+    security_control: int = 0x10,
 ) -> bytes:
     """Mechanism 5: ``SC || IC || GMAC(SC || AK || challenge)`` with the sender's system title.
 

@@ -19,7 +19,12 @@ from .errors import SecurityError, TagMismatch
 DEFAULT_IV = b"\xa6" * 8
 
 #: key_id of security setup's global_key_transfer
-KEY_IDS = {0: "global unicast encryption key", 1: "global broadcast encryption key", 2: "authentication key", 3: "master key (KEK)"}
+KEY_IDS = {
+    0: "global unicast encryption key",
+    1: "global broadcast encryption key",
+    2: "authentication key",
+    3: "master key (KEK)",
+}
 
 
 def _check(kek: bytes, data: bytes, what: str, extra: int) -> None:

@@ -349,9 +349,13 @@ class _Analyser:
                 " client system title; the meter answers with the same over CtoS and its own title",
             )
         if mech in (5, 6, 7) and aarq.calling_ap_title is None:
-            self.find(pdu, "error", "missing_title", f"mechanism {mech} needs the client system title (calling-AP-title)")
+            self.find(
+                pdu, "error", "missing_title", f"mechanism {mech} needs the client system title (calling-AP-title)"
+            )
         if self.context.ciphered and aarq.calling_ap_title is None:
-            self.find(pdu, "error", "missing_title", "a ciphered context needs the client system title (calling-AP-title)")
+            self.find(
+                pdu, "error", "missing_title", "a ciphered context needs the client system title (calling-AP-title)"
+            )
         auth = aarq.calling_authentication_value
         if auth is not None:
             if mech == 1:
@@ -429,7 +433,7 @@ class _Analyser:
             plain = self._ciphered_body(pdu, content, pdu.sender)
             if plain is None:
                 if content.tag in (0x21, 0x41):
-                    self._infer_dedicated(pdu, len(content.body), content)
+                    self._infer_dedicated(pdu, len(content.body))
                 elif content.tag in (0x28, 0x48) and pdu.tag == AARE:
                     pdu.add(
                         "",
@@ -481,7 +485,7 @@ class _Analyser:
             " the APDUs of this association are protected with it (ded- tags D0/D1/D3, replies D4/D5/D7)"
         )
 
-    def _infer_dedicated(self, pdu: _Pdu, plain_len: int, content: CipheredApdu) -> None:
+    def _infer_dedicated(self, pdu: _Pdu, plain_len: int) -> None:
         key_len = dedicated_key_length(plain_len)
         if key_len is None:
             pdu.add("", f"{plain_len}-byte InitiateRequest inside: its length fits no known layout")
@@ -489,7 +493,10 @@ class _Analyser:
         self.dedicated_proposed, self.dedicated_length = key_len > 0, key_len
         self.dedicated_how = f"inferred from the ciphered InitiateRequest's length, {plain_len} bytes"
         if key_len:
-            pdu.add("dedicated key", f"{plain_len}-byte InitiateRequest inside => a {key_len}-byte dedicated key is proposed")
+            pdu.add(
+                "dedicated key",
+                f"{plain_len}-byte InitiateRequest inside => a {key_len}-byte dedicated key is proposed",
+            )
             self.find(pdu, "info", "dedicated_key_proposed", self._dedicated_text())
         else:
             pdu.add("dedicated key", f"{plain_len}-byte InitiateRequest inside => no dedicated key: APDUs stay glo-")
@@ -511,7 +518,9 @@ class _Analyser:
         if c.invocation_counter == 0 and (side, family) == ("client", "global"):
             pdu.add("", "counter 0 at association start; some meters reject it (read 0.0.43.1.x.255 first)")
         st = c.system_title or (self.client_st if side == "client" else self.server_st if side == "server" else None)
-        key = self.dedicated_key if family == "dedicated" else (self.s.keys.broadcast if sc.broadcast else self.s.keys.ek)
+        key = (
+            self.dedicated_key if family == "dedicated" else (self.s.keys.broadcast if sc.broadcast else self.s.keys.ek)
+        )
         if key is None:
             if self.s.any_key:
                 missing = "dedicated key" if family == "dedicated" else "global encryption key"
@@ -523,7 +532,9 @@ class _Analyser:
         try:
             result = unprotect(c, self.keys, system_title=st, allow_unauthenticated=True, allow_unverified=True)
         except SecurityError as exc:
-            self.find(pdu, "error", "decrypt_failed", f"PDU #{pdu.number} does not open with the given keys: {exc.message}")
+            self.find(
+                pdu, "error", "decrypt_failed", f"PDU #{pdu.number} does not open with the given keys: {exc.message}"
+            )
             if family == "dedicated" and self.s.keys.ek:
                 self._try_other_key(pdu, c, st)
             return None
@@ -531,6 +542,8 @@ class _Analyser:
         return result.apdu
 
     def _try_other_key(self, pdu: _Pdu, c: CipheredApdu, st: bytes) -> None:
+        """A ded- APDU that does not open with the dedicated key: does it open with the global one?"""
+        # re-tagged as general-glo-ciphering so that unprotect() picks the global key
         probe = CipheredApdu(0xDB, st, c.security_control, c.invocation_counter, c.body, c.auth_tag, 0)
         try:
             unprotect(probe, Keys(ek=self.s.keys.ek, ak=self.s.keys.ak), allow_unauthenticated=True)
@@ -548,7 +561,9 @@ class _Analyser:
             else f"a {apdu_name(inner_tag)} protected with the {family} key"
         )
         if general and c.system_title and pdu.sender is None:
-            pdu.sender = "client" if c.system_title == self.client_st else "server" if c.system_title == self.server_st else None
+            pdu.sender = (
+                "client" if c.system_title == self.client_st else "server" if c.system_title == self.server_st else None
+            )
         plain = self._ciphered_body(pdu, c, pdu.sender)
         if plain:
             inner_tag = plain[0]
@@ -567,7 +582,9 @@ class _Analyser:
     def _key_scope(self, pdu: _Pdu, family: str | None, what: str) -> None:
         """Is this key the right one at this point of the association?"""
         if family == "dedicated" and self.dedicated_proposed is False:
-            self.find(pdu, "error", "ded_without_key", f"{what} is a ded- APDU although the AARQ proposed no dedicated key")
+            self.find(
+                pdu, "error", "ded_without_key", f"{what} is a ded- APDU although the AARQ proposed no dedicated key"
+            )
         if family == "dedicated" and self.hls_state in ("pending", "pass 3 sent"):
             self.find(
                 pdu,
@@ -651,7 +668,9 @@ class _Analyser:
             return hls.sha256_response(secret, own_st, peer_st, challenge, own_challenge)
         return None
 
-    def _verify_f(self, pdu: _Pdu, f: bytes, challenge: bytes | None, own_st, peer_st, own_challenge, who: str) -> bool | None:
+    def _verify_f(
+        self, pdu: _Pdu, f: bytes, challenge: bytes | None, own_st, peer_st, own_challenge, who: str
+    ) -> bool | None:
         if challenge is None:
             return None
         m = self.mechanism
@@ -717,12 +736,22 @@ class _Analyser:
                 if pdu.sender == "client" and self.hls_state == "pending" and action.is_reply_to_hls:
                     self.hls_state = "pass 3 sent"
                     f = action.hls_response
-                    self.pass3 = {"pdu": pdu.number, "tag": "C3", "apdu": "action-request", "key": None,
-                                  "invocation_counter": None, "f_length": len(f) if f else None}
+                    self.pass3 = {
+                        "pdu": pdu.number,
+                        "tag": "C3",
+                        "apdu": "action-request",
+                        "key": None,
+                        "invocation_counter": None,
+                        "f_length": len(f) if f else None,
+                    }
                     pdu.summary = "HLS pass 3: reply_to_HLS_authentication(f(StoC)), unprotected"
                     if self.context is not None and self.context.ciphered:
-                        self.find(pdu, "warning", "plain_in_ciphered_context",
-                                  "HLS pass 3 is sent unprotected in a ciphered context; the meter may refuse it")
+                        self.find(
+                            pdu,
+                            "warning",
+                            "plain_in_ciphered_context",
+                            "HLS pass 3 is sent unprotected in a ciphered context; the meter may refuse it",
+                        )
                     self._check_f_length(pdu, len(f) if f else None, False)
                     if f:
                         self._verify_f(pdu, f, self.stoc, self.client_st, self.server_st, self.ctos, "f(StoC)")
@@ -773,7 +802,9 @@ class _Analyser:
             pdu.add("f(CtoS)", f"{len(f)} bytes")
             ok = self._verify_f(pdu, f, self.ctos, self.server_st, self.client_st, self.stoc, "f(CtoS)")
             if ok is False:
-                self.find(pdu, "error", "meter_f_mismatch", "the meter's f(CtoS) does not verify: do not trust this meter")
+                self.find(
+                    pdu, "error", "meter_f_mismatch", "the meter's f(CtoS) does not verify: do not trust this meter"
+                )
                 self.hls_state = "failed"
 
     def _service_error(self, pdu: _Pdu, err: ConfirmedServiceError, ciphered: CipheredApdu | None) -> None:
@@ -828,7 +859,8 @@ class _Analyser:
                     f"Send HLS pass 3 as {apdu_name(glo)} ({glo:02X})"
                     " under the global unicast key (GUEK), as the DLMS CTT and current Gurux versions do; switch to"
                     " ded- APDUs only after the meter's f(CtoS) has been verified.",
-                    "Or do not propose a dedicated key in the AARQ (clear it in the client): every APDU then stays glo-.",
+                    "Or do not propose a dedicated key in the AARQ (clear it in the client): every APDU then"
+                    " stays glo-.",
                 ]
                 if self.mechanism == 2:
                     fixes.append(mech2_note)
@@ -973,7 +1005,6 @@ class _Analyser:
             "manufacturer": manufacturer(st),
             "placeholder": st in PLACEHOLDER_TITLES,
         }
-
 
 
 def diagnose(text: str, secrets: Secrets | None = None) -> Diagnosis:

@@ -31,7 +31,7 @@ from decoders.association import (
 )
 from decoders.ber import oid_from_bytes, oid_to_bytes
 from decoders.errors import DecodeError
-from decoders.security import Keys, parse_ciphered, protect
+from decoders.security import Keys, protect
 
 EK, AK = bytes(range(16)), bytes(range(16, 32))
 CLIENT_ST = b"TESTCLNT"
@@ -113,7 +113,7 @@ def test_initiate_request_optional_fields():
     assert raw[:3] == b"\x01\x01\x10" and len(raw) == 33
     assert parse_initiate(raw) == full
     assert dedicated_key_length(len(raw)) == 16
-    assert INITIATE.to_bytes() == bytes.fromhex("0100000006" "5F1F040000101D" "0400")
+    assert INITIATE.to_bytes() == bytes.fromhex("01000000065F1F040000101D0400")
     assert dedicated_key_length(len(INITIATE.to_bytes())) == 0
     assert dedicated_key_length(20) is None
     assert "get" in INITIATE.conformance_names and "action" in INITIATE.conformance_names
@@ -156,7 +156,7 @@ def test_release_pdus():
         ("610BA109060760857405080101", "no result"),
         ("6203BE0100", "RLRQ: element 0xBE (user-information) is malformed"),
         ("6400", "RLRQ (0x62) or RLRE (0x63) expected"),
-        ("600B8B0760857405080205" "8B00", "appears twice"),
+        ("600B8B07608574050802058B00", "appears twice"),
     ],
 )
 def test_malformed_pdus_raise_clear_errors(raw, message):

@@ -13,8 +13,10 @@ from decoders.suites import SUITES, security_control
 
 
 @settings(max_examples=40, deadline=None)
-@given(kek=st.sampled_from([16, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
-       key=st.sampled_from([16, 24, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n)))
+@given(
+    kek=st.sampled_from([16, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+    key=st.sampled_from([16, 24, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+)
 def test_key_wrap_round_trip_and_matches_pycryptodome(kek, key):
     wrapped = keywrap.wrap(kek, key)
     assert len(wrapped) == len(key) + 8

@@ -120,9 +120,7 @@ def test_seed_log_cli_json_from_stdin(capsys, monkeypatch):
 
 
 def test_shared_fixture_frames_give_the_same_diagnosis():
-    record = next(
-        v for v in require_vectors("security_vectors.jsonl") if v["category"] == "diagnose_fixture"
-    )
+    record = next(v for v in require_vectors("security_vectors.jsonl") if v["category"] == "diagnose_fixture")
     d = diagnose("\n".join(record["inputs"]["frames"]))  # unspaced, one frame per line
     expected = record["expected"]
     assert "all HCS/FCS valid" in expected["hdlc"] and not [e for e in d.events if e.problem]

@@ -34,12 +34,18 @@ def test_gmac_client_and_server_side(capsys):
         code, out, _ = run(
             capsys,
             "gmac",
-            "--key", i["EK"],
-            "--auth-key", i["AK"],
-            "--system-title", i[f"{side}_system_title"],
-            "--invocation-counter", "0x" + i[f"{side}_IC"],
-            "--challenge", i[challenge],
-            "--security-control", i["SC"],
+            "--key",
+            i["EK"],
+            "--auth-key",
+            i["AK"],
+            "--system-title",
+            i[f"{side}_system_title"],
+            "--invocation-counter",
+            "0x" + i[f"{side}_IC"],
+            "--challenge",
+            i[challenge],
+            "--security-control",
+            i["SC"],
         )
         assert (code, out) == (0, e[f])
 
@@ -52,23 +58,31 @@ def test_gmac_keys_from_environment(capsys, monkeypatch):
     code, out, _ = run(
         capsys,
         "gmac",
-        "--system-title", i["client_system_title"],
-        "--invocation-counter", str(int(i["gmac_IC"], 16)),
-        "--challenge", i["StoC"],
+        "--system-title",
+        i["client_system_title"],
+        "--invocation-counter",
+        str(int(i["gmac_IC"], 16)),
+        "--challenge",
+        i["StoC"],
     )
     assert (code, out) == (0, v["expected"]["f_StoC"])
 
 
-@pytest.mark.parametrize("vid", ["gb_glo_get_request_auth_only", "gb_glo_get_request_enc_only", "gb_glo_get_request_auth_enc"])
+@pytest.mark.parametrize(
+    "vid", ["gb_glo_get_request_auth_only", "gb_glo_get_request_enc_only", "gb_glo_get_request_auth_enc"]
+)
 def test_protect_and_unprotect_service_specific(capsys, vid):
     v = vector(vid)
     i, e = v["inputs"], v["expected"]
     keys = ["--key", i["EK"], "--auth-key", i["AK"], "--system-title", i["system_title"]]
     code, out, _ = run(
         capsys,
-        "protect", *keys,
-        "--security-control", i["security_control"],
-        "--invocation-counter", "0x" + i["invocation_counter"],
+        "protect",
+        *keys,
+        "--security-control",
+        i["security_control"],
+        "--invocation-counter",
+        "0x" + i["invocation_counter"],
         i["plaintext_apdu"],
     )  # --tag glo is the default: C0 -> C8
     assert (code, out) == (0, e["ciphered_apdu"])
@@ -82,7 +96,14 @@ def test_protect_with_explicit_tags(capsys):
     i, e = v["inputs"], v["expected"]
     common = ["--key", i["EK(GUEK)"], "--auth-key", i["AK"], "--system-title", i["client_system_title"]]
     code, out, _ = run(
-        capsys, "protect", *common, "--invocation-counter", "0x" + i["outer_IC"], "--tag", "CB", e["action_request_plain"]
+        capsys,
+        "protect",
+        *common,
+        "--invocation-counter",
+        "0x" + i["outer_IC"],
+        "--tag",
+        "CB",
+        e["action_request_plain"],
     )
     assert (code, out) == (0, e["glo_action_request"])
     # the same action under a dedicated key gets the ded- tag D3 and needs that key
@@ -92,10 +113,14 @@ def test_protect_with_explicit_tags(capsys):
     assert code == 1 and "key" in err and out == ""
     code, out, _ = run(
         capsys,
-        "protect", *common,
-        "--dedicated-key", i["AK"],
-        "--invocation-counter", "3",
-        "--tag", "ded",
+        "protect",
+        *common,
+        "--dedicated-key",
+        i["AK"],
+        "--invocation-counter",
+        "3",
+        "--tag",
+        "ded",
         e["action_request_plain"],
     )
     assert code == 0 and out.startswith("D330300000000")
@@ -107,10 +132,14 @@ def test_general_glo_ciphering_round_trip(capsys):
     keys = ["--key", i["EK"], "--auth-key", i["AK"]]
     code, out, _ = run(
         capsys,
-        "protect", *keys,
-        "--system-title", i["system_title"],
-        "--invocation-counter", "0x" + i["IC"],
-        "--tag", "general-glo",
+        "protect",
+        *keys,
+        "--system-title",
+        i["system_title"],
+        "--invocation-counter",
+        "0x" + i["IC"],
+        "--tag",
+        "general-glo",
         e["plaintext"],
     )
     assert code == 0 and out.startswith("DB08" + i["system_title"] + "8201D030" + i["IC"])
@@ -123,7 +152,14 @@ def test_unprotect_errors_are_one_line_without_keys(capsys):
     v = vector("gb_glo_get_request_auth_enc")
     i, e = v["inputs"], v["expected"]
     code, out, err = run(
-        capsys, "unprotect", "--key", i["EK"], "--auth-key", i["EK"], "--system-title", i["system_title"],
+        capsys,
+        "unprotect",
+        "--key",
+        i["EK"],
+        "--auth-key",
+        i["EK"],
+        "--system-title",
+        i["system_title"],
         e["ciphered_apdu"],
     )
     assert code == 1 and out == "" and err.startswith("han: security: GCM tag mismatch") and "\n" not in err
@@ -133,7 +169,14 @@ def test_unprotect_errors_are_one_line_without_keys(capsys):
     code, out, err = run(capsys, "unprotect", "--key", i["EK"], "--system-title", i["system_title"], e["ciphered_apdu"])
     assert code == 1 and "--auth-key" in err
     code, out, _ = run(
-        capsys, "unprotect", "--key", i["EK"], "--system-title", i["system_title"], "--no-auth-check", e["ciphered_apdu"]
+        capsys,
+        "unprotect",
+        "--key",
+        i["EK"],
+        "--system-title",
+        i["system_title"],
+        "--no-auth-check",
+        e["ciphered_apdu"],
     )
     assert (code, out) == (0, i["plaintext_apdu"])
 
@@ -164,8 +207,19 @@ def test_hls_sha256_needs_titles(capsys):
     assert code == 2 and "--own-system-title is required" in err
     code, out, _ = run(
         capsys,
-        "hls", "--mechanism", "6", "--hls-secret", "s", "--challenge", "00112233",
-        "--own-system-title", "4142434445464748", "--peer-system-title", "4142434445464749", "--own-challenge", "AA",
+        "hls",
+        "--mechanism",
+        "6",
+        "--hls-secret",
+        "s",
+        "--challenge",
+        "00112233",
+        "--own-system-title",
+        "4142434445464748",
+        "--peer-system-title",
+        "4142434445464749",
+        "--own-challenge",
+        "AA",
     )
     assert code == 0 and len(out) == 64
 
@@ -173,24 +227,124 @@ def test_hls_sha256_needs_titles(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["gmac", "--key", "nothex", "--auth-key", "00" * 16, "--system-title", "00" * 8,
-          "--invocation-counter", "1", "--challenge", "00"], "--key: not a hex string;"),
-        (["gmac", "--key", "00" * 15, "--auth-key", "00" * 16, "--system-title", "00" * 8,
-          "--invocation-counter", "1", "--challenge", "00"], "--key: 15 bytes given, 16 or 32 expected"),
-        (["gmac", "--key", "00" * 16, "--system-title", "00" * 8, "--invocation-counter", "1", "--challenge", "00"],
-         "--auth-key is required (or set $HAN_AUTH_KEY)"),
-        (["gmac", "--key", "00" * 16, "--auth-key", "00" * 16, "--system-title", "00" * 7,
-          "--invocation-counter", "1", "--challenge", "00"], "--system-title: 7 bytes given, 8 expected"),
-        (["gmac", "--key", "00" * 16, "--auth-key", "00" * 16, "--system-title", "00" * 8,
-          "--invocation-counter", "-1", "--challenge", "00"], "outside 0..4294967295"),
-        (["gmac", "--key", "00" * 16, "--auth-key", "00" * 16, "--system-title", "00" * 8,
-          "--invocation-counter", "x", "--challenge", "00"], "is not a number"),
-        (["protect", "--key", "00" * 16, "--system-title", "00" * 8, "--invocation-counter", "1", "0F00"],
-         "has no service-specific ciphered form"),
-        (["protect", "--key", "00" * 16, "--system-title", "00" * 8, "--invocation-counter", "1",
-          "--tag", "C0", "C000"], "is not a glo-/ded- tag"),
-        (["protect", "--key", "00" * 16, "--system-title", "00" * 8, "--invocation-counter", "1",
-          "--security-control", "3030", "C000"], "--security-control: one byte"),
+        (
+            [
+                "gmac",
+                "--key",
+                "nothex",
+                "--auth-key",
+                "00" * 16,
+                "--system-title",
+                "00" * 8,
+                "--invocation-counter",
+                "1",
+                "--challenge",
+                "00",
+            ],
+            "--key: not a hex string;",
+        ),
+        (
+            [
+                "gmac",
+                "--key",
+                "00" * 15,
+                "--auth-key",
+                "00" * 16,
+                "--system-title",
+                "00" * 8,
+                "--invocation-counter",
+                "1",
+                "--challenge",
+                "00",
+            ],
+            "--key: 15 bytes given, 16 or 32 expected",
+        ),
+        (
+            ["gmac", "--key", "00" * 16, "--system-title", "00" * 8, "--invocation-counter", "1", "--challenge", "00"],
+            "--auth-key is required (or set $HAN_AUTH_KEY)",
+        ),
+        (
+            [
+                "gmac",
+                "--key",
+                "00" * 16,
+                "--auth-key",
+                "00" * 16,
+                "--system-title",
+                "00" * 7,
+                "--invocation-counter",
+                "1",
+                "--challenge",
+                "00",
+            ],
+            "--system-title: 7 bytes given, 8 expected",
+        ),
+        (
+            [
+                "gmac",
+                "--key",
+                "00" * 16,
+                "--auth-key",
+                "00" * 16,
+                "--system-title",
+                "00" * 8,
+                "--invocation-counter",
+                "-1",
+                "--challenge",
+                "00",
+            ],
+            "outside 0..4294967295",
+        ),
+        (
+            [
+                "gmac",
+                "--key",
+                "00" * 16,
+                "--auth-key",
+                "00" * 16,
+                "--system-title",
+                "00" * 8,
+                "--invocation-counter",
+                "x",
+                "--challenge",
+                "00",
+            ],
+            "is not a number",
+        ),
+        (
+            ["protect", "--key", "00" * 16, "--system-title", "00" * 8, "--invocation-counter", "1", "0F00"],
+            "has no service-specific ciphered form",
+        ),
+        (
+            [
+                "protect",
+                "--key",
+                "00" * 16,
+                "--system-title",
+                "00" * 8,
+                "--invocation-counter",
+                "1",
+                "--tag",
+                "C0",
+                "C000",
+            ],
+            "is not a glo-/ded- tag",
+        ),
+        (
+            [
+                "protect",
+                "--key",
+                "00" * 16,
+                "--system-title",
+                "00" * 8,
+                "--invocation-counter",
+                "1",
+                "--security-control",
+                "3030",
+                "C000",
+            ],
+            "--security-control: one byte",
+        ),
         (["wrap-key", "--kek", "00" * 16, "0011"], "a multiple of 8"),
     ],
 )

@@ -160,8 +160,10 @@ def _unprotect(args: argparse.Namespace) -> bytes:
         allow_unverified=args.no_auth_check,
     )
     if not result.verified:
-        print("han security: note: no authentication tag was checked (not authenticated or --no-auth-check)",
-              file=sys.stderr)
+        print(
+            "han security: note: no authentication tag was checked (not authenticated or --no-auth-check)",
+            file=sys.stderr,
+        )
     return result.apdu
 
 
