@@ -423,3 +423,13 @@ def test_docs_sample_with_keys():
     assert "decrypt_failed" in codes(wrong)
     assert wrong.cause.startswith("The meter reported no error, but the log shows problems")
     assert "Check the keys given" in wrong.fixes[0]
+
+
+def test_ded_tag_over_the_global_key_is_spotted():
+    pdus = exchange(2, pass4=False, after=False)
+    action = hls.reply_to_hls(hls.aes_ecb_response(SECRET, STOC)).to_bytes()
+    mislabelled = protect(
+        action, keys=Keys(ek=EK, ak=AK, dedicated=EK), system_title=CLIENT_ST, invocation_counter=3, tag=0xD3
+    )
+    d = diagnose(as_hdlc_log(pdus[:2] + [(True, mislabelled)]), Secrets(keys=Keys(ek=EK, ak=AK, dedicated=_k("x"))))
+    assert {"dedicated_key_differs", "decrypt_failed", "ded_tag_global_key", "ded_before_hls"} <= set(codes(d))
