@@ -51,7 +51,18 @@ from construct import (
     Terminated,
 )
 
-from .ber import AxdrOptional, BerLength, ObjectIdentifier, Octets, OidContent, Tlv, TlvList, walk_problem
+from .ber import (
+    AxdrOptional,
+    BerLength,
+    ObjectIdentifier,
+    Octets,
+    OidContent,
+    Tlv,
+    TlvList,
+    build_dict,
+    from_container,
+    walk_problem,
+)
 from .error_pdus import ConfirmedServiceError, parse_confirmed_service_error
 from .errors import ApduError, DecodeError
 from .hls import MECHANISM_OID_PREFIX, mechanism_info
@@ -220,16 +231,7 @@ class InitiateRequest:
         return conformance_names(self.conformance)
 
     def to_bytes(self) -> bytes:
-        return _InitiateRequest.build(
-            dict(
-                dedicated_key=self.dedicated_key,
-                response_allowed=self.response_allowed,
-                quality_of_service=self.quality_of_service,
-                dlms_version=self.dlms_version,
-                conformance=self.conformance,
-                max_receive_pdu_size=self.max_receive_pdu_size,
-            )
-        )
+        return _InitiateRequest.build(build_dict(self))
 
     def __repr__(self) -> str:
         key = "none" if self.dedicated_key is None else f"{len(self.dedicated_key)} bytes (hidden)"
@@ -254,15 +256,7 @@ class InitiateResponse:
         return conformance_names(self.conformance)
 
     def to_bytes(self) -> bytes:
-        return _InitiateResponse.build(
-            dict(
-                quality_of_service=self.quality_of_service,
-                dlms_version=self.dlms_version,
-                conformance=self.conformance,
-                max_receive_pdu_size=self.max_receive_pdu_size,
-                vaa_name=self.vaa_name,
-            )
-        )
+        return _InitiateResponse.build(build_dict(self))
 
 
 InitiateContent = InitiateRequest | InitiateResponse | CipheredApdu | ConfirmedServiceError
@@ -284,20 +278,9 @@ def parse_initiate(xdlms: bytes) -> InitiateContent:
     tag = xdlms[0]
     try:
         if tag == 0x01:
-            c = _InitiateRequest.parse(xdlms)
-            return InitiateRequest(
-                c.dlms_version,
-                c.conformance,
-                c.max_receive_pdu_size,
-                c.dedicated_key,
-                c.response_allowed,
-                c.quality_of_service,
-            )
+            return from_container(InitiateRequest, _InitiateRequest.parse(xdlms))
         if tag == 0x08:
-            c = _InitiateResponse.parse(xdlms)
-            return InitiateResponse(
-                c.dlms_version, c.conformance, c.max_receive_pdu_size, c.vaa_name, c.quality_of_service
-            )
+            return from_container(InitiateResponse, _InitiateResponse.parse(xdlms))
     except ConstructError:
         raise AssociationError(
             f"{_USER_INFO_TAGS[tag]} is malformed or truncated ({len(xdlms)} bytes): expected"

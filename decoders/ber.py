@@ -14,6 +14,9 @@ and :func:`oid_to_bytes`.
 
 from __future__ import annotations
 
+from dataclasses import fields
+from typing import Any
+
 from construct import (
     Adapter,
     Const,
@@ -153,3 +156,19 @@ def AxdrOptional(subcon):
         "present" / Rebuild(Flag, lambda ctx: ctx.value is not None),
         "value" / If(this.present, subcon),
     )
+
+
+def build_dict(obj: Any, **overrides: Any) -> dict:
+    """A frozen dataclass as the dict construct builds from (its field names are the layout's)."""
+    return {**{f.name: getattr(obj, f.name) for f in fields(obj)}, **overrides}
+
+
+def from_container(cls: type, container: Any, **overrides: Any) -> Any:
+    """A frozen dataclass from what construct parsed, field by field (bytes-like values as bytes)."""
+    values = {}
+    for f in fields(cls):
+        if f.name in overrides:
+            continue
+        v = container[f.name]
+        values[f.name] = bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else v
+    return cls(**values, **overrides)

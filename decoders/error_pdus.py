@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from construct import ConstructError, If, Int8ub, Int32ub, Struct, Terminated, this
 
+from .ber import build_dict, from_container
 from .errors import ApduError
 
 CONFIRMED_SERVICE_ERROR = 0x0E
@@ -165,9 +166,7 @@ class ConfirmedServiceError:
         return f"confirmed-service-error: {self.service_name} / {self.error_type_name} / {self.value_name}"
 
     def to_bytes(self) -> bytes:
-        return _ConfirmedServiceError.build(
-            dict(tag=CONFIRMED_SERVICE_ERROR, service=self.service, error_type=self.error_type, value=self.value)
-        )
+        return _ConfirmedServiceError.build(build_dict(self, tag=CONFIRMED_SERVICE_ERROR))
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,14 +195,7 @@ class ExceptionResponse:
         return text
 
     def to_bytes(self) -> bytes:
-        return _ExceptionResponse.build(
-            dict(
-                tag=EXCEPTION_RESPONSE,
-                state_error=self.state_error,
-                service_error=self.service_error,
-                invocation_counter=self.invocation_counter,
-            )
-        )
+        return _ExceptionResponse.build(build_dict(self, tag=EXCEPTION_RESPONSE))
 
 
 def parse_confirmed_service_error(apdu: bytes) -> ConfirmedServiceError:
@@ -216,7 +208,7 @@ def parse_confirmed_service_error(apdu: bytes) -> ConfirmedServiceError:
             f"confirmed-service-error must be 4 bytes (0E service error-type value); got {len(apdu)}",
             reason="bad_error_pdu",
         ) from None
-    return ConfirmedServiceError(c.service, c.error_type, c.value)
+    return from_container(ConfirmedServiceError, c)
 
 
 def parse_exception_response(apdu: bytes) -> ExceptionResponse:
@@ -230,4 +222,4 @@ def parse_exception_response(apdu: bytes) -> ExceptionResponse:
             f" counter after service-error 6; got {len(apdu)} bytes",
             reason="bad_error_pdu",
         ) from None
-    return ExceptionResponse(c.state_error, c.service_error, c.invocation_counter)
+    return from_container(ExceptionResponse, c)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from construct import Const, ConstructError, Error, Int8ub, Struct, Switch, Terminated, this
 
 from . import ecc
-from .ber import AxdrOptional, Octets
+from .ber import AxdrOptional, Octets, build_dict, from_container
 from .errors import ApduError, MalformedSecurityHeader
 from .security import TAG_LENGTH, CipheredApdu, Keys, unprotect
 
@@ -149,17 +149,7 @@ class GeneralCiphering:
         return CipheredApdu(GENERAL_CIPHERING, self.originator_system_title, sc, self.invocation_counter, body, tag, 0)
 
     def to_bytes(self) -> bytes:
-        return _GeneralCiphering.build(
-            dict(
-                transaction_id=self.transaction_id,
-                originator_system_title=self.originator_system_title,
-                recipient_system_title=self.recipient_system_title,
-                date_time=self.date_time,
-                other_information=self.other_information,
-                key_info=_key_info_to(self.key_info),
-                ciphered_content=self.ciphered_content,
-            )
-        )
+        return _GeneralCiphering.build(build_dict(self, key_info=_key_info_to(self.key_info)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,60 +163,32 @@ class GeneralSigning:
     signature: bytes
 
     def to_bytes(self) -> bytes:
-        return _GeneralSigning.build(
-            dict(
-                transaction_id=self.transaction_id,
-                originator_system_title=self.originator_system_title,
-                recipient_system_title=self.recipient_system_title,
-                date_time=self.date_time,
-                other_information=self.other_information,
-                content=self.content,
-                signature=self.signature,
-            )
-        )
+        return _GeneralSigning.build(build_dict(self))
+
+
+def _parse(layout, apdu: bytes, name: str, fields_text: str):
+    try:
+        return layout.parse(apdu)
+    except ConstructError:
+        raise ApduError(
+            f"{name} is malformed or truncated: expected transaction-id, originator and recipient system titles,"
+            f" date-time, other-information, {fields_text}",
+            reason="bad_" + name.split(" ")[0].replace("-", "_"),
+        ) from None
 
 
 def parse_general_ciphering(apdu: bytes) -> GeneralCiphering:
-    try:
-        c = _GeneralCiphering.parse(apdu)
-    except ConstructError:
-        raise ApduError(
-            "general-ciphering (DD) is malformed or truncated: expected transaction-id, originator and recipient"
-            " system titles, date-time, other-information, key-info (00 or 01 + choice 0..2) and the ciphered content",
-            reason="bad_general_ciphering",
-        ) from None
+    c = _parse(_GeneralCiphering, apdu, "general-ciphering (DD)", "key-info (00 or 01 + choice 0..2) and the content")
     if len(c.ciphered_content) < 5:
         raise MalformedSecurityHeader(
             "general-ciphering content is too short for its security control and invocation counter"
         )
-    return GeneralCiphering(
-        bytes(c.transaction_id),
-        bytes(c.originator_system_title),
-        bytes(c.recipient_system_title),
-        bytes(c.date_time),
-        bytes(c.other_information),
-        _key_info_from(c.key_info),
-        bytes(c.ciphered_content),
-    )
+    return from_container(GeneralCiphering, c, key_info=_key_info_from(c.key_info))
 
 
 def parse_general_signing(apdu: bytes) -> GeneralSigning:
-    try:
-        c = _GeneralSigning.parse(apdu)
-    except ConstructError:
-        raise ApduError(
-            "general-signing (DF) is malformed or truncated: expected transaction-id, originator and recipient"
-            " system titles, date-time, other-information, content and signature",
-            reason="bad_general_signing",
-        ) from None
-    return GeneralSigning(
-        bytes(c.transaction_id),
-        bytes(c.originator_system_title),
-        bytes(c.recipient_system_title),
-        bytes(c.date_time),
-        bytes(c.other_information),
-        bytes(c.content),
-        bytes(c.signature),
+    return from_container(
+        GeneralSigning, _parse(_GeneralSigning, apdu, "general-signing (DF)", "content and signature")
     )
 
 

@@ -313,12 +313,16 @@ def reply_to_hls(f: bytes, *, invoke_id_and_priority: int = 0xC1) -> ActionReque
     )
 
 
-def parse_action_request(apdu: bytes) -> ActionRequest:
-    if apdu[:2] != b"\xc3\x01":
+def _expect(apdu: bytes, head: bytes, name: str) -> None:
+    if apdu[:2] != head:
         raise ApduError(
-            f"not an action-request-normal (starts {apdu[:2].hex().upper() or 'empty'}; C3 01 expected)",
+            f"not an {name} (starts {apdu[:2].hex().upper() or 'empty'}; {head.hex(' ').upper()} expected)",
             reason="bad_action",
         )
+
+
+def parse_action_request(apdu: bytes) -> ActionRequest:
+    _expect(apdu, b"\xc3\x01", "action-request-normal")
     try:
         c = _ActionRequestNormal.parse(apdu)
         params = axdr.decode(c.parameters) if c.has_parameters else None
@@ -328,11 +332,7 @@ def parse_action_request(apdu: bytes) -> ActionRequest:
 
 
 def parse_action_response(apdu: bytes) -> ActionResponse:
-    if apdu[:2] != b"\xc7\x01":
-        raise ApduError(
-            f"not an action-response-normal (starts {apdu[:2].hex().upper() or 'empty'}; C7 01 expected)",
-            reason="bad_action",
-        )
+    _expect(apdu, b"\xc7\x01", "action-response-normal")
     try:
         c = _ActionResponseNormal.parse(apdu)
         data = dar = None
