@@ -110,7 +110,7 @@ def test_protect_with_explicit_tags(capsys):
     code, out, err = run(
         capsys, "protect", *common, "--invocation-counter", "3", "--tag", "ded", e["action_request_plain"]
     )
-    assert code == 1 and "key" in err and out == ""
+    assert code == 2 and "--dedicated-key is required" in err and out == ""
     code, out, _ = run(
         capsys,
         "protect",

@@ -16,8 +16,8 @@ import argparse
 import sys
 
 from decoders import hls, keywrap
-from decoders.apdu_tags import apdu_name, ciphered_tag
-from decoders.security import GLO_SERVICE_TAGS, DED_SERVICE_TAGS, Keys, parse_ciphered, protect, unprotect
+from decoders.apdu_tags import apdu_name, ciphered_tag, key_family
+from decoders.security import Keys, parse_ciphered, protect, unprotect
 
 from .. import keyargs
 from ..cli import UsageError
@@ -131,7 +131,7 @@ def _tag(word: str, apdu: bytes) -> int:
     if word in TAG_WORDS:
         return TAG_WORDS[word]
     tag = keyargs.byte(word, "--tag")
-    if tag not in GLO_SERVICE_TAGS and tag not in DED_SERVICE_TAGS and tag not in (0xDB, 0xDC):
+    if key_family(tag) not in ("global", "dedicated"):
         raise UsageError(f"--tag {word}: 0x{tag:02X} ({apdu_name(tag)}) is not a glo-/ded- tag or DB/DC")
     return tag
 
@@ -140,13 +140,24 @@ def _protect(args: argparse.Namespace) -> bytes:
     apdu = keyargs.hex_bytes(args.apdu, "APDU")
     if not apdu:
         raise UsageError("APDU: empty")
+    keys, tag = _all_keys(args), _tag(args.tag, apdu)
+    sc = keyargs.byte(args.security_control, "--security-control")
+    if sc & 0x30:  # name the key this tag and security control need, before protect() asks for "a key"
+        if key_family(tag) == "dedicated":
+            _required(keys.dedicated, "--dedicated-key")
+        elif sc & 0x40:
+            _required(keys.broadcast, "--broadcast-key")
+        else:
+            _required(keys.ek, "--key")
+    if sc & 0x10:
+        _required(keys.ak, "--auth-key")
     return protect(
         apdu,
-        keys=_all_keys(args),
+        keys=keys,
         system_title=keyargs.system_title(args.system_title),
         invocation_counter=keyargs.counter(args.invocation_counter),
-        security_control=keyargs.byte(args.security_control, "--security-control"),
-        tag=_tag(args.tag, apdu),
+        security_control=sc,
+        tag=tag,
     )
 
 
