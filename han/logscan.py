@@ -5,6 +5,7 @@ Accepted, in any mix::
     Send AARQ request.                                  <- prose: ignored
     7E A0 7C 03 61 10 AA 6B E6 E6 00 60 6E A1 ...        <- spaced bytes, one frame per line
     TX 12:00:01 7EA07C036110AA6BE6E600606EA1...          <- a prefix, then a run of hex
+    00000010  7e a0 7c 03 61 10 aa 6b  e6 e6 00 60 ...   <- hexdump -C (offset and ASCII column dropped)
     60 36 A1 09 06 07 60 85 74 05 08 01 01 8A 02 07      <- a raw APDU (no HDLC), possibly
     80 8B 07 ...                                            wrapped over several lines
 
@@ -25,6 +26,8 @@ from decoders.lengths import read_length
 from decoders.security import DED_SERVICE_TAGS, GLO_SERVICE_TAGS
 
 _TOKEN = re.compile(r"^(?:0[xX])?((?:[0-9A-Fa-f]{2})+)[,;]?$")
+#: the offset column of ``hexdump -C`` ("00000010  7e a0 ..."), which is not data
+_OFFSET = re.compile(r"^\s*[0-9A-Fa-f]{8}  ")
 MIN_RUN = 3  #: bytes: shorter runs of hex-looking words ("be", "add") are prose
 LONG_RUN = 8  #: bytes: a run this long is data even with words around it
 
@@ -58,13 +61,14 @@ class LogScan:
     hdlc_frames: int
 
 
-def _hex_run(line: str) -> bytes | None:
+def _hex_run(line: str, continuation: bool = False) -> bytes | None:
     """The longest run of hex tokens on a line, or None when the line is prose.
 
-    A run counts when it has at least MIN_RUN bytes and is either long
-    (LONG_RUN bytes) or most of the line: "dead beef" in a sentence is prose.
+    A run counts when it is long (LONG_RUN bytes), or most of the line and at
+    least MIN_RUN bytes ("dead beef" in a sentence is prose).  Right after a
+    hex line (``continuation``) a short tail of a wrapped frame counts too.
     """
-    tokens = line.split()
+    tokens = _OFFSET.sub("", line).split()
     best: list[str] = []
     run: list[str] = []
     for token in tokens:
@@ -78,7 +82,9 @@ def _hex_run(line: str) -> bytes | None:
     if sum(len(t) for t in run) > sum(len(t) for t in best):
         best = run
     data = bytes.fromhex("".join(best)) if best else b""
-    if len(data) < MIN_RUN or (len(data) < LONG_RUN and len(best) < 0.6 * len(tokens)):
+    if len(data) >= LONG_RUN:
+        return data
+    if not data or len(best) < 0.6 * len(tokens) or (len(data) < MIN_RUN and not continuation):
         return None
     return data
 
@@ -88,7 +94,7 @@ def _blocks(text: str) -> tuple[list[list[tuple[int, bytes]]], int]:
     current: list[tuple[int, bytes]] = []
     count = 0
     for number, line in enumerate(text.splitlines(), 1):
-        data = _hex_run(line)
+        data = _hex_run(line, continuation=bool(current))
         if data is None:
             if current:
                 blocks.append(current)

@@ -354,12 +354,12 @@ def test_log_scanner_finds_hex_among_prose():
     scan = scan_log(
         "Send AARQ request.\n"
         "I'd be glad: dead beef\n"  # hex-looking words in prose are not data
+        "0x7E, 0xA0\n"  # nor two bytes on their own
         f"12:00:01.250 RX {frame} (reply)\n"
-        "0x7E, 0xA0\n"
     )
-    assert scan.hex_lines == 1 and scan.hdlc_frames == 1
+    assert scan.hex_lines == 1 and scan.hdlc_frames == 1 and not scan.events
     (pdu,) = scan.pdus
-    assert pdu.line == 3 and pdu.apdu == bytes.fromhex("0E060006") and pdu.link_direction == "server"
+    assert pdu.line == 4 and pdu.apdu == bytes.fromhex("0E060006") and pdu.link_direction == "server"
 
 
 def test_several_frames_on_one_line_and_a_frame_wrapped_over_two():
@@ -433,3 +433,15 @@ def test_ded_tag_over_the_global_key_is_spotted():
     )
     d = diagnose(as_hdlc_log(pdus[:2] + [(True, mislabelled)]), Secrets(keys=Keys(ek=EK, ak=AK, dedicated=_k("x"))))
     assert {"dedicated_key_differs", "decrypt_failed", "ded_tag_global_key", "ded_before_hls"} <= set(codes(d))
+
+
+def test_hexdump_c_output_is_read():
+    frame = bytes.fromhex(hdlc(ConfirmedServiceError(6, 0, 6).to_bytes(), client=False))
+    lines = []
+    for off in range(0, len(frame), 16):  # the layout of `hexdump -C`
+        chunk = frame[off : off + 16]
+        left, right = chunk[:8].hex(" "), chunk[8:].hex(" ")
+        ascii_ = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{off:08x}  {left:<23}  {right:<23}  |{ascii_}|")
+    (pdu,) = scan_log("\n".join(lines)).pdus
+    assert pdu.apdu == bytes.fromhex("0E060006")
