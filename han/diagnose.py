@@ -574,7 +574,9 @@ class _Analyser:
                 self._key_scope(pdu, family, "this request")
         if plain is not None:
             self._plain(pdu, plain, ciphered=c)
-        elif pdu.sender == "server" and self.hls_state == "pass 3 sent" and inner_tag in {0xC7, 0x0E, 0xD8, 0xDB, 0xDC}:
+        elif inner_tag == 0x0E:
+            self._failure_reply(pdu, "service_error", f"a {pdu.name} (its content needs the keys to be read)")
+        elif pdu.sender == "server" and self.hls_state == "pass 3 sent" and inner_tag in {0xC7, 0xDB, 0xDC}:
             pdu.add("", "the reply to HLS pass 3 (f(CtoS) not checked without keys)")
             if inner_tag == 0xC7:
                 self.hls_state = "completed (not verified)"
@@ -629,6 +631,14 @@ class _Analyser:
         pdu.summary = f"HLS pass 3: reply_to_HLS_authentication(f(StoC)) as {apdu_name(c.tag)} ({c.tag:02X})"
         pdu.add("HLS", f"pass 3, sent under the {family} key" + (" (tag D3)" if c.tag == 0xD3 else ""))
         self._key_scope(pdu, family, "HLS pass 3")
+        if c.control.suite in (1, 2):
+            self.find(
+                pdu,
+                "info",
+                "pass3_not_signed",
+                f"security suite {c.control.suite}: some meters (e.g. Sagemcom T-210D) answer service-not-allowed"
+                " unless HLS pass 3 is wrapped in general-signing (DF) with the client's signing key",
+            )
         self._check_f_length(pdu, f_len, plain is None)
         if f_value is not None:
             self._verify_pass3(pdu, f_value, c)
@@ -829,7 +839,7 @@ class _Analyser:
             pdu.add("in reply to", f"PDU #{before['pdu']} ({apdu_name(before['tag'])})")
         if self.hls_state == "pass 3 sent":
             self.hls_state = "failed"
-        self.failure = self.failure or {"kind": kind, "pdu": pdu.number, "before": before, **extra}
+        self.failure = self.failure or {"kind": kind, "pdu": pdu.number, "before": before, "text": text, **extra}
         code = {"deciphering": "deciphering_error", "invocation_counter": "invocation_counter_error"}.get(kind, kind)
         self.find(pdu, "error", code, f"the meter answers {text}")
 
@@ -908,10 +918,14 @@ class _Analyser:
             if self.mechanism == 2:
                 fixes.append(mech2_note)
             return f"The meter rejected the client's f(StoC) ({f['result']}).", fixes
-        return (
-            f"The meter answered with an error (PDU #{f['pdu']}).",
-            ["See the PDU explanations above for what the meter refused."],
-        )
+        text = f.get("text", "an error")
+        if before.get("pass3"):
+            fixes = ["Check the HLS secret (mechanisms 2, 3, 4, 6) or the keys and client system title (mechanism 5)."]
+            return f"The meter refused HLS pass 3 (PDU #{before['pdu']}) with {text}.", fixes + (
+                [mech2_note] if self.mechanism == 2 else []
+            )
+        what = f"PDU #{before['pdu']} ({apdu_name(before['tag'])})" if before else "a request"
+        return f"The meter answered {what} with {text}.", ["See the explanation of that PDU above."]
 
     def _rejection(self, diag) -> tuple[str, list[str]]:
         value = diag.value if diag is not None and diag.source == 1 else None

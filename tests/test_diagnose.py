@@ -445,3 +445,26 @@ def test_hexdump_c_output_is_read():
         lines.append(f"{off:08x}  {left:<23}  {right:<23}  |{ascii_}|")
     (pdu,) = scan_log("\n".join(lines)).pdus
     assert pdu.apdu == bytes.fromhex("0E060006")
+
+
+def test_ciphered_error_reply_without_keys():
+    err = protect(
+        ConfirmedServiceError(6, 5, 1).to_bytes(), keys=KEYS, system_title=SERVER_ST, invocation_counter=101, tag=0x2E
+    )
+    d = diagnose(as_hdlc_log(exchange(5, error=err)))
+    assert d.association["hls"]["state"] == "failed"
+    assert "service_error" in codes(d) and "glo-confirmed-service-error" in d.cause
+    with_keys = diagnose(as_hdlc_log(exchange(5, error=err)), Secrets(keys=KEYS))
+    assert "access / scope-of-access-violated" in with_keys.pdus[3].summary
+
+
+def test_suite_1_pass3_hint():
+    pdus = exchange(5, pass4=False, after=False)
+    action = hls.reply_to_hls(
+        hls.gmac_response(ek=EK, ak=AK, system_title=CLIENT_ST, invocation_counter=2, challenge=STOC)
+    )
+    pass3 = protect(
+        action.to_bytes(), keys=KEYS, system_title=CLIENT_ST, invocation_counter=3, security_control=0x31, tag=0xCB
+    )
+    d = diagnose(as_hdlc_log(pdus[:2] + [(True, pass3)]))
+    assert "pass3_not_signed" in codes(d)
