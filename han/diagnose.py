@@ -60,8 +60,6 @@ from .logscan import LinkEvent, LoggedPdu, frame_name, hdlc_address, scan_log
 #: system titles seen in examples and defaults; a real client or meter should not use them
 PLACEHOLDER_TITLES = {
     bytes.fromhex("4142434445464748"): 'Gurux\'s default client title "ABCDEFGH"',
-    bytes.fromhex("4D4D4D0000000001"): "the Green Book example client title",
-    bytes.fromhex("4D4D4D0000BC614E"): "the Green Book example server title",
     bytes.fromhex("3132333435363738"): '"12345678"',
     bytes(8): "all zeros",
     b"\xff" * 8: "all FF",

@@ -215,7 +215,7 @@ def test_hls_sha256_needs_titles(capsys):
         "--challenge",
         "00112233",
         "--own-system-title",
-        "4142434445464748",
+        "48414E636C6E7431",
         "--peer-system-title",
         "4142434445464749",
         "--own-challenge",
