@@ -17,6 +17,8 @@ from . import __version__
 #: name -> (module, one-line help).  Add a command by adding a row.
 COMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("han.commands.decode", "decode hex dumps or captures of pushed frames"),
+    "diagnose": ("han.commands.diagnose", "explain an association log (AARQ/AARE, HLS, glo-/ded- keys, errors)"),
+    "security": ("han.commands.security", "security helpers: GMAC, protect/unprotect APDUs, key wrap"),
 }
 
 
