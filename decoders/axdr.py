@@ -117,6 +117,8 @@ MAX_DEPTH = 16  # nesting limit: a hostile input cannot exhaust the stack
 
 
 def _length(buf: bytes, pos: int) -> tuple[int, int]:
+    if pos >= len(buf):
+        raise AxdrError(f"data ends at offset {pos} where a length was expected (truncated)")
     b = buf[pos]
     if b < 0x80:
         return b, pos + 1

@@ -24,10 +24,10 @@ Keys never appear in messages, reprs or logs.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 
-from Crypto.Cipher import AES
-
+from . import gcm
 from .errors import (
     DowngradeRefused,
     KeyMissing,
@@ -300,32 +300,26 @@ def unprotect(
             )
         if not sc.encrypted:
             return Unprotected(ciphered.body, ciphered, False)
-        plain = AES.new(ek, AES.MODE_CTR, nonce=iv, initial_value=2).decrypt(ciphered.body)
-        return Unprotected(plain, ciphered, False)
+        return Unprotected(gcm.ctr(ek, iv, ciphered.body), ciphered, False)
 
     if sc.authenticated:
         ak = _check_key("authentication key", keys.ak, sc.suite, "--auth-key")
-        cipher = AES.new(ek, AES.MODE_GCM, nonce=iv, mac_len=TAG_LENGTH)
-        try:
-            if sc.encrypted:
-                cipher.update(scb + ak)
-                plain = cipher.decrypt_and_verify(ciphered.body, ciphered.auth_tag)
-            else:
-                cipher.update(scb + ak + ciphered.body)
-                cipher.verify(ciphered.auth_tag)
-                plain = ciphered.body
-        except ValueError:
-            raise _tag_mismatch(ciphered, ek, iv, sc) from None
+        if sc.encrypted:
+            plain = gcm.decrypt_verify(ek, iv, scb + ak, ciphered.body, ciphered.auth_tag)
+        else:
+            ok = hmac.compare_digest(gcm.gmac(ek, iv, scb + ak + ciphered.body), ciphered.auth_tag)
+            plain = ciphered.body if ok else None
+        if plain is None:
+            raise _tag_mismatch(ciphered, ek, iv, sc)
         return Unprotected(plain, ciphered, True)
 
     # encryption only: GCM counter mode starts at J0 + 1 = IV || 00000002
-    plain = AES.new(ek, AES.MODE_CTR, nonce=iv, initial_value=2).decrypt(ciphered.body)
-    return Unprotected(plain, ciphered, False)
+    return Unprotected(gcm.ctr(ek, iv, ciphered.body), ciphered, False)
 
 
 def _tag_mismatch(ciphered: CipheredApdu, ek: bytes, iv: bytes, sc: SecurityControl) -> TagMismatch:
     if sc.encrypted:
-        trial = AES.new(ek, AES.MODE_CTR, nonce=iv, initial_value=2).decrypt(ciphered.body[:16])
+        trial = gcm.ctr(ek, iv, ciphered.body[:16])
         if _plausible_plain_apdu(trial):
             return TagMismatch(
                 "GCM tag mismatch: the encryption key decrypts the frame to a plausible APDU, so the"
@@ -368,16 +362,13 @@ def protect(
         ek = _check_key("encryption key", ek_key, sc.suite, "--key")
     if sc.authenticated:
         ak = _check_key("authentication key", keys.ak, sc.suite, "--auth-key")
-        cipher = AES.new(ek, AES.MODE_GCM, nonce=iv, mac_len=TAG_LENGTH)
         if sc.encrypted:
-            cipher.update(scb + ak)
-            body, mac = cipher.encrypt_and_digest(apdu)
+            body, mac = gcm.encrypt(ek, iv, scb + ak, apdu)
         else:
-            cipher.update(scb + ak + apdu)
-            body, mac = apdu, cipher.digest()
+            body, mac = apdu, gcm.gmac(ek, iv, scb + ak + apdu)
         data = body + mac
     elif sc.encrypted:
-        data = AES.new(ek, AES.MODE_CTR, nonce=iv, initial_value=2).encrypt(apdu)
+        data = gcm.ctr(ek, iv, apdu)
     else:
         data = apdu
     content = scb + invocation_counter.to_bytes(4, "big") + data
@@ -394,9 +385,7 @@ def gmac(
 ) -> bytes:
     """The 12-byte GMAC tag over ``SC || AK || data`` (HLS-GMAC and authentication-only APDUs)."""
     iv = system_title + invocation_counter.to_bytes(4, "big")
-    cipher = AES.new(ek, AES.MODE_GCM, nonce=iv, mac_len=TAG_LENGTH)
-    cipher.update(bytes((security_control,)) + ak + data)
-    return cipher.digest()
+    return gcm.gmac(ek, iv, bytes((security_control,)) + ak + data)
 
 
 def manufacturer(system_title: bytes | None) -> str | None:

@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "state": ("han.commands.state", "look after the daemon's state: invocation counters"),
     "simulate": ("han.commands.simulate", "a simulated meter writing encrypted pushes to a port, pty, file or stdout"),
     "demo": ("han.commands.demo", "the whole logger on a simulated meter, no hardware needed"),
+    "diagnose": ("han.commands.diagnose", "explain an association log (AARQ/AARE, HLS, glo-/ded- keys, errors)"),
+    "security": ("han.commands.security", "security helpers: GMAC, protect/unprotect APDUs, key wrap"),
 }
 
 

@@ -76,6 +76,9 @@ def test_compact_array():
         (b"", "truncated"),
         (b"\x02\x01" * 40 + b"\x00", "nested deeper"),
         (b"\x09\x85\x00", "invalid length"),
+        (b"\x09", "truncated"),
+        (b"\x0a", "truncated"),
+        (b"\x04", "truncated"),
     ],
 )
 def test_errors(raw, match):

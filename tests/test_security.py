@@ -153,3 +153,41 @@ def test_security_control_describe_and_manufacturer():
     assert SecurityControl(0x30).describe() == "suite 0, authenticated and encrypted, unicast key"
     assert SecurityControl(0x21).suite == 1 and not SecurityControl(0x21).authenticated
     assert manufacturer(b"KAME\x01\xa4\xdcR") == "KAM" and manufacturer(b"\x01\x02\x03\x04") is None
+
+
+@pytest.fixture(params=[True, False], ids=["cached-engine", "public-api"])
+def gcm_path(request):
+    from decoders import gcm
+
+    gcm.set_fast_path(request.param)
+    if request.param and not gcm.fast_path_enabled():
+        pytest.skip("the cached GCM engine is not available with this pycryptodome")
+    yield request.param
+    gcm.set_fast_path(True)
+
+
+@pytest.mark.parametrize("sc", [0x30, 0x10, 0x20, 0x32])
+def test_both_gcm_paths_agree(gcm_path, sc):
+    keys = Keys(ek=bytes(32), ak=bytes(range(32))) if sc & 0x0F == 2 else Keys(ek=EK, ak=AK)
+    if not sc & 0x10:
+        keys = Keys(ek=keys.ek)
+    wire = protect(APDU * 7, keys=keys, system_title=ST, invocation_counter=9, security_control=sc)
+    assert unprotect(parse_ciphered(wire), keys).apdu == APDU * 7
+    bad = bytearray(wire)
+    bad[-1] ^= 1
+    if sc & 0x10:
+        with pytest.raises(TagMismatch):
+            unprotect(parse_ciphered(bytes(bad)), keys)
+
+
+def test_gcm_engine_matches_public_api():
+    from Crypto.Cipher import AES
+
+    from decoders import gcm
+
+    for n in (0, 1, 15, 16, 17, 447, 1000):
+        key, iv, aad, pt = bytes(range(16)), bytes(12), b"\x30" + AK, bytes(range(n % 256)) * (n // 256 + 1)
+        pt = pt[:n]
+        c = AES.new(key, AES.MODE_GCM, nonce=iv, mac_len=12)
+        c.update(aad)
+        assert gcm.encrypt(key, iv, aad, pt) == c.encrypt_and_digest(pt)

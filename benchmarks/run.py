@@ -1,0 +1,251 @@
+"""One command for the performance table: ``python -m benchmarks.run``.
+
+Each case runs in its own subprocess pinned to one CPU, so its peak RSS is
+its own and "frames/s on one core" means what it says.  Cases:
+
+  a  seed-format encrypted Kamstrup push, library: bytes -> Push with registers
+  b  plain Aidon list (array of {obis, value, {scaler, unit}}), library
+  c  encrypted Austrian M-Bus two-frame push, library
+  d  `han decode --format jsonl` on a file of 100,000 pushes (wall time, peak RSS)
+  e  `han run --replay` of one simulated day (8,640 pushes) into SQLite (CPU s, peak RSS)
+  f  start-up time of `han decode --help`
+  peers  dlms-cosem / gurux_dlms on (a), when they happen to be installed (comparison only)
+
+Numbers are printed, never asserted: the test suite checks behaviour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def _pin() -> None:
+    try:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    except (AttributeError, OSError):
+        pass
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _library(frames: list[bytes], keys, repeat: int, transport: str = "auto") -> dict:
+    from han.pipeline import PushDecoder
+    from obis.push import Push
+
+    # warm-up and correctness check
+    dec = PushDecoder(keys, transport=transport)
+    out = [x for f in frames for x in dec.feed(f)] + dec.flush()
+    if not out or not all(isinstance(x, Push) for x in out):
+        raise SystemExit(f"benchmark input does not decode: {out[:1]}")
+    pushes_per_round = len(out)
+    best = float("inf")
+    for _ in range(5):
+        dec = PushDecoder(keys, transport=transport)
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            for f in frames:
+                dec.feed(f)
+        best = min(best, time.perf_counter() - t0)
+    n = repeat * pushes_per_round
+    return {"frames_per_s": n / best, "us_per_frame": best / n * 1e6, "peak_rss_mb": _peak_rss_mb(), "n": n}
+
+
+def case_a() -> dict:
+    from benchmarks.build import SEED_FRAME, SEED_KEYS
+
+    return _library([SEED_FRAME], SEED_KEYS, 4000)
+
+
+def case_b() -> dict:
+    from benchmarks.build import aidon_plain_frame
+    from decoders.security import Keys
+
+    return _library([aidon_plain_frame()], Keys(), 4000)
+
+
+def case_c() -> dict:
+    try:
+        from benchmarks.build import austrian_mbus_push
+    except ImportError:
+        return {"skipped": "no M-Bus support in this build"}
+    frames, keys = austrian_mbus_push()
+    return _library(frames, keys, 3000)
+
+
+def case_d() -> dict:
+    from benchmarks.build import kamstrup_frames
+
+    tmp = Path(tempfile.mkdtemp(prefix="han-bench-"))
+    try:
+        path = tmp / "pushes.bin"
+        path.write_bytes(kamstrup_frames(100_000))
+        cmd = [PY, "-m", "han", "decode", str(path), "--format", "jsonl"]
+        cmd += ["--key", "5AD84121D9D20B364B7A11F3C1B5827F", "--auth-key", "AFB3F93E3E7204EDB3C27F96DBD51AE0"]
+        t0 = time.perf_counter()
+        with open(os.devnull, "w") as null:
+            proc = subprocess.run(cmd, stdout=null, stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            return {"error": proc.stderr.strip()[-300:]}
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {"pushes": 100_000, "wall_s": wall, "us_per_frame": wall / 100_000 * 1e6,
+                "frames_per_s": 100_000 / wall, "peak_rss_mb": usage.ru_maxrss / 1024}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def case_e() -> dict:
+    from benchmarks.build import kamstrup_frames
+
+    tmp = Path(tempfile.mkdtemp(prefix="han-bench-"))
+    try:
+        capture = tmp / "day.bin"
+        capture.write_bytes(kamstrup_frames(8_640))
+        state = tmp / "state"
+        cmd = [PY, "-m", "han", "run", "--replay", str(capture), "--state-dir", str(state)]
+        env = dict(os.environ, HAN_KEY="5AD84121D9D20B364B7A11F3C1B5827F", HAN_AUTH_KEY="AFB3F93E3E7204EDB3C27F96DBD51AE0")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0:
+            return {"error": (proc.stderr.strip() or proc.stdout.strip())[-300:]}
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        rows = None
+        db = state / "han.db"
+        if db.exists():
+            import sqlite3
+
+            with sqlite3.connect(db) as con:
+                rows = con.execute("select count(*) from pushes").fetchone()[0]
+        return {"pushes": 8_640, "stored": rows, "cpu_s": cpu, "ms_cpu_per_push": cpu / 8_640 * 1e3,
+                "wall_s": wall, "peak_rss_mb": after.ru_maxrss / 1024}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def case_f() -> dict:
+    times = []
+    for _ in range(15):
+        t0 = time.perf_counter()
+        subprocess.run([PY, "-m", "han", "decode", "--help"], stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - t0)
+    heavy = subprocess.run(
+        [PY, "-c", "import sys, han.cli as c; c.main(['decode','--help']) if False else None;"
+         "import han.commands.decode, han.pipeline, han.formats.jsonfmt;"
+         "print(','.join(m for m in ('influxdb_client','aiomqtt','paho','sqlite3') if m in sys.modules))"],
+        capture_output=True, text=True,
+    ).stdout.strip()
+    return {"median_s": statistics.median(times), "min_s": min(times), "heavy_imports": heavy or "none"}
+
+
+def case_peers() -> dict:
+    from benchmarks import peers
+
+    return peers.measure()
+
+
+CASES = {"a": case_a, "b": case_b, "c": case_c, "d": case_d, "e": case_e, "f": case_f, "peers": case_peers}
+TITLES = {
+    "a": "(a) Kamstrup DK encrypted push, library",
+    "b": "(b) Aidon plain list, library",
+    "c": "(c) Austrian M-Bus 2-frame encrypted push, library",
+    "d": "(d) han decode --format jsonl, 100,000 pushes",
+    "e": "(e) han run --replay, 8,640 pushes into SQLite",
+    "f": "(f) han decode --help start-up",
+    "peers": "peers on (a)",
+}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def run_case(name: str, peers_python: str | None = None) -> dict:
+    py = peers_python if (name == "peers" and peers_python) else PY
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([py, "-m", "benchmarks.run", "--case", name], capture_output=True, text=True, cwd=ROOT, env=env)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fmt(name: str, r: dict) -> str:
+    if "skipped" in r or "error" in r:
+        return f"{TITLES[name]:<52} {r.get('skipped') or 'ERROR: ' + r['error']}"
+    if name in ("a", "b", "c"):
+        return f"{TITLES[name]:<52} {r['frames_per_s']:>9,.0f} frames/s {r['us_per_frame']:>8.1f} µs/frame  peak RSS {r['peak_rss_mb']:.1f} MB"
+    if name == "d":
+        return f"{TITLES[name]:<52} {r['wall_s']:>9.2f} s      {r['us_per_frame']:>8.1f} µs/frame  peak RSS {r['peak_rss_mb']:.1f} MB"
+    if name == "e":
+        return (f"{TITLES[name]:<52} {r['cpu_s']:>9.2f} CPU s  {r['ms_cpu_per_push']:>8.3f} ms/push   peak RSS "
+                f"{r['peak_rss_mb']:.1f} MB  (stored {r['stored']}, wall {r['wall_s']:.1f} s)")
+    if name == "f":
+        return f"{TITLES[name]:<52} {r['median_s']:>9.3f} s median (min {r['min_s']:.3f} s); heavy imports: {r['heavy_imports']}"
+    lines = [f"{TITLES[name]}:"]
+    for peer, pr in r.items():
+        if isinstance(pr, dict) and "frames_per_s" in pr:
+            lines.append(f"  {peer:<50} {pr['frames_per_s']:>9,.0f} frames/s {pr['us_per_frame']:>8.1f} µs/frame")
+        else:
+            lines.append(f"  {peer:<50} {pr}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--case", choices=sorted(CASES), help=argparse.SUPPRESS)
+    ap.add_argument("--only", help="comma-separated cases to run (default: all)")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON too")
+    ap.add_argument(
+        "--peers-python",
+        default=os.environ.get("HAN_BENCH_PEERS_PYTHON"),
+        help="an interpreter that has dlms-cosem / gurux_dlms installed, for the comparison (never a dependency)",
+    )
+    args = ap.parse_args()
+    if args.case:
+        _pin()
+        sys.path.insert(0, str(ROOT))
+        print(json.dumps(CASES[args.case]()))
+        return 0
+    names = args.only.split(",") if args.only else list(CASES)
+    print(f"machine: {machine()}")
+    results = {}
+    for name in names:
+        results[name] = r = run_case(name, args.peers_python)
+        print(fmt(name, r), flush=True)
+    a, peers = results.get("a"), results.get("peers") or {}
+    for peer, pr in peers.items():
+        if a and "frames_per_s" in a and isinstance(pr, dict) and "frames_per_s" in pr:
+            print(f"ratio han / {peer}: {a['frames_per_s'] / pr['frames_per_s']:.1f}x")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The xDLMS APDU tag table: names, glo-/ded- families, and which side sends what.
+
+Every confirmed service has three tags: plain, ``glo-`` (protected with the
+global key, GUEK or GBEK) and ``ded-`` (protected with the association's
+dedicated key)::
+
+    service               plain  glo-  ded-
+    get-request            C0     C8    D0
+    set-request            C1     C9    D1
+    action-request         C3     CB    D3     <- HLS pass 3 travels here
+    get-response           C4     CC    D4
+    action-response        C7     CF    D7     <- HLS pass 4
+    initiateRequest        01     21    41     <- inside the AARQ's user-information
+    initiateResponse       08     28    48
+    confirmedServiceError  0E     2E    4E
+
+DataNotification and ACCESS have no glo-/ded- tags: they are protected with
+general-glo-ciphering (DB), general-ded-ciphering (DC) or general-ciphering (DD).
+The full list is :data:`decoders.security.SERVICE_TAGS`.
+"""
+
+from __future__ import annotations
+
+from .apdu import APDU_NAMES
+from .security import DED_SERVICE_TAGS, GLO_SERVICE_TAGS, SERVICE_TAGS
+
+#: plain APDU names; APDU_NAMES plus the short-name services that have ciphered forms
+PLAIN_NAMES: dict[int, str] = {
+    **APDU_NAMES,
+    0x05: "read-request",
+    0x06: "write-request",
+    0x0C: "read-response",
+    0x0D: "write-response",
+    0x16: "unconfirmed-write-request",
+    0x18: "information-report-request",
+}
+
+#: tags sent by the client (requests) and by the server (responses, notifications)
+CLIENT_TAGS = frozenset({0x01, 0x05, 0x06, 0x16, 0x60, 0x62, 0xC0, 0xC1, 0xC3, 0xD9})
+SERVER_TAGS = frozenset({0x08, 0x0C, 0x0D, 0x0E, 0x0F, 0x18, 0x61, 0x63, 0xC2, 0xC4, 0xC5, 0xC7, 0xD8, 0xDA})
+
+
+def apdu_name(tag: int) -> str:
+    """``ded-action-request`` for 0xD3, ``AARQ`` for 0x60, ``tag 0x99`` when unknown."""
+    if tag in GLO_SERVICE_TAGS:
+        return "glo-" + PLAIN_NAMES[GLO_SERVICE_TAGS[tag]]
+    if tag in DED_SERVICE_TAGS:
+        return "ded-" + PLAIN_NAMES[DED_SERVICE_TAGS[tag]]
+    return PLAIN_NAMES.get(tag, f"tag 0x{tag:02X}")
+
+
+def key_family(tag: int) -> str | None:
+    """Which key protects an APDU with this tag, judged by the tag alone.
+
+    ``"global"`` (glo- and DB), ``"dedicated"`` (ded- and DC), ``"per-apdu"``
+    (DD: the key-info inside says), or None for unprotected tags.
+    """
+    if tag in GLO_SERVICE_TAGS or tag == 0xDB:
+        return "global"
+    if tag in DED_SERVICE_TAGS or tag == 0xDC:
+        return "dedicated"
+    if tag == 0xDD:
+        return "per-apdu"
+    return None
+
+
+def plain_tag(tag: int) -> int:
+    """The unprotected service tag of a glo-/ded- tag (the tag itself otherwise)."""
+    return GLO_SERVICE_TAGS.get(tag, DED_SERVICE_TAGS.get(tag, tag))
+
+
+def ciphered_tag(plain: int, *, dedicated: bool) -> int:
+    """The glo- (or ded-) tag of a plain service tag; ValueError when it has none."""
+    try:
+        glo, ded = SERVICE_TAGS[plain]
+    except KeyError:
+        raise ValueError(
+            f"{apdu_name(plain)} (0x{plain:02X}) has no service-specific ciphered form;"
+            " protect it with general-glo-ciphering (DB) or general-ded-ciphering (DC)"
+        ) from None
+    return ded if dedicated else glo
+
+
+def sender(tag: int) -> str | None:
+    """``"client"`` or ``"server"`` for tags only one side sends; None when either may (DB, DC, DD, DF, E0)."""
+    base = plain_tag(tag)
+    if base in CLIENT_TAGS:
+        return "client"
+    if base in SERVER_TAGS:
+        return "server"
+    return None
