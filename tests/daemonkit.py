@@ -75,7 +75,7 @@ class Pty:
 
 
 def simulator(seed: int = 1, counter_start: int = 1000, keys: Keys | None = KEYS) -> KamstrupSimulator:
-    return KamstrupSimulator(keys, meter_number=12345678, counter_start=counter_start, seed=seed)
+    return KamstrupSimulator(keys, meter_number=31415926, counter_start=counter_start, seed=seed)
 
 
 async def wait_until(cond, what: str, guard: float = GUARD) -> None:

@@ -81,10 +81,10 @@ def test_kill_9_and_restart_never_duplicates(tmp_path):
     out = subprocess.run(HAN + ["status", "--state-dir", state], capture_output=True, text=True, env=env(), cwd=ROOT)
     assert out.returncode == 1  # not running any more
     assert "not running" in out.stdout and "10 accepted" in out.stdout and "backlog 0" in out.stdout
-    assert "4B414D4500BC614E" in out.stdout  # the meter and its counter
+    assert "4B414D4501DF5E76" in out.stdout  # the meter and its counter
     assert EK.hex() not in out.stdout.lower()
     status = json.loads((tmp_path / "state" / "status.json").read_text())
-    assert status["counters"] == {f"4B414D4500BC614E/{status['meters']['4B414D4500BC614E']['key_id']}": 1000 + written - 1}
+    assert status["counters"] == {f"4B414D4501DF5E76/{status['meters']['4B414D4501DF5E76']['key_id']}": 1000 + written - 1}
 
 
 def test_replay_file_through_the_pipeline(tmp_path):

@@ -245,4 +245,4 @@ def test_watchdog_warns_when_the_meter_goes_quiet(tmp_path, pty, caplog):
         status = asyncio.run(main())
     assert "and no bytes: the meter is quiet" in caplog.text
     assert status["outcomes"] == {"accepted": 1}
-    assert status["input"]["state"] == "connected" and status["last_push"]["meter"] == "4B414D4500BC614E"
+    assert status["input"]["state"] == "connected" and status["last_push"]["meter"] == "4B414D4501DF5E76"

@@ -34,7 +34,7 @@ def test_counter_is_enforced_after_the_tag_check(tmp_path):
     ingest, lines = make_ingest(tmp_path)
     assert len(ingest.feed(a + b + a)) == 2
     assert ingest.outcomes.counts == {"accepted": 2, "replayed": 1}
-    assert "invocation counter 1000 of meter 4B414D4500BC614E is not above the last accepted 1001" in lines[0]
+    assert "invocation counter 1000 of meter 4B414D4501DF5E76 is not above the last accepted 1001" in lines[0]
     # a forged frame with a higher counter (wrong keys) fails its tag and does not move the counter
     forged = simulator(keys=Keys(ek=bytes(16), ak=bytes(16)), counter_start=5000).frame(START)
     ingest.feed(forged)

@@ -56,7 +56,7 @@ def test_decode_never_imports_sinks_or_sqlite():
 
 def test_meter_time_and_keys():
     e = entries(1)[0]
-    assert meter_of(e.push) == "4B414D4500BC614E"
+    assert meter_of(e.push) == "4B414D4501DF5E76"
     assert push_key(e.push) == "ic:1000"
     # Kamstrup sends local time without a deviation: placed with the profile's zone (CET in January)
     assert time_utc(e.push, RECEIVED) == datetime(2026, 1, 15, 11, 0, 0, tzinfo=timezone.utc)
@@ -76,7 +76,7 @@ def test_sqlite_schema_and_values(tmp_path):
         "SELECT meter, time_utc, obis, name, key, value, unit FROM readings WHERE obis = '1.1.1.8.0.255' ORDER BY time_utc"
     ).fetchall()
     assert [r[1] for r in rows] == ["2026-01-15T11:00:00Z", "2026-01-15T11:00:10Z", "2026-01-15T11:00:20Z"]
-    assert rows[0][0] == "4B414D4500BC614E" and rows[0][3] == "Active energy A14" and rows[0][6] == "Wh"
+    assert rows[0][0] == "4B414D4501DF5E76" and rows[0][3] == "Active energy A14" and rows[0][6] == "Wh"
     assert rows[0][4] == "active_energy_import" and rows[0][5] < rows[2][5]  # energy grows
     current = con.execute("SELECT value, unit FROM readings WHERE obis = '1.1.31.7.0.255'").fetchone()
     assert isinstance(current[0], float) and current[1] == "A"
@@ -84,7 +84,7 @@ def test_sqlite_schema_and_values(tmp_path):
         "SELECT push_key, meter_time, invocation_counter, security, verified, list_id, profile, meter_id FROM pushes"
         " ORDER BY id"
     ).fetchone()
-    assert push == ("ic:1000", "2026-01-15T12:00:00", 1000, "authenticated+encrypted", 1, "Kamstrup_V0001", "kamstrup_dk", "12345678")
+    assert push == ("ic:1000", "2026-01-15T12:00:00", 1000, "authenticated+encrypted", 1, "Kamstrup_V0001", "kamstrup_dk", "31415926")
     latest = dict(con.execute("SELECT obis, value FROM latest").fetchall())
     assert len(latest) == 32 and latest["1.1.1.8.0.255"] == rows[2][5]
     con.close()
@@ -139,7 +139,7 @@ def test_file_sink_cuts_an_unacknowledged_tail(tmp_path, scheme):
         rows = list(csv.reader(text.splitlines()))
         assert rows[0] == ["time_utc", "meter", "meter_id", "obis", "name", "key", "value", "unit", "received_utc"]
         assert len(rows) == 1 + 5 * 32
-        assert rows[1][:5] == ["2026-01-15T11:00:00Z", "4B414D4500BC614E", "12345678", "1.1.1.8.0.255", "Active energy A14"]
+        assert rows[1][:5] == ["2026-01-15T11:00:00Z", "4B414D4501DF5E76", "31415926", "1.1.1.8.0.255", "Active energy A14"]
 
 
 def test_file_sink_rotated_by_someone_else(tmp_path):
@@ -165,4 +165,4 @@ def test_console_line(tmp_path, capsys):
     sink.write(entries(1, first_seq=8))
     assert sink.flush().seq == 8
     out = capsys.readouterr().out
-    assert out.startswith("2026-01-15 11:00:00Z  4B414D4500BC614E  import ") and " kWh" in out and "L1 " in out
+    assert out.startswith("2026-01-15 11:00:00Z  4B414D4501DF5E76  import ") and " kWh" in out and "L1 " in out
