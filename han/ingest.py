@@ -155,9 +155,11 @@ class Ingest:
 
     def _failed(self, err: DecodeError, now: float) -> None:
         self.outcomes.counts[err.reason] += 1
+        text = err.one_line()
         offset = getattr(err, "offset", None)
-        where = f" (stream offset {offset})" if offset is not None else ""
-        self.burst.failure(err.reason, f"{err.one_line()}{where}", now)
+        if offset is not None and "offset" not in text:
+            text += f" (frame at stream offset {offset})"
+        self.burst.failure(err.reason, text, now)
 
     def _note(self, push: Push, st: bytes | None, kid: str | None, now: float) -> None:
         o = self.outcomes
