@@ -237,7 +237,9 @@ def _key_file(path: str) -> dict[str, Any]:
     table = data.get("keys", data)  # a key file may be a bare table or hold [keys]
     unknown = set(table) - {"key", "auth_key", "meters"}
     if unknown:
-        raise ConfigError(f"{path}: unknown setting {sorted(unknown)[0]!r}; a key file holds key, auth_key, [meters.<system title>]")
+        raise ConfigError(
+            f"{path}: unknown setting {sorted(unknown)[0]!r}; a key file holds key, auth_key, [meters.<system title>]"
+        )
     return table
 
 
@@ -338,7 +340,7 @@ def build_run_config(args: Any, environ: Mapping[str, str] | None = None) -> Run
             elif isinstance(entry, Mapping) and isinstance(entry.get("url"), str):
                 sinks.append(SinkSpec(entry["url"], {k: v for k, v in entry.items() if k != "url"}))
             else:
-                raise ConfigError(f"{config_path}: each [[sink]] needs url = \"SCHEME:TARGET\"")
+                raise ConfigError(f'{config_path}: each [[sink]] needs url = "SCHEME:TARGET"')
     state_dir = pick("state_dir", daemon_t, "state_dir") or data.get("state_dir") or default_state_dir(environ)
     state_dir = os.path.abspath(os.path.expanduser(state_dir))
 

@@ -24,7 +24,6 @@ import statistics
 import time
 from collections import deque
 
-from decoders.errors import DecodeError
 from obis.profiles import profile_by_name
 from obis.push import Push, SecurityInfo
 from sinks.base import SinkError, create_sink
@@ -344,8 +343,11 @@ class Daemon:
             log.error("%s", exc)
             return
         if dropped:
-            log.error("journal limit (%d pushes) reached: %d old push(es) removed before every sink had them",
-                      self.cfg.spool_max_pushes, dropped)
+            log.error(
+                "journal limit (%d pushes) reached: %d old push(es) removed before every sink had them",
+                self.cfg.spool_max_pushes,
+                dropped,
+            )
 
     # -- status ------------------------------------------------------------------------------
     def _keys_summary(self) -> str:
@@ -376,6 +378,3 @@ class Daemon:
 
 def run_daemon(cfg: RunConfig) -> int:
     return asyncio.run(Daemon(cfg).run())
-
-
-__all__ = ["Daemon", "run_daemon", "DecodeError"]

@@ -216,7 +216,12 @@ class SinkWorker:
                 data = read_json(self.ckpt_path)
                 stored = Checkpoint.from_json(data) if data else None
             except (ValueError, OSError) as exc:
-                log.warning("%s: checkpoint %s unreadable (%s); starting from the journal's beginning", self.name, self.ckpt_path, exc)
+                log.warning(
+                    "%s: checkpoint %s unreadable (%s); starting from the journal's beginning",
+                    self.name,
+                    self.ckpt_path,
+                    exc,
+                )
             if stored is None or stored.journal != self.journal_id:
                 stored = Checkpoint(self.journal_id, 0)
             resume = stored

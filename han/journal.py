@@ -105,8 +105,16 @@ class Journal:
                         db.execute(
                             "INSERT INTO journal (received, system_title, key_id, invocation_counter,"
                             " security_control, tag, verified, apdu) VALUES (?,?,?,?,?,?,?,?)",
-                            (r.received, r.system_title, r.key_id, r.invocation_counter, r.security_control, r.tag,
-                             int(r.verified), r.apdu),
+                            (
+                                r.received,
+                                r.system_title,
+                                r.key_id,
+                                r.invocation_counter,
+                                r.security_control,
+                                r.tag,
+                                int(r.verified),
+                                r.apdu,
+                            ),
                         ).lastrowid
                         for r in records
                     ]

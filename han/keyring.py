@@ -16,9 +16,9 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from decoders.hdlc import HdlcMessage
 from decoders.security import GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING, Keys
 from decoders.stream import DecodedApdu, StreamDecoder
-from decoders.hdlc import HdlcMessage
 
 
 @dataclass(frozen=True)

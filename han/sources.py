@@ -131,9 +131,7 @@ class SerialSource:
                 message = str(exc)
                 if failures == 1:
                     failing_since = time.time()
-                    log.warning(
-                        "%s: cannot open (%s); retrying every %g s at most", self.name, message, self.retry_max
-                    )
+                    log.warning("%s: cannot open (%s); retrying every %g s at most", self.name, message, self.retry_max)
                 elif message != self.last_error:
                     log.warning("%s: still cannot open (%s)", self.name, message)
                 self.last_error = message
@@ -147,7 +145,9 @@ class SerialSource:
             if self.connects > 1:
                 self.reconnects += 1
             if failing_since is not None:
-                log.warning("%s: open again after %.0f s (%d attempt(s))", self.name, time.time() - failing_since, failures)
+                log.warning(
+                    "%s: open again after %.0f s (%d attempt(s))", self.name, time.time() - failing_since, failures
+                )
             else:
                 log.info("%s: reading at %s", self.name, self.settings.describe())
             failures, failing_since, delay = 0, None, self.retry_min

@@ -55,9 +55,7 @@ def snapshot(d) -> dict[str, Any]:
             }
             for meter, m in sorted(o.meters.items())
         },
-        "counters": {
-            f"{st.hex().upper()}/{kid}": ic for (st, kid), ic in sorted(ingest.counters.counters.items())
-        },
+        "counters": {f"{st.hex().upper()}/{kid}": ic for (st, kid), ic in sorted(ingest.counters.counters.items())},
         "journal": {"last_seq": last_seq, "pending_in_memory": len(ingest.pending)},
         "sinks": [
             {

@@ -26,7 +26,9 @@ class AppendFileSink(Sink):
     def __init__(self, target: str, *, fsync: bool = True) -> None:
         super().__init__(target)
         if not target:
-            raise SinkError(f"{self.scheme} sink: give a file, e.g. {self.scheme}:/var/lib/han/pushes.{self.scheme}, or - for stdout")
+            raise SinkError(
+                f"{self.scheme} sink: give a file, e.g. {self.scheme}:/var/lib/han/pushes.{self.scheme}, or - for stdout"
+            )
         self.fsync = bool(fsync)
         self.fh: IO[Any] | None = None  # binary for files, text for stdout
         self.stdout = target == "-"

@@ -122,9 +122,7 @@ def sink_class(url: str) -> type[Sink]:
     scheme, _ = split_url(url)
     spec = SINKS.get(scheme)
     if spec is None:
-        raise SinkError(
-            f"unknown sink {scheme!r} in {redact(url)!r}; known: " + ", ".join(f"{s}:" for s in SINKS)
-        )
+        raise SinkError(f"unknown sink {scheme!r} in {redact(url)!r}; known: " + ", ".join(f"{s}:" for s in SINKS))
     module, cls = spec.split(":")
     return getattr(importlib.import_module(module), cls)
 

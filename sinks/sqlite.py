@@ -184,7 +184,17 @@ class SqliteSink(Sink):
             "INSERT INTO readings (push_id, meter, time_utc, obis, name, key, value, unit, position)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
             [
-                (push_id, meter, when, r.obis.dotted if r.obis else None, r.name, r.key, _value(r.value), r.unit, r.position)
+                (
+                    push_id,
+                    meter,
+                    when,
+                    r.obis.dotted if r.obis else None,
+                    r.name,
+                    r.key,
+                    _value(r.value),
+                    r.unit,
+                    r.position,
+                )
                 for r in p.registers
             ],
         )

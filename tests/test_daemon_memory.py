@@ -10,8 +10,8 @@ import asyncio
 import os
 
 import pytest
-
 from daemonkit import KEYS, START, simulator
+
 from han.config import RunConfig, SinkSpec
 from han.daemon import Daemon
 from han.keyring import KeyRing

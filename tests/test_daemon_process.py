@@ -12,9 +12,8 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-
 from conftest import ROOT
-from daemonkit import EK, AK, START, Pty, journal_last_seq, jsonl_counters, simulator, sqlite_counters, wait_until_sync
+from daemonkit import AK, EK, START, Pty, journal_last_seq, jsonl_counters, simulator, sqlite_counters, wait_until_sync
 
 HAN = [sys.executable, "-m", "han"]
 
@@ -29,9 +28,24 @@ def env() -> dict:
 def start(tmp_path, link, log) -> subprocess.Popen:
     state = tmp_path / "state"
     proc = subprocess.Popen(
-        HAN + ["run", "--port", link, "--state-dir", str(state), "--status-interval", "0.2",
-               "--sink", f"sqlite:{tmp_path / 'han.db'}", "--sink", f"jsonl:{tmp_path / 'pushes.jsonl'}"],
-        stdout=subprocess.DEVNULL, stderr=log, env=env(), cwd=ROOT,
+        HAN
+        + [
+            "run",
+            "--port",
+            link,
+            "--state-dir",
+            str(state),
+            "--status-interval",
+            "0.2",
+            "--sink",
+            f"sqlite:{tmp_path / 'han.db'}",
+            "--sink",
+            f"jsonl:{tmp_path / 'pushes.jsonl'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env=env(),
+        cwd=ROOT,
     )
     status = state / "status.json"
 
@@ -84,7 +98,9 @@ def test_kill_9_and_restart_never_duplicates(tmp_path):
     assert "4B414D4501DF5E76" in out.stdout  # the meter and its counter
     assert EK.hex() not in out.stdout.lower()
     status = json.loads((tmp_path / "state" / "status.json").read_text())
-    assert status["counters"] == {f"4B414D4501DF5E76/{status['meters']['4B414D4501DF5E76']['key_id']}": 1000 + written - 1}
+    assert status["counters"] == {
+        f"4B414D4501DF5E76/{status['meters']['4B414D4501DF5E76']['key_id']}": 1000 + written - 1
+    }
 
 
 def test_replay_file_through_the_pipeline(tmp_path):
@@ -130,7 +146,11 @@ def test_systemd_unit_verifies(tmp_path):
 def test_demo_quick_start(tmp_path):
     out = subprocess.run(
         HAN + ["demo", "--count", "3", "--interval", "0.05", "--state-dir", str(tmp_path / "demo")],
-        capture_output=True, text=True, env=env(), cwd=tmp_path, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=tmp_path,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert len(out.stdout.splitlines()) == 3 and " W " in out.stdout and "kWh" in out.stdout

@@ -8,8 +8,8 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-
 from daemonkit import KEYS, START, Pty, caught_up, jsonl_counters, simulator, sqlite_counters, wait_until
+
 from han.config import RunConfig, SerialSettings, SinkSpec
 from han.daemon import Daemon
 from han.keyring import KeyRing
@@ -154,7 +154,12 @@ def test_replayed_frame_rejected_and_counter_persisted(tmp_path, pty):
 
     from han.cli import main
 
-    assert main(["state", "--state-dir", str(tmp_path / "state"), "reset-counter", "--system-title", sim.system_title.hex()]) == 0
+    assert (
+        main(
+            ["state", "--state-dir", str(tmp_path / "state"), "reset-counter", "--system-title", sim.system_title.hex()]
+        )
+        == 0
+    )
 
     async def third_run():  # after a reset the meter's next frame is accepted whatever its counter
         d, task = await start(config(tmp_path, pty.link))

@@ -6,8 +6,8 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-
 from daemonkit import KEYS, START, simulator
+
 from decoders.security import Keys
 from han.burstlog import BurstLog
 from han.ingest import Ingest
@@ -24,7 +24,9 @@ def make_ingest(tmp_path, keys=KEYS, **kw):
     counters = CounterStore(str(tmp_path / "counters.json")).load()
     counters.reconcile(journal)
     lines: list[str] = []
-    ingest = Ingest(PushDecoder(keyring=ring, transport="hdlc", **kw), ring, counters, journal, burst=BurstLog(lines.append))
+    ingest = Ingest(
+        PushDecoder(keyring=ring, transport="hdlc", **kw), ring, counters, journal, burst=BurstLog(lines.append)
+    )
     return ingest, lines
 
 

@@ -6,9 +6,9 @@ import argparse
 import os
 
 import pytest
-
 from conftest import ROOT
 from daemonkit import AK, EK
+
 from han.config import ConfigError, build_run_config, check_private, default_state_dir, load_keys
 
 ST = "4B414D4500000002"
@@ -32,7 +32,9 @@ def test_sample_config_parses():
 
 
 def test_presets_and_flags_over_the_file(tmp_path):
-    conf = private(tmp_path / "han.toml", '[serial]\nport = "/dev/ttyAMA0"\npreset = "mbus"\n[daemon]\nstate_dir = "st"\n')
+    conf = private(
+        tmp_path / "han.toml", '[serial]\nport = "/dev/ttyAMA0"\npreset = "mbus"\n[daemon]\nstate_dir = "st"\n'
+    )
     cfg = build_run_config(args(config=conf), environ={})
     assert cfg.serial.describe() == "2400 8E1" and cfg.state_dir == os.path.abspath("st")
     cfg = build_run_config(args(config=conf, port="socket://10.0.0.2:3001", baud=9600, parity="n"), environ={})
@@ -64,7 +66,9 @@ def test_keys_precedence_and_meters(tmp_path):
         tmp_path / "keys.toml",
         f'key = "{"11" * 16}"\nauth_key = "{"22" * 16}"\n[meters.{ST}]\nkey = "{"33" * 16}"\nauth_key = "{"44" * 16}"\n',
     )
-    conf = private(tmp_path / "han.toml", f'[serial]\nport = "/dev/x"\n[keys]\nfile = "keys.toml"\nkey = "{"55" * 16}"\n')
+    conf = private(
+        tmp_path / "han.toml", f'[serial]\nport = "/dev/x"\n[keys]\nfile = "keys.toml"\nkey = "{"55" * 16}"\n'
+    )
     ring = build_run_config(args(config=conf), environ={}).keyring
     assert ring.default.ek == bytes.fromhex("11" * 16)  # the key file wins over the config's own [keys]
     assert ring.keys_for(bytes.fromhex(ST)).ek == bytes.fromhex("33" * 16)

@@ -10,9 +10,9 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from conftest import ROOT, SAMPLES, SEED_AK, SEED_EK
 from daemonkit import KEYS, START, simulator
+
 from han.pipeline import PushDecoder
 from sinks.base import Checkpoint, Entry, SinkError, create_sink, meter_of, push_key, redact, split_url, time_utc
 
@@ -84,7 +84,16 @@ def test_sqlite_schema_and_values(tmp_path):
         "SELECT push_key, meter_time, invocation_counter, security, verified, list_id, profile, meter_id FROM pushes"
         " ORDER BY id"
     ).fetchone()
-    assert push == ("ic:1000", "2026-01-15T12:00:00", 1000, "authenticated+encrypted", 1, "Kamstrup_V0001", "kamstrup_dk", "31415926")
+    assert push == (
+        "ic:1000",
+        "2026-01-15T12:00:00",
+        1000,
+        "authenticated+encrypted",
+        1,
+        "Kamstrup_V0001",
+        "kamstrup_dk",
+        "31415926",
+    )
     latest = dict(con.execute("SELECT obis, value FROM latest").fetchall())
     assert len(latest) == 32 and latest["1.1.1.8.0.255"] == rows[2][5]
     con.close()
@@ -139,7 +148,13 @@ def test_file_sink_cuts_an_unacknowledged_tail(tmp_path, scheme):
         rows = list(csv.reader(text.splitlines()))
         assert rows[0] == ["time_utc", "meter", "meter_id", "obis", "name", "key", "value", "unit", "received_utc"]
         assert len(rows) == 1 + 5 * 32
-        assert rows[1][:5] == ["2026-01-15T11:00:00Z", "4B414D4501DF5E76", "31415926", "1.1.1.8.0.255", "Active energy A14"]
+        assert rows[1][:5] == [
+            "2026-01-15T11:00:00Z",
+            "4B414D4501DF5E76",
+            "31415926",
+            "1.1.1.8.0.255",
+            "Active energy A14",
+        ]
 
 
 def test_file_sink_rotated_by_someone_else(tmp_path):

@@ -18,9 +18,15 @@ from ..cli import UsageError
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--count", "-n", type=int, default=10, metavar="N", help="stop after N pushes (default 10; 0 = until Ctrl-C)")
-    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between pushes (default 1; a real meter: 10)")
-    p.add_argument("--state-dir", default="han-demo", metavar="DIR", help="where the database and state go (default ./han-demo)")
+    p.add_argument(
+        "--count", "-n", type=int, default=10, metavar="N", help="stop after N pushes (default 10; 0 = until Ctrl-C)"
+    )
+    p.add_argument(
+        "--interval", type=float, default=1.0, metavar="S", help="seconds between pushes (default 1; a real meter: 10)"
+    )
+    p.add_argument(
+        "--state-dir", default="han-demo", metavar="DIR", help="where the database and state go (default ./han-demo)"
+    )
     p.add_argument("--seed", type=int, help="random seed for repeatable values")
 
 
@@ -49,6 +55,14 @@ async def _demo(cfg, sim, master: int, interval: float, count: int) -> int:
         return await daemon.run()
     finally:
         writer.cancel()
+
+
+def _prog() -> str:
+    """How the user started han (``.venv/bin/han`` in the quick start), for the hints."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0) == "han" and os.sep in argv0:
+        return shlex.quote(os.path.relpath(argv0) if not os.path.isabs(argv0) else argv0)
+    return "han"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"\nThe pushes are in {db}. Look at them with:\n"
         f"  sqlite3 {q} \"SELECT time_utc, value, unit FROM readings WHERE obis = '1.1.1.7.0.255' ORDER BY time_utc\"\n"
-        f"  sqlite3 {q} \"SELECT name, value, unit FROM latest\"\n"
-        f"  han status --state-dir {shlex.quote(state_dir)}",
+        f'  sqlite3 {q} "SELECT name, value, unit FROM latest"\n'
+        f"  {_prog()} status --state-dir {shlex.quote(state_dir)}",
         file=sys.stderr,
     )
     return code

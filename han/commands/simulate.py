@@ -21,23 +21,61 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
     where = p.add_argument_group("output")
-    where.add_argument("--out", "-o", metavar="TARGET", default="-", help="serial device, pyserial URL, file (.hex = hex text), or - (default)")
-    where.add_argument("--pty", action="store_true", help="create a pseudo terminal and write to it (its name goes to stderr)")
+    where.add_argument(
+        "--out",
+        "-o",
+        metavar="TARGET",
+        default="-",
+        help="serial device, pyserial URL, file (.hex = hex text), or - (default)",
+    )
+    where.add_argument(
+        "--pty", action="store_true", help="create a pseudo terminal and write to it (its name goes to stderr)"
+    )
     where.add_argument("--link", metavar="PATH", help="with --pty: a symlink to the pty's name")
-    where.add_argument("--format", choices=("auto", "hex", "binary"), default="auto", help="hex text or binary (auto: hex for stdout and .hex files)")
+    where.add_argument(
+        "--format",
+        choices=("auto", "hex", "binary"),
+        default="auto",
+        help="hex text or binary (auto: hex for stdout and .hex files)",
+    )
     where.add_argument("--baud", type=int, default=2400, help="baud rate of a serial device (default 2400)")
-    where.add_argument("--parity", choices=("N", "E", "O"), type=str.upper, default="N", help="parity of a serial device (default N)")
+    where.add_argument(
+        "--parity", choices=("N", "E", "O"), type=str.upper, default="N", help="parity of a serial device (default N)"
+    )
     what = p.add_argument_group("pushes")
     what.add_argument("--count", "-n", type=int, metavar="N", help="stop after N pushes (default: run until Ctrl-C)")
-    what.add_argument("--interval", type=float, default=10.0, metavar="S", help="seconds between pushes; 0 = as fast as possible (default 10)")
-    what.add_argument("--step", type=float, metavar="S", help="meter-time seconds between pushes (default: --interval, or 10 when it is 0)")
+    what.add_argument(
+        "--interval",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds between pushes; 0 = as fast as possible (default 10)",
+    )
+    what.add_argument(
+        "--step",
+        type=float,
+        metavar="S",
+        help="meter-time seconds between pushes (default: --interval, or 10 when it is 0)",
+    )
     what.add_argument("--start", metavar="ISO", help="meter time of the first push, local (default: now)")
     what.add_argument("--key", metavar="HEX", help="encryption key (default HAN_KEY, else generated)")
     what.add_argument("--auth-key", metavar="HEX", help="authentication key (default HAN_AUTH_KEY, else generated)")
     what.add_argument("--plain", action="store_true", help="send unencrypted pushes")
-    what.add_argument("--encryption-only", action="store_true", help="encrypt without authentication (security control 0x20)")
-    what.add_argument("--meter-number", type=int, metavar="N", help="meter number (default: random); the system title is KAME + its 4 bytes")
-    what.add_argument("--counter-start", type=int, metavar="N", help="first invocation counter (default: seconds since 2020, so it grows across runs)")
+    what.add_argument(
+        "--encryption-only", action="store_true", help="encrypt without authentication (security control 0x20)"
+    )
+    what.add_argument(
+        "--meter-number",
+        type=int,
+        metavar="N",
+        help="meter number (default: random); the system title is KAME + its 4 bytes",
+    )
+    what.add_argument(
+        "--counter-start",
+        type=int,
+        metavar="N",
+        help="first invocation counter (default: seconds since 2020, so it grows across runs)",
+    )
     what.add_argument("--seed", type=int, help="random seed for repeatable values")
     bad = p.add_argument_group("line faults (probability per push)")
     bad.add_argument("--noise", type=float, default=0.0, metavar="P", help="random bytes before a frame")

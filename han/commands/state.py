@@ -10,7 +10,11 @@ from ..cli import UsageError
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--state-dir", metavar="DIR", help="the daemon's state directory (default $STATE_DIRECTORY or ~/.local/state/han)")
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="the daemon's state directory (default $STATE_DIRECTORY or ~/.local/state/han)",
+    )
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     r = sub.add_parser(
         "reset-counter",

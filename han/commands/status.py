@@ -11,7 +11,11 @@ from ..cli import UsageError
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--state-dir", metavar="DIR", help="the daemon's state directory (default $STATE_DIRECTORY or ~/.local/state/han)")
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="the daemon's state directory (default $STATE_DIRECTORY or ~/.local/state/han)",
+    )
     p.add_argument("--json", action="store_true", help="print the status file as JSON")
 
 
