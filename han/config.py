@@ -304,6 +304,8 @@ def build_run_config(args: Any, environ: Mapping[str, str] | None = None) -> Run
     if serial.stopbits not in (1, 1.5, 2):
         raise ConfigError("stopbits must be 1, 1.5 or 2")
     replay = getattr(args, "replay", None)
+    if replay and replay != "-" and not os.path.isfile(replay):
+        raise ConfigError(f"--replay {replay}: no such file")
     if not replay and not serial.port:
         raise ConfigError("give a serial port (--port /dev/ttyUSB0, or [serial] port in --config), or --replay FILE")
 

@@ -167,8 +167,13 @@ class Daemon:
 
     # -- running --------------------------------------------------------------------------
     async def run(self) -> int:
-        self._open()
+        try:
+            self._open()
+        except BaseException:
+            self._close_state()
+            raise
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_exception)
         self.stop_event = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
@@ -179,13 +184,13 @@ class Daemon:
         assert self.ingest is not None and self.journal is not None
         if cfg.replay:
             self.source = ReplaySource(
-                cfg.replay, self.ingest.feed, self.ingest.flush, pace=cfg.pace, backlog=self._working_backlog
+                cfg.replay, self._feed, self._flush, pace=cfg.pace, backlog=self._working_backlog
             )
         else:
             self.source = SerialSource(
                 cfg.serial,
-                self.ingest.feed,
-                self.ingest.flush,
+                self._feed,
+                self._flush,
                 idle=cfg.idle_flush,
                 retry_min=cfg.retry_min,
                 retry_max=cfg.retry_max,
@@ -208,6 +213,39 @@ class Daemon:
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
         return exit_code
+
+    def _feed(self, data: bytes) -> list[Push]:
+        try:
+            return self.ingest.feed(data)
+        except Exception as exc:  # noqa: BLE001 - the last guard: reading goes on whatever happens
+            self._internal(exc)
+            return []
+
+    def _flush(self) -> list[Push]:
+        try:
+            return self.ingest.flush()
+        except Exception as exc:  # noqa: BLE001
+            self._internal(exc)
+            return []
+
+    def _internal(self, exc: BaseException) -> None:
+        if os.environ.get("HAN_DEBUG"):
+            log.exception("internal error")
+        else:
+            log.error(
+                "internal error: %s: %s (a bug: please report it; HAN_DEBUG=1 shows the traceback)",
+                type(exc).__name__,
+                exc,
+            )
+        if self.ingest is not None:
+            self.ingest.outcomes.counts["internal_error"] += 1
+
+    def _loop_exception(self, loop, context: dict) -> None:
+        exc = context.get("exception")
+        if exc is None:
+            log.error("%s", context.get("message", "event loop error"))
+        else:
+            self._internal(exc)
 
     async def _read(self) -> None:
         assert self.source is not None and self.stop_event is not None
@@ -242,13 +280,18 @@ class Daemon:
         self._save_counters()
         self._trim()
         self._write_status(final=True)
-        self.journal.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
+        self._close_state()
         lost = self.ingest.lost + len(self.ingest.pending)
         if lost:
             log.error("%d accepted push(es) could not be written to the journal and are lost", lost)
         return 1 if self._source_failed else 0
+
+    def _close_state(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _appended(self, last_seq: int) -> None:
         for w in self.workers:

@@ -111,7 +111,7 @@ class SinkWorker:
         self.retry_max = retry_max
         self.batch = batch
         self.ckpt_path = checkpoint_path(state_dir, self.name)
-        self.position = 0  #: last journal position the sink holds
+        self.position = live_start if self.live else self._stored().seq  #: last journal position the sink holds
         self.state = "starting"  # starting | ok | failing | stopped
         self.last_error: str | None = None
         self.failing_since: float | None = None
@@ -208,29 +208,30 @@ class SinkWorker:
     def _open(self) -> None:
         if self._reader is None:
             self._reader = JournalReader(self.journal_path)
-        if self.live:
-            resume = Checkpoint(self.journal_id, max(self.position, self.live_start))
-        else:
-            stored = None
-            try:
-                data = read_json(self.ckpt_path)
-                stored = Checkpoint.from_json(data) if data else None
-            except (ValueError, OSError) as exc:
-                log.warning(
-                    "%s: checkpoint %s unreadable (%s); starting from the journal's beginning",
-                    self.name,
-                    self.ckpt_path,
-                    exc,
-                )
-            if stored is None or stored.journal != self.journal_id:
-                stored = Checkpoint(self.journal_id, 0)
-            resume = stored
+        resume = Checkpoint(self.journal_id, max(self.position, self.live_start)) if self.live else self._stored()
         ckpt = self.sink.open(resume)
         self.position = ckpt.seq
         if not self.live:
             os.makedirs(os.path.dirname(self.ckpt_path), mode=0o700, exist_ok=True)
             write_json(self.ckpt_path, ckpt.to_json())
         self._opened = True
+
+    def _stored(self) -> Checkpoint:
+        """The checkpoint stored after the last flush (position 0 for a new sink or another journal)."""
+        try:
+            data = read_json(self.ckpt_path)
+            stored = Checkpoint.from_json(data) if data else None
+        except (ValueError, OSError) as exc:
+            log.warning(
+                "%s: checkpoint %s unreadable (%s); starting from the journal's beginning",
+                self.name,
+                self.ckpt_path,
+                exc,
+            )
+            stored = None
+        if stored is None or stored.journal != self.journal_id:
+            return Checkpoint(self.journal_id, 0)
+        return stored
 
     def _close_quietly(self) -> None:
         self._opened = False

@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from decoders.errors import DecodeError
 from decoders.hdlc import HdlcMessage
 from decoders.security import GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING, Keys
 from decoders.stream import DecodedApdu, StreamDecoder
@@ -71,4 +72,11 @@ class KeyRingStreamDecoder(StreamDecoder):
 
     def decode_apdu(self, apdu: bytes, *, link: HdlcMessage | None = None, offset: int = 0) -> DecodedApdu:
         self.keys = self.keyring.keys_for(frame_system_title(apdu) or self.system_title)
-        return super().decode_apdu(apdu, link=link, offset=offset)
+        try:
+            return super().decode_apdu(apdu, link=link, offset=offset)
+        except DecodeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug on one frame must not end the stream
+            from han.pipeline import internal_error
+
+            raise internal_error(exc, offset) from None

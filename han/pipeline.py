@@ -13,6 +13,7 @@ library user wants::
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -67,7 +68,27 @@ class PushDecoder:
     def _finish(self, item: DecodedApdu | DecodeError) -> Push | DecodeError:
         if isinstance(item, DecodeError):
             return item
-        return to_push(item, country=self.country, profile=self.profile)
+        try:
+            return to_push(item, country=self.country, profile=self.profile)
+        except DecodeError as exc:
+            exc.offset = item.offset  # type: ignore[attr-defined]
+            return exc
+        except Exception as exc:  # noqa: BLE001 - a bug on one frame must not end a stream (or the daemon)
+            return internal_error(exc, item.offset)
+
+
+def internal_error(exc: Exception, offset: int | None = None) -> DecodeError:
+    """An unexpected exception while decoding one frame, as a countable error value."""
+    if os.environ.get("HAN_DEBUG"):
+        raise exc
+    err = DecodeError(
+        f"internal error on this frame: {type(exc).__name__}: {exc} (a bug: please report it with the frame;"
+        " HAN_DEBUG=1 shows the traceback)",
+        reason="internal_error",
+    )
+    if offset is not None:
+        err.offset = offset  # type: ignore[attr-defined]
+    return err
 
 
 def to_push(decoded: DecodedApdu, *, country: str | None = None, profile: Profile | None = None) -> Push:

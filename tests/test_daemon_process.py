@@ -128,6 +128,8 @@ def test_config_errors_are_one_line(tmp_path):
     assert out.stderr.count("\n") == 1 and "chmod 600" in out.stderr and EK.hex() not in out.stderr.lower()
     out = subprocess.run(HAN + ["run"], capture_output=True, text=True, env=env(), cwd=ROOT)
     assert out.returncode == 2 and "--port" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run(HAN + ["run", "--replay", str(tmp_path / "nothing.bin")], capture_output=True, text=True, env=env())
+    assert out.returncode == 2 and "no such file" in out.stderr
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")

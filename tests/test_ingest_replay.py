@@ -147,3 +147,25 @@ def test_faults_report_what_stays_intact(seed):
     dec = PushDecoder(KEYS)
     got = [x.security.invocation_counter for x in dec.feed(wire) + dec.flush() if hasattr(x, "security")]
     assert got == good
+
+
+def test_a_bug_on_one_frame_does_not_end_the_stream(tmp_path, monkeypatch):
+    import han.pipeline
+
+    sim = simulator()
+    frames = [sim.frame(START + timedelta(seconds=10 * i)) for i in range(3)]
+    real = han.pipeline.interpret
+    calls = []
+
+    def flaky(notification, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise IndexError("list index out of range")
+        return real(notification, **kw)
+
+    monkeypatch.setattr(han.pipeline, "interpret", flaky)
+    monkeypatch.delenv("HAN_DEBUG", raising=False)
+    ingest, lines = make_ingest(tmp_path)
+    assert len(ingest.feed(b"".join(frames))) == 2
+    assert ingest.outcomes.counts == {"accepted": 2, "internal_error": 1}
+    assert "internal error on this frame: IndexError" in lines[0]
