@@ -99,6 +99,7 @@ class Daemon:
         self._warned_at: float | None = None  # when the watchdog last warned
         self._bytes_at_check = 0
         self._source_failed = False
+        self._troubles: dict[str, str] = {}  # state-directory problems already logged
         self._lock_fd: int | None = None
         self.profile = profile_by_name(cfg.profile) if cfg.profile else None
 
@@ -375,7 +376,9 @@ class Daemon:
         try:
             self.ingest.counters.save(self.journal.id, self.journal.last_seq)
         except OSError as exc:
-            log.error("cannot save invocation counters: %s", exc.strerror)
+            self._trouble("counters", f"cannot save invocation counters: {exc.strerror}")
+        else:
+            self._trouble("counters", None)
 
     def _trim(self) -> None:
         assert self.journal is not None and self.ingest is not None
@@ -383,8 +386,9 @@ class Daemon:
         try:
             dropped = self.journal.trim(upto)
         except JournalError as exc:
-            log.error("%s", exc)
+            self._trouble("trim", str(exc))
             return
+        self._trouble("trim", None)
         if dropped:
             log.error(
                 "journal limit (%d pushes) reached: %d old push(es) removed before every sink had them",
@@ -416,7 +420,24 @@ class Daemon:
                 data["running"] = False
             write_json(os.path.join(self.cfg.state_dir, STATUS_FILE), data, sync=False)
         except OSError as exc:
-            log.error("cannot write the status file: %s", exc.strerror)
+            self._trouble("status", f"cannot write the status file: {exc.strerror}")
+        else:
+            self._trouble("status", None)
+
+    def _trouble(self, what: str, message: str | None) -> None:
+        """Log a state-directory problem when it starts (or changes) and when it ends, not on every retry."""
+        before = self._troubles.get(what)
+        if message == before:
+            return
+        if message is None:
+            self._troubles.pop(what, None)
+            log.warning(
+                "%s works again",
+                {"counters": "saving the counters", "trim": "the journal", "status": "the status file"}[what],
+            )
+        else:
+            self._troubles[what] = message
+            log.error("%s", message)
 
 
 def run_daemon(cfg: RunConfig) -> int:

@@ -180,10 +180,6 @@ class JournalReader:
         ).fetchall()
         return [_record(r) for r in rows]
 
-    def last_seq(self) -> int:
-        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").fetchone()
-        return int(row[0]) if row else 0
-
     def close(self) -> None:
         try:
             self.db.close()

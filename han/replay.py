@@ -27,8 +27,6 @@ counters from it at start-up, so a kill -9 never lets a frame in twice.
 
 from __future__ import annotations
 
-import os
-
 from decoders.errors import SecurityError
 
 from .atomic import read_json, write_json
@@ -103,6 +101,3 @@ class CounterStore:
             del self.counters[k]
         self.dirty = True
         return len(gone)
-
-    def exists(self) -> bool:
-        return os.path.exists(self.path)
