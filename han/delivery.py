@@ -256,6 +256,7 @@ class SinkWorker:
     # -- bookkeeping (event loop) -------------------------------------------------------
     def _failed(self, exc: Exception) -> None:
         message = str(exc).replace("\n", " ") or type(exc).__name__
+        message = message.removeprefix(f"{self.sink.scheme} sink: ")  # the log line names the sink already
         if self.state != "failing":
             self.failing_since = time.time()
             log.error("%s: %s; its pushes wait in the journal, retrying with back-off", self.name, message)

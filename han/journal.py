@@ -120,7 +120,8 @@ class Journal:
                     ]
                     db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    if db.in_transaction:  # SQLite rolls back by itself after some errors (a full disk)
+                        db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
                 raise JournalError(f"journal {self.path}: cannot append: {exc}") from None

@@ -148,7 +148,8 @@ class SqliteSink(Sink):
                     )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite rolls back by itself after some errors (a full disk)
+                    db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise SinkError(f"sqlite sink: cannot write {self.target}: {exc}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -25,7 +26,7 @@ def env() -> dict:
     return e
 
 
-def start(tmp_path, link, log) -> subprocess.Popen:
+def start(tmp_path, link, log, extra=(), **popen) -> subprocess.Popen:
     state = tmp_path / "state"
     proc = subprocess.Popen(
         HAN
@@ -41,11 +42,13 @@ def start(tmp_path, link, log) -> subprocess.Popen:
             f"sqlite:{tmp_path / 'han.db'}",
             "--sink",
             f"jsonl:{tmp_path / 'pushes.jsonl'}",
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=log,
         env=env(),
         cwd=ROOT,
+        **popen,
     )
     status = state / "status.json"
 
@@ -103,6 +106,51 @@ def test_kill_9_and_restart_never_duplicates(tmp_path):
     }
 
 
+@pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs resource.prlimit (Linux)")
+def test_full_disk_then_space_again(tmp_path):
+    """Files may not grow (RLIMIT_FSIZE, what a full disk looks like to han); then the space comes back."""
+    limit = 96 * 1024
+    conf = tmp_path / "han.toml"
+    conf.write_text("[daemon]\nsink_retry_max = 0.3\n")
+    pty = Pty(str(tmp_path / "ttyHAN"))
+    sim = simulator(seed=13)
+    state = str(tmp_path / "state")
+    with open(tmp_path / "log.txt", "wb") as log:
+        try:
+            proc = start(
+                tmp_path,
+                pty.link,
+                log,
+                ["--config", str(conf)],
+                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY)),
+            )
+            for _ in range(60):
+                pty.write_now(sim.frame(START + timedelta(seconds=10 * sim.pushes)))
+
+            def status() -> dict:
+                try:
+                    return json.loads((tmp_path / "state" / "status.json").read_text())
+                except (OSError, ValueError):
+                    return {}
+
+            wait_until_sync(lambda: status().get("journal", {}).get("pending_in_memory", 0) > 0, "the disk to be full")
+            assert journal_last_seq(state) < 60
+            resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            wait_until_sync(lambda: journal_last_seq(state) == 60, "the held pushes to reach the journal")
+            wait_until_sync(
+                lambda: all(s["backlog"] == 0 for s in status().get("sinks", [{"backlog": 1}])), "the sinks"
+            )
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            pty.close()
+    expected = Counter(range(1000, 1060))
+    assert sqlite_counters(str(tmp_path / "han.db")) == expected
+    assert jsonl_counters(str(tmp_path / "pushes.jsonl")) == expected
+    text = (tmp_path / "log.txt").read_text()
+    assert "Traceback" not in text and "journal writable again" in text
+
+
 def test_replay_file_through_the_pipeline(tmp_path):
     sim = simulator(seed=12)
     capture = tmp_path / "capture.hex"
@@ -128,7 +176,9 @@ def test_config_errors_are_one_line(tmp_path):
     assert out.stderr.count("\n") == 1 and "chmod 600" in out.stderr and EK.hex() not in out.stderr.lower()
     out = subprocess.run(HAN + ["run"], capture_output=True, text=True, env=env(), cwd=ROOT)
     assert out.returncode == 2 and "--port" in out.stderr and "Traceback" not in out.stderr
-    out = subprocess.run(HAN + ["run", "--replay", str(tmp_path / "nothing.bin")], capture_output=True, text=True, env=env())
+    out = subprocess.run(
+        HAN + ["run", "--replay", str(tmp_path / "nothing.bin")], capture_output=True, text=True, env=env()
+    )
     assert out.returncode == 2 and "no such file" in out.stderr
 
 
