@@ -251,3 +251,24 @@ def test_watchdog_warns_when_the_meter_goes_quiet(tmp_path, pty, caplog):
     assert "and no bytes: the meter is quiet" in caplog.text
     assert status["outcomes"] == {"accepted": 1}
     assert status["input"]["state"] == "connected" and status["last_push"]["meter"] == "4B414D4501DF5E76"
+
+
+def test_dead_database_comes_back(tmp_path, pty):
+    sim = simulator(seed=8)
+    db = tmp_path / "han.db"
+    db.write_bytes(b"this is not a database " * 100)  # a broken file where the database should be
+
+    async def main():
+        d, task = await start(config(tmp_path, pty.link))
+        sqlite_w, jsonl_w = d.workers
+        for i in range(5):
+            await pty.write(sim.frame(START + timedelta(seconds=10 * i)))
+        await wait_until(lambda: jsonl_w.position == 5 and sqlite_w.state == "failing", "jsonl to go on alone")
+        assert "not a database" in sqlite_w.last_error
+        db.rename(tmp_path / "broken.db")  # the user moves the broken file away
+        await wait_until(lambda: caught_up(d), "the database to catch up")
+        assert await stop(d, task) == 0
+
+    asyncio.run(main())
+    assert sqlite_counters(str(db)) == Counter(range(1000, 1005))
+    assert jsonl_counters(str(tmp_path / "pushes.jsonl")) == Counter(range(1000, 1005))
