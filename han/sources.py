@@ -210,7 +210,7 @@ class ReplaySource:
         pace: bool = False,
         backlog: Callable[[], int] | None = None,
         max_backlog: int = 5000,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        wait: Callable[[asyncio.Event, float], Awaitable[None]] | None = None,
     ) -> None:
         self.path = path
         self.on_data = on_data
@@ -218,7 +218,7 @@ class ReplaySource:
         self.pace = pace
         self.backlog = backlog
         self.max_backlog = max_backlog
-        self.sleep = sleep
+        self.wait = wait or _sleep_or_stop  #: how a paced replay waits (stop, seconds)
         self.state = "replaying"
         self.since = time.time()
         self.connected = asyncio.Event()
@@ -287,7 +287,7 @@ class ReplaySource:
         if self._last_meter_time is not None:
             gap = (now - self._last_meter_time).total_seconds()
             if 0 < gap <= 3600:
-                await _sleep_or_stop(stop, gap)
+                await self.wait(stop, gap)
         self._last_meter_time = now
 
 

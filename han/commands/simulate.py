@@ -183,12 +183,12 @@ def _opener(args: argparse.Namespace):
     return write_file, fh.close, hexfmt
 
 
-def print_keys(keys, file=sys.stderr) -> None:
+def print_keys(keys) -> None:
     ak = f" HAN_AUTH_KEY={keys.ak.hex().upper()}" if keys.ak else ""
     print(
         "han simulate: generated keys for this simulated meter (shown once; give them to han run):\n"
         f"  HAN_KEY={keys.ek.hex().upper()}{ak}",
-        file=file,
+        file=sys.stderr,
     )
 
 
