@@ -131,27 +131,29 @@ class Daemon:
         self.ingest = Ingest(
             decoder, cfg.keyring, counters, self.journal, system_title=cfg.system_title, on_append=self._appended
         )
-        live_start = self.journal.last_seq
+        sinks = []
         for spec in cfg.sink_specs():
             try:
-                sink = create_sink(spec.url, **dict(spec.options))
+                sinks.append(create_sink(spec.url, **dict(spec.options)))
             except SinkError as exc:
                 raise ConfigError(f"sink {spec.url}: {exc}") from None
-            self.workers.append(
-                SinkWorker(
-                    sink,
-                    journal_path=self.journal.path,
-                    journal_id=self.journal.id,
-                    state_dir=cfg.state_dir,
-                    rebuild=self.rebuild,
-                    live_start=live_start,
-                    retry_min=min(1.0, cfg.sink_retry_max),
-                    retry_max=cfg.sink_retry_max,
-                )
-            )
-        names = [w.name for w in self.workers]
+        names = [s.name for s in sinks]
         if len(set(names)) != len(names):
             raise ConfigError("the same sink is given twice")
+        live_start = self.journal.last_seq
+        self.workers = [
+            SinkWorker(
+                sink,
+                journal_path=self.journal.path,
+                journal_id=self.journal.id,
+                state_dir=cfg.state_dir,
+                rebuild=self.rebuild,
+                live_start=live_start,
+                retry_min=min(1.0, cfg.sink_retry_max),
+                retry_max=cfg.sink_retry_max,
+            )
+            for sink in sinks
+        ]
 
     def rebuild(self, r: Record) -> Push:
         """A journal row back into the push it was (called in sink threads)."""
@@ -260,7 +262,13 @@ class Daemon:
 
     def request_stop(self, sig: int | None = None) -> None:
         if sig is not None:
-            log.info("%s: stopping", signal.Signals(sig).name)
+            if self.stop_event is not None and self.stop_event.is_set():
+                # a second signal: stop now; what the sinks have not got stays in the journal
+                log.warning("%s again: exiting at once", signal.Signals(sig).name)
+                os._exit(1)
+            log.info(
+                "%s: stopping (delivering what the journal holds; again to exit at once)", signal.Signals(sig).name
+            )
         if self.stop_event is not None:
             self.stop_event.set()
 

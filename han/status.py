@@ -65,6 +65,7 @@ def snapshot(d) -> dict[str, Any]:
                 "backlog": w.backlog(last_seq),
                 "delivered": w.delivered,
                 "dropped": w.dropped,
+                "unreadable": w.unreadable,
                 "last_error": w.last_error,
                 "failing_since": _iso(w.failing_since),
             }
