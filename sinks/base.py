@@ -81,6 +81,8 @@ class Sink(ABC):
     scheme: ClassVar[str] = ""
     #: a live sink (stdout, console) starts at the newest push and keeps no position across restarts
     live: ClassVar[bool] = False
+    #: the sink stores its journal position atomically with its data (then the daemon's copy need not be fsynced)
+    keeps_position: ClassVar[bool] = False
 
     def __init__(self, target: str, **options: Any) -> None:
         if options:

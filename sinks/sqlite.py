@@ -91,6 +91,7 @@ CREATE TABLE IF NOT EXISTS han_position (
 
 class SqliteSink(Sink):
     scheme = "sqlite"
+    keeps_position = True
 
     def __init__(self, target: str, *, synchronous: str = "NORMAL", busy_timeout: float = 5.0) -> None:
         super().__init__(target)
