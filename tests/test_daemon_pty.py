@@ -239,8 +239,11 @@ def test_watchdog_warns_when_the_meter_goes_quiet(tmp_path, pty, caplog):
         d, task = await start(cfg)
         await wait_until(lambda: "no push since start" in caplog.text, "the watchdog's warning")
         await wait_until(lambda: d.source.connects >= 2, "the silent port to be reopened")
-        await wait_until(lambda: d.source.connected.is_set(), "the port to be open again")
-        await pty.write(sim.frame(START))
+        # the watchdog goes on reopening the silent port every 0.3 s: write until a push gets through
+        while accepted(d) == 0:
+            await wait_until(lambda: d.source.connected.is_set(), "the port to be open again")
+            await pty.write(sim.frame(START + timedelta(seconds=10 * sim.pushes)))
+            await asyncio.sleep(0.1)
         await wait_until(lambda: "pushes arrive again" in caplog.text, "the all-clear")
         status = d.status()
         assert await stop(d, task) == 0
@@ -249,8 +252,8 @@ def test_watchdog_warns_when_the_meter_goes_quiet(tmp_path, pty, caplog):
     with caplog.at_level("WARNING", logger="han"):
         status = asyncio.run(main())
     assert "and no bytes: the meter is quiet" in caplog.text
-    assert status["outcomes"] == {"accepted": 1}
-    assert status["input"]["state"] == "connected" and status["last_push"]["meter"] == "4B414D4501DF5E76"
+    assert status["outcomes"]["accepted"] >= 1 and "replayed" not in status["outcomes"]
+    assert status["last_push"]["meter"] == "4B414D4501DF5E76"
 
 
 def test_dead_database_comes_back(tmp_path, pty):
