@@ -30,8 +30,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import default_state_dir
     from ..daemon import COUNTERS_FILE, JOURNAL_FILE, state_dir_in_use
-    from ..inputs import InputError, parse_hex
     from ..journal import Journal, JournalError
+    from ..keyargs import system_title
     from ..replay import CounterStore
 
     state_dir = getattr(args, "state_dir_sub", None) or args.state_dir or default_state_dir()
@@ -54,14 +54,7 @@ def run(args: argparse.Namespace) -> int:
     pid = state_dir_in_use(state_dir)
     if pid:
         raise UsageError(f"han run (pid {pid}) is using {state_dir}: stop it first (systemctl stop han)")
-    st = None
-    if args.system_title:
-        try:
-            st = parse_hex(args.system_title)
-        except InputError as exc:
-            raise UsageError(f"--system-title: {exc}") from None
-        if len(st) != 8:
-            raise UsageError("--system-title must be 8 bytes (16 hex digits)")
+    st = system_title(args.system_title)
     try:
         journal = Journal(journal_path)
     except JournalError as exc:
