@@ -243,7 +243,7 @@ class ReplaySource:
             raise InputError(f"cannot read {self.path}: {exc.strerror}") from None
         with fh:
             head = fh.read(self.CHUNK)
-            if looks_like_hex_text(head) and (len(head) < self.CHUNK or _all_ascii(fh)):
+            if _starts_like_hex(head) and (len(head) < self.CHUNK or _all_ascii(fh)):
                 fh.seek(0)
                 data = parse_hex(fh.read().decode("ascii"))
                 for i in range(0, len(data), self.CHUNK):
@@ -289,6 +289,16 @@ class ReplaySource:
             if 0 < gap <= 3600:
                 await self.wait(stop, gap)
         self._last_meter_time = now
+
+
+def _starts_like_hex(head: bytes) -> bool:
+    """Whether the first block of a file reads as hex text (the block may end inside a hex pair)."""
+    from .inputs import looks_like_hex_text
+
+    if not head.isascii():
+        return False
+    cut = max(head.rfind(sep) for sep in (b" ", b"\n", b"\r", b"\t", b",", b":", b";", b"-"))
+    return looks_like_hex_text(head[:cut] if cut > 0 else head[: len(head) // 2 * 2])
 
 
 def _all_ascii(fh) -> bool:

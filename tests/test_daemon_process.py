@@ -153,12 +153,13 @@ def test_full_disk_then_space_again(tmp_path):
 def test_replay_file_through_the_pipeline(tmp_path):
     sim = simulator(seed=12)
     capture = tmp_path / "capture.hex"
-    capture.write_text("\n".join(f.hex() for f in sim.frames(START, 10, 25)) + "\n")
+    # more than one 64 kB block, and the first block ends inside a hex pair
+    capture.write_text("# capture.\n" + "\n".join(f.hex() for f in sim.frames(START, 10, 150)) + "\n")
     cmd = HAN + ["run", "--replay", str(capture), "--state-dir", str(tmp_path / "state"), "--sink", "jsonl:-", "-q"]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(x) for x in out.stdout.splitlines()]
-    assert [x["security"]["invocation_counter"] for x in lines] == list(range(1000, 1025))
+    assert [x["security"]["invocation_counter"] for x in lines] == list(range(1000, 1150))
     assert lines[0]["time_utc"] == "2026-01-15T11:00:00Z"  # Copenhagen winter time
     assert os.path.exists(tmp_path / "state" / "han.db") is False  # a sink was given: no default database
     again = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=ROOT, timeout=60)
