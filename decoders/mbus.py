@@ -350,15 +350,17 @@ def build_frames(
     a: int = 0xFF,
     stsap: int = 0x01,
     dtsap: int = 0x67,
+    first_data: int | None = None,
     wrap_first: bool = False,
 ) -> list[bytes]:
     """Build the M-Bus long frames carrying ``apdu`` (tests, simulator).
 
-    ``max_data`` bytes of the APDU go into each segment.  ``wrap_first``
-    writes the first segment's L-field modulo 256, as the 2021 Sagemcom
-    firmware does (``max_data`` must then make it longer than 255).
+    ``max_data`` bytes of the APDU go into each segment (``first_data`` into
+    the first, when given).  ``wrap_first`` writes the first segment's
+    L-field modulo 256, as the 2021 Sagemcom firmware does.
     """
-    chunks = [apdu[i : i + max_data] for i in range(0, len(apdu), max_data)] or [b""]
+    first = max_data if first_data is None else first_data
+    chunks = [apdu[:first]] + [apdu[i : i + max_data] for i in range(first, len(apdu), max_data)]
     frames = []
     for i, chunk in enumerate(chunks):
         last = i == len(chunks) - 1
