@@ -138,6 +138,7 @@ class HdlcFramer:
                 " (noise, a partial frame, or not HDLC data)"
             )
             err.offset = self._noise_start  # type: ignore[attr-defined]
+            err.length = self._noise  # type: ignore[attr-defined]
             out.append(err)
             self._noise = 0
 

@@ -177,6 +177,7 @@ class MbusFramer:
                 " (noise, a partial frame, or not M-Bus data)"
             )
             err.offset = self._noise_start  # type: ignore[attr-defined]
+            err.length = self._noise  # type: ignore[attr-defined]
             out.append(err)
             self._noise = 0
 

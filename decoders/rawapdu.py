@@ -157,6 +157,7 @@ class RawFramer:
                 " (noise, a partial APDU, or not DLMS data)"
             )
             err.offset = self._noise_start  # type: ignore[attr-defined]
+            err.length = self._noise  # type: ignore[attr-defined]
             out.append(err)
             self._noise = 0
 

@@ -126,6 +126,7 @@ class StreamDecoder:
                     " (noise, wrong serial settings such as the baud rate, or not meter data)"
                 )
                 err.offset = 0  # type: ignore[attr-defined]
+                err.length = n  # type: ignore[attr-defined]
                 out.append(err)
                 return out
             self._lock(chosen)

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("han.commands.decode", "decode hex dumps or captures of pushed frames"),
     "diagnose": ("han.commands.diagnose", "explain an association log (AARQ/AARE, HLS, glo-/ded- keys, errors)"),
     "security": ("han.commands.security", "security helpers: GMAC, protect/unprotect APDUs, key wrap"),
+    "profiles": ("han.commands.profiles", "list the meter profiles (lists, countries, link settings)"),
 }
 
 

@@ -456,17 +456,18 @@ def _dsmr_value(obis: Obis, text: str) -> tuple[Any, str | None, CosemDateTime |
     t = _dsmr_time(text)
     if t is not None:
         return t.isoformat() or text, None, t
-    m = _NUMBER.match(text)
-    if m:
-        num, unit = m.groups()
-        return (float(num) if "." in num else int(num)), unit, None
-    if (obis.a, obis.c, obis.d, obis.e) in _HEX_TEXT and text and len(text) % 2 == 0:
+    if (obis.a, obis.c, obis.d, obis.e) in _HEX_TEXT:
         try:
-            raw = bytes.fromhex(text)
+            raw = bytes.fromhex(text) if len(text) % 2 == 0 else b""
         except ValueError:
             raw = b""
         if raw and all(0x20 <= b < 0x7F for b in raw):
             return raw.decode("ascii"), None, None
+        return text, None, None
+    m = _NUMBER.match(text)
+    if m:
+        num, unit = m.groups()
+        return (float(num) if "." in num else int(num)), unit, None
     return text, None, None
 
 

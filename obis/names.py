@@ -115,3 +115,14 @@ def obis_name(obis: Obis) -> ObisName | None:
     name = name_t.format(x=x) + (f" {phase}" if phase else "") + tariff
     key = key_t.format(x=x) + (f"_{phase.lower()}" if phase else "") + tkey
     return ObisName(name, key)
+
+
+#: manufacturer FLAG ids (the first three bytes of a system title) of the meters this decoder knows
+MANUFACTURERS: dict[str, str] = {
+    "KAM": "Kamstrup",
+    "KFM": "Kaifa",
+    "LGZ": "Landis+Gyr",
+    "ISK": "Iskraemeco",
+    "SAG": "Sagemcom",
+    "ADN": "Aidon",
+}
