@@ -78,6 +78,8 @@ class GbtReassembler:
         self._blocks: list[GbtBlock] = []
         self._size = 0
         self._max = max_message
+        #: a broken transfer being skipped: (error, blocks discarded so far); reported once it ends
+        self._broken: tuple[FramingError, int] | None = None
 
     def reset(self) -> None:
         self._blocks = []
@@ -87,34 +89,49 @@ class GbtReassembler:
     def pending(self) -> int:
         return len(self._blocks)
 
+    def _report_broken(self, out: list) -> None:
+        if self._broken is not None:
+            err, n = self._broken
+            err.args = (f"{err.message}; {n} block(s) discarded",)
+            out.append(err)
+            self._broken = None
+
+    def _break(self, why: str, discarded: int) -> None:
+        err = FramingError(f"general-block-transfer broken: {why}")
+        err.reason = "broken_blocks"
+        self._broken = (err, discarded)
+        self.reset()
+
     def push(self, block: GbtBlock) -> "list[GbtMessage | FramingError]":
+        """What ``block`` completed: the joined :class:`GbtMessage`, and one error per broken transfer."""
         out: list[GbtMessage | FramingError] = []
+        if self._broken is not None:
+            if block.number != 1:
+                err, n = self._broken
+                self._broken = (err, n + 1)
+                if block.last:
+                    self._report_broken(out)
+                return out
+            self._report_broken(out)  # a new transfer starts: the broken one is over
         blocks = self._blocks
         if blocks and block.number != blocks[-1].number + 1:
-            err = FramingError(
-                f"general-block-transfer broken: block {block.number} followed block {blocks[-1].number};"
-                f" {len(blocks)} block(s) discarded"
-            )
-            err.reason = "broken_blocks"
-            out.append(err)
-            self.reset()
-            blocks = self._blocks
+            self._break(f"block {block.number} followed block {blocks[-1].number}", len(blocks) + 1)
+            if block.last:
+                self._report_broken(out)
+            return out
         if not blocks and block.number != 1:
-            err = FramingError(
-                f"general-block-transfer block {block.number} arrived without block 1"
-                " (the capture started in the middle of a transfer?)"
+            self._break(
+                f"block {block.number} arrived without block 1 (the capture started in the middle of a transfer?)", 1
             )
-            err.reason = "broken_blocks"
-            out.append(err)
+            if block.last:
+                self._report_broken(out)
             return out
         blocks.append(block)
         self._size += len(block.data)
         if self._size > self._max:
-            n = len(blocks)
-            self.reset()
-            err = FramingError(f"general-block-transfer exceeds {self._max} bytes; {n} block(s) discarded")
-            err.reason = "broken_blocks"
-            out.append(err)
+            self._break(f"the transfer exceeds {self._max} bytes", len(blocks))
+            if block.last:
+                self._report_broken(out)
             return out
         if block.last:
             done = tuple(blocks)
@@ -123,13 +140,17 @@ class GbtReassembler:
         return out
 
     def flush(self) -> FramingError | None:
-        if not self._blocks:
-            return None
-        n = len(self._blocks)
-        self.reset()
-        err = TruncatedFrame(f"general-block-transfer incomplete: {n} block(s) received, the last block never came")
-        err.reason = "broken_blocks"
-        return err
+        out: list = []
+        self._report_broken(out)
+        if self._blocks:
+            n = len(self._blocks)
+            self.reset()
+            err = TruncatedFrame(
+                f"general-block-transfer incomplete: {n} block(s) received, the last block never came"
+            )
+            err.reason = "broken_blocks"
+            out.append(err)
+        return out[0] if out else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -261,13 +261,29 @@ class MbusReassembler:
         self._frames: list[MbusFrame] = []
         self._size = 0
         self._max = max_message
+        #: a broken message being skipped: (error, segments discarded so far); reported once it ends
+        self._broken: tuple[FramingError, int] | None = None
 
     def reset(self) -> None:
         self._frames = []
         self._size = 0
 
+    def _report_broken(self, out: list) -> None:
+        if self._broken is not None:
+            err, n = self._broken
+            err.args = (f"{err.message}; {n} segment(s) discarded",)
+            out.append(err)
+            self._broken = None
+
+    def _break(self, why: str, discarded: int, offset: int) -> None:
+        err = FramingError(f"M-Bus segmented message broken: {why}")
+        err.reason = "broken_segments"
+        err.offset = offset  # type: ignore[attr-defined]
+        self._broken = (err, discarded)
+        self.reset()
+
     def push(self, frame: MbusFrame) -> "list[MbusMessage | FramingError]":
-        """The messages completed and the errors caused by ``frame`` (usually zero or one item)."""
+        """The messages completed and the errors caused by ``frame`` (one error per broken message)."""
         if not frame.dlms_segment:
             err = FramingError(
                 f"M-Bus frame at offset {frame.offset} has CI 0x{frame.ci:02X}, not a DLMS/COSEM transport"
@@ -281,6 +297,14 @@ class MbusReassembler:
             err.offset = frame.offset  # type: ignore[attr-defined]
             return [err]
         out: list[MbusMessage | FramingError] = []
+        if self._broken is not None:
+            if frame.sequence != 0:
+                err, n = self._broken
+                self._broken = (err, n + 1)
+                if frame.last:
+                    self._report_broken(out)
+                return out
+            self._report_broken(out)  # a new message starts
         pending = self._frames
         if pending:
             expect = (pending[-1].sequence + 1) & 0x0F
@@ -290,30 +314,31 @@ class MbusReassembler:
                     if frame.a != pending[0].a
                     else f"segment {frame.sequence} followed segment {pending[-1].sequence}"
                 )
-                err = FramingError(f"M-Bus segmented message broken: {why}; {len(pending)} segment(s) discarded")
-                err.reason = "broken_segments"
-                err.offset = pending[0].offset  # type: ignore[attr-defined]
-                out.append(err)
-                self.reset()
+                restart = frame.sequence == 0
+                self._break(why, len(pending) + (0 if restart else 1), pending[0].offset)
+                if restart:
+                    self._report_broken(out)
+                else:
+                    if frame.last:
+                        self._report_broken(out)
+                    return out
                 pending = self._frames
         if not pending and frame.sequence != 0:
-            err = FramingError(
-                f"M-Bus segment {frame.sequence} at offset {frame.offset} arrived without the segment(s) before it"
-                " (the capture started in the middle of a message?)"
+            self._break(
+                f"segment {frame.sequence} at offset {frame.offset} arrived without the segment(s) before it"
+                " (the capture started in the middle of a message?)",
+                1,
+                frame.offset,
             )
-            err.reason = "broken_segments"
-            err.offset = frame.offset  # type: ignore[attr-defined]
-            out.append(err)
+            if frame.last:
+                self._report_broken(out)
             return out
         pending.append(frame)
         self._size += len(frame.data)
         if self._size > self._max:
-            n = len(pending)
-            self.reset()
-            err = FramingError(f"M-Bus segmented message exceeds {self._max} bytes; {n} segment(s) discarded")
-            err.reason = "broken_segments"
-            err.offset = frame.offset  # type: ignore[attr-defined]
-            out.append(err)
+            self._break(f"the message exceeds {self._max} bytes", len(pending), pending[0].offset)
+            if frame.last:
+                self._report_broken(out)
             return out
         if frame.last:
             frames = tuple(pending)
@@ -323,14 +348,16 @@ class MbusReassembler:
         return out
 
     def flush(self) -> FramingError | None:
-        if not self._frames:
-            return None
-        n = len(self._frames)
-        off = self._frames[0].offset
-        self.reset()
-        err = TruncatedFrame(f"M-Bus segmented message incomplete: {n} segment(s) received, the last never came")
-        err.offset = off  # type: ignore[attr-defined]
-        return err
+        out: list = []
+        self._report_broken(out)
+        if self._frames:
+            n = len(self._frames)
+            off = self._frames[0].offset
+            self.reset()
+            err = TruncatedFrame(f"M-Bus segmented message incomplete: {n} segment(s) received, the last never came")
+            err.offset = off  # type: ignore[attr-defined]
+            out.append(err)
+        return out[0] if out else None
 
 
 @dataclass(frozen=True, slots=True)

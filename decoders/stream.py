@@ -164,8 +164,11 @@ class StreamDecoder:
         n = len(buf)
         over = n > DETECT_LIMIT
         fallback: str | None = None
+        inside = 0  # candidates before this offset lie inside an earlier frame whose checksum failed
         for p in range(n):
             b = buf[p]
+            if p < inside:
+                continue
             if b == 0x7E:
                 kind, state = "hdlc", _hdlc.probe(buf, p, final)
             elif b == 0x68:
@@ -180,8 +183,13 @@ class StreamDecoder:
                 if not over:
                     return None
                 state = "bad"
-            if state == "bad" and fallback is None:
-                fallback = kind
+            if state == "bad":
+                if fallback is None:
+                    fallback = kind
+                if kind == "hdlc" and p + 2 < n:
+                    inside = p + 2 + (((buf[p + 1] & 0x07) << 8) | buf[p + 2])
+                elif kind == "mbus":
+                    inside = p + 6 + buf[p + 1]
         if final or over:
             if fallback is None and over:
                 return "hdlc"  # report the noise through the most common framer, and go on
