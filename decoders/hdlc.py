@@ -380,6 +380,11 @@ class HdlcReassembler:
         self._frames = []
         self._size = 0
 
+    @property
+    def pending(self) -> int:
+        """Segments of an incomplete message held."""
+        return len(self._frames)
+
     def flush(self) -> FramingError | None:
         """End of input with a segmented message still open."""
         if not self._frames:

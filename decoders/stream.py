@@ -30,7 +30,7 @@ from . import mbus as _mbus
 from . import rawapdu as _raw
 from .apdu import DataNotification, parse_data_notification
 from .dsmr import Telegram, looks_like_telegram, parse_telegram
-from .errors import ApduError, DecodeError, DowngradeRefused, FramingError, NotAFrame
+from .errors import ApduError, DecodeError, DowngradeRefused, FramingError, NotAFrame, TruncatedFrame
 from .gbt import GENERAL_BLOCK_TRANSFER, GbtMessage, GbtReassembler, parse_block
 from .hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
 from .mbus import MbusFrame, MbusFramer, MbusMessage, MbusReassembler
@@ -91,6 +91,10 @@ class StreamDecoder:
         self._gbt_links: list[LinkMessage | None] = []
         self._gbt_offset = 0
         self._pending = bytearray()  # auto mode: bytes seen before the transport was recognised
+        #: a damaged frame was reported: errors of the message it broke are its consequence, not new faults
+        self._damaged = False
+        #: HDLC segments of a message whose earlier segment was damaged, skipped until its last segment
+        self._hdlc_skip: int | None = None
         if transport != "auto":
             self._lock(transport)
 
@@ -138,11 +142,18 @@ class StreamDecoder:
         for reassembler in (self._hdlc, self._mbus):
             err = reassembler.flush()
             if err is not None:
-                out.append(err)
+                self._consequence(err, out)
         err = self._gbt.flush()
         if err is not None:
             self._gbt_links = []
-            out.append(err)
+            self._consequence(err, out)
+        if self._hdlc_skip is not None:
+            err = TruncatedFrame(
+                f"segmented message broken by a damaged segment: {self._hdlc_skip} other segment(s) discarded,"
+                " the last segment never came"
+            )
+            self._hdlc_skip = None
+            self._consequence(err, out)
         return out
 
     # -- link layer -----------------------------------------------------------
@@ -196,24 +207,61 @@ class StreamDecoder:
             return fallback
         return None
 
+    def _consequence(self, err: DecodeError, out: list) -> None:
+        """Report ``err``; when it follows a damaged frame, mark it as that damage's consequence."""
+        if self._damaged:
+            err.consequence = True  # type: ignore[attr-defined]
+            err.args = (f"{err.message} (after the damaged frame reported before)",)
+        err.transport = self._transport  # type: ignore[attr-defined]
+        out.append(err)
+
     def _link_item(self, item, out: list) -> None:
         if isinstance(item, DecodeError):
             item.transport = self._transport  # type: ignore[attr-defined]
             out.append(item)
+            if isinstance(item, NotAFrame):
+                return
+            self._damaged = True
+            frame = getattr(item, "frame", None)
+            if isinstance(frame, HdlcFrame) and self._hdlc_skip is None:
+                pending = self._hdlc.pending
+                self._hdlc.reset()
+                if frame.segmented:
+                    self._hdlc_skip = pending  # the rest of this message is useless: skip to its last segment
+                elif pending:
+                    err = FramingError(
+                        f"the damaged frame ended a segmented message: {pending} earlier segment(s) discarded"
+                    )
+                    err.reason = "broken_segments"
+                    err.offset = item.offset  # type: ignore[attr-defined]
+                    self._consequence(err, out)
             return
         if isinstance(item, HdlcFrame):
+            if self._hdlc_skip is not None:
+                if not item.carries_data:
+                    return
+                self._hdlc_skip += 1
+                if not item.segmented:
+                    err = FramingError(
+                        f"segmented message broken by a damaged segment: {self._hdlc_skip} other segment(s) discarded"
+                    )
+                    err.reason = "broken_segments"
+                    err.offset = item.offset  # type: ignore[attr-defined]
+                    self._hdlc_skip = None
+                    self._consequence(err, out)
+                return
             msg = self._hdlc.push(item)
             if msg is None:
                 return
             if isinstance(msg, DecodeError):
                 msg.offset = item.offset  # type: ignore[attr-defined]
-                out.append(msg)
+                self._consequence(msg, out)
                 return
             self._payload(msg.payload, msg, msg.frames[0].offset, out)
         elif isinstance(item, MbusFrame):
             for got in self._mbus.push(item):
                 if isinstance(got, DecodeError):
-                    out.append(got)
+                    self._consequence(got, out)
                 else:
                     self._payload(got.payload, got, got.frames[0].offset, out)
         elif isinstance(item, RawApdu):
@@ -232,9 +280,9 @@ class StreamDecoder:
             for got in self._gbt.push(block):
                 if isinstance(got, DecodeError):
                     got.offset = offset  # type: ignore[attr-defined]
-                    got.transport = self._transport  # type: ignore[attr-defined]
-                    out.append(got)
+                    self._consequence(got, out)
                 else:
+                    self._damaged = False
                     out.append(self._safe_decode(got.payload, links, got, self._gbt_offset))
             # keep the link messages of the blocks still pending (a broken transfer may restart at block 1)
             if self._gbt.pending == 0:
@@ -244,6 +292,7 @@ class StreamDecoder:
             else:
                 self._gbt_links.append(link)
             return
+        self._damaged = False
         out.append(self._safe_decode(payload, (link,) if link else (), None, offset))
 
     def _fail(self, exc: DecodeError, offset: int, wire: bytes, links, gbt, out: list) -> None:

@@ -54,6 +54,7 @@ class Summary:
         self.counts: Counter[str] = Counter()
         self.noise = 0
         self.noise_bytes = 0
+        self.consequences = 0
 
     def add(self, item: Push | DecodeError) -> None:
         if isinstance(item, Push):
@@ -62,7 +63,10 @@ class Summary:
             self.noise += 1
             self.noise_bytes += int(getattr(item, "length", 0) or 0)
         elif isinstance(item, DecodeError):
-            self.counts[item.reason] += 1
+            if getattr(item, "consequence", False):
+                self.consequences += 1  # the result of a damaged frame already counted
+            else:
+                self.counts[item.reason] += 1
 
     @property
     def frames(self) -> int:

@@ -551,8 +551,9 @@ def select_profile(
     """The first profile whose list id, shape, registers, layout, manufacturer and country fit.
 
     ``unkeyed`` is the A-XDR type tags of the values without an OBIS code
-    (the list id excluded); a profile with layouts matches only when one of
-    them fits.
+    (the list id excluded); a profile known only by its layouts (no list id)
+    matches only when one of them fits.  A profile known by its list id
+    matches anyway; values no layout fits then keep their positions.
     """
     cc = country.upper() if country else None
     for p in PROFILES:
@@ -572,12 +573,10 @@ def select_profile(
                 continue
             if cc is not None and cc not in p.countries:
                 continue
-        if p.layouts:
-            if unkeyed:
-                if p.layout_for(unkeyed) is None:
-                    continue
-            elif not p.list_ids:
-                continue  # known only by its layout, and there is nothing to lay out
+        if p.layouts and not p.list_ids:
+            # known only by its layout: the values without OBIS codes must fit one exactly
+            if not unkeyed or p.layout_for(unkeyed) is None:
+                continue
         return p
     return None
 

@@ -293,3 +293,20 @@ def test_errors_carry_the_layers_that_decoded():
     # a wrong key on an encryption-only frame: the plaintext does not parse, which points at the key
     (err,) = run(StreamDecoder(Keys(ek=bytes(16))), wire)
     assert err.reason == "wrong_key" and "wrong encryption key" in err.message
+
+
+@pytest.mark.parametrize("damaged", [0, 2, -1])
+def test_damaged_hdlc_segment_breaks_only_its_message(damaged):
+    """A corrupted segment: its message is reported broken once (as a consequence), the next one decodes."""
+    first = build_frames(ciphered(40, ic=1), max_info=90, dest=b"\xcf", src=b"\x02\x23")
+    second = build_frames(ciphered(40, ic=2), max_info=90, dest=b"\xcf", src=b"\x02\x23")
+    bad = bytearray(first[damaged])
+    bad[20] ^= 0x01
+    first[damaged] = bytes(bad)
+    out = run(StreamDecoder(Keys(ek=EK)), b"".join(first + second), 31)
+    errors = [x for x in out if isinstance(x, DecodeError)]
+    decoded = [x for x in out if not isinstance(x, DecodeError)]
+    assert [d.ciphered.invocation_counter for d in decoded] == [2]
+    assert errors[0].reason == "bad_checksum"
+    assert all(getattr(e, "consequence", False) for e in errors[1:])
+    assert len(errors) == (1 if damaged == 0 and len(first) == 1 else 2)
