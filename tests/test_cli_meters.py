@@ -290,3 +290,23 @@ def test_corpus_through_the_cli(capsys, vector):
         assert got == pytest.approx(want)
     code, out, _ = run(capsys, *args, "--explain")
     assert out and max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_dsmr_push_in_every_format(capsys):
+    from decoders.dsmr import crc16_arc
+
+    telegram = b"/ABC5\\2X\r\n\r\n1-3:0.2.8(42)\r\n0-0:1.0.0(240101120000W)\r\n1-0:1.8.0(000123.456*kWh)\r\n!"
+    telegram += b"%04X\r\n" % crc16_arc(telegram)
+    keys = Keys(ek=EK, ak=OTHER)
+    wire = protect(telegram, keys=keys, system_title=b"SAGgp\x00\x00\x01", invocation_counter=5)
+    base = ["decode", wire.hex(), "--key", EK.hex(), "--auth-key", OTHER.hex(), "--country", "LU"]
+    _, out, _ = run(capsys, *base, "-f", "json")
+    (push,) = json.loads(out)
+    assert push["profile"] == "dsmr" and push["timestamp"] == "2024-01-01T12:00:00+01:00"
+    r = {x["obis"]: x for x in push["registers"]}["1.0.1.8.0.255"]
+    assert (r["value"], r["unit"], r["raw"]) == (123.456, "kWh", "000123.456*kWh")
+    for fmt in ("table", "csv", "xml", "jsonl"):
+        code, out, err = run(capsys, *base, "-f", fmt)
+        assert code == 0 and "123.456" in out and err == "", fmt
+    code, out, _ = run(capsys, *base, "--explain")
+    assert code == 0 and "DSMR telegram" in out and "CRC" in out

@@ -193,7 +193,7 @@ def _ciphered(o: _Out, c, wire: bytes, verified: bool, failed: bool) -> None:
             flag = st[:3]
             maker = flag.decode("ascii", "replace") if all(0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A for b in flag) else None
             who = f'"{maker}" = {MANUFACTURERS.get(maker.upper(), "manufacturer " + maker)}' if maker else "no FLAG id"
-            o.row(2, st, f"system title {st.hex().upper()}: {who}, serial {st[3:].hex().upper()}", full=True)
+            o.row(2, st, f"system title {st.hex().upper()}: {who}, device {st[3:].hex().upper()}", full=True)
         p = 2 + len(st)
     lbytes = wire[p : c.header_offset]
     o.row(p, lbytes, f"length {len(wire) - c.header_offset}")
@@ -321,6 +321,8 @@ def _tree(
         return
     text = _value_text(d)
     regs = by_pos.get(index, []) if index is not None else []
+    if index == 0 and depth == 1 and by_pos.get(-1) is not None:
+        text += "  → list version id"
     if regs and d.tag not in (axdr.STRUCTURE, axdr.ARRAY):
         text += "  " + "; ".join(_register_text(r, not flat) for r in regs)
     if node.children:
@@ -342,7 +344,7 @@ def _body(o: _Out, push: Push | None, tree: axdr.Node, plain: bytes) -> None:
     if push is not None and push.list_id and tree.children:
         first = tree.children[0]
         if first.data.tag in (axdr.VISIBLE_STRING, axdr.OCTET_STRING) and not by_pos.get(0):
-            by_pos[0] = []
+            by_pos[-1] = []  # marks element 0 as the list id (it is Push.list_id, not a register)
     flat = push is not None and push.shape in ("flat_pairs", "flat_triples")
     _tree(o, tree, plain, by_pos, 0, None, flat)
 
