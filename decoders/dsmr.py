@@ -2,11 +2,11 @@
 
 ::
 
-    /Lux5\\253663629_D            header: '/', manufacturer, identification
+    /XXX5\\identification       header: '/', manufacturer, identification
     (empty line)
-    1-3:0.2.8(42)                 one object per line: OBIS(value)(value)...
-    1-0:1.8.0(000006.695*kWh)     a value may carry a unit after '*'
-    !CFDE                         '!' and the CRC-16 (ARC: poly 0xA001 reflected, init 0)
+    1-3:0.2.8(50)                 one object per line: OBIS(value)(value)...
+    1-0:1.8.0(001234.567*kWh)     a value may carry a unit after '*'
+    !1A2B                         '!' and the CRC-16 (ARC: poly 0xA001 reflected, init 0)
                                   over every byte from '/' through '!'
 
 Only the syntax is parsed here; the OBIS text, numbers and units are turned

@@ -267,7 +267,7 @@ _KFM_3PH = (
 _KFM_1PH = _KFM_3PH[:7] + (("1.0.32.7.0.255", _U32),)
 _KFM_HOURLY = (
     ("0.0.1.0.0.255", _OCT),
-    ("1.0.1.8.0.255", None),  # uint32, or uint64 on CT meters (MA304T4)
+    ("1.0.1.8.0.255", None),  # uint32, or uint64 on current-transformer meters
     ("1.0.2.8.0.255", None),
     ("1.0.3.8.0.255", None),
     ("1.0.4.8.0.255", None),

@@ -20,7 +20,7 @@ from obis.code import Obis
 from obis.profiles import PROFILES
 from vectorcheck import country_of, is_push_vector
 
-EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
+EK = bytes(range(0x30, 0x40))
 OTHER = bytes.fromhex("F0F1F2F3F4F5F6F7F8F9FAFBFCFDFEFF")
 ST = b"KFMg\x10\x00\x00\x23"
 DT = CosemDateTime.from_bytes(bytes.fromhex("07E807010110000000FF8880"))  # 2024-07-01 16:00, deviation -120, DST
@@ -46,8 +46,8 @@ def austrian_apdu(ic: int = 1, key: bytes = EK) -> bytes:
         axdr.octet_string(DT.raw),
         *triple("1.0.1.8.0.255", 123456, 0, 30),
         *triple("1.0.32.7.0.255", 2301, -1, 35),
-        *triple("1.0.31.7.0.255", 512, -2, 33),
-        axdr.octet_string(b"100000000042"),
+        *triple("1.0.31.7.0.255", 517, -2, 33),
+        axdr.octet_string(b"TEST00000042"),
     )
     plain = build_data_notification(body, invoke_id_and_priority=0x80000000 | ic, datetime=DT)
     return protect(plain, keys=Keys(ek=key), system_title=ST, invocation_counter=ic, security_control=0x20)
@@ -60,7 +60,7 @@ def austrian_mbus(ic: int = 1, key: bytes = EK) -> bytes:
 def nve_frame(energy: int = 1000) -> bytes:
     body = axdr.structure(
         axdr.visible_string("Kamstrup_V0001"),
-        obis("1.1.0.0.5.255"), axdr.visible_string("5706567000000001"),
+        obis("1.1.0.0.5.255"), axdr.visible_string("9990000000000017"),
         obis("1.1.31.7.0.255"), Data(axdr.DOUBLE_LONG_UNSIGNED, 655),
         obis("1.1.1.8.0.255"), Data(axdr.DOUBLE_LONG_UNSIGNED, energy),
     )  # fmt: skip
@@ -161,7 +161,7 @@ class _nothing:
 def test_mbus_push(capsys):
     code, out, err = run(capsys, "decode", austrian_mbus().hex(), "--key", EK.hex(), "--country", "AT")
     assert code == 0 and err == ""
-    assert "profile at_evn" in out and "230.1 V" in out and "5.12 A" in out and "2024-07-01T16:00:00+02:00" in out
+    assert "profile at_evn" in out and "230.1 V" in out and "5.17 A" in out and "2024-07-01T16:00:00+02:00" in out
 
 
 def test_forced_transport(capsys):

@@ -11,6 +11,9 @@ own builders and must give the same registers.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from conftest import load_vectors
@@ -133,25 +136,33 @@ def test_forced_profile_wins():
 
 
 # -- time ------------------------------------------------------------------------------------
+def _local(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
 def test_aidon_deviation_zero_is_norwegian_local_time():
     v = _vector("aidon_no_list3_gh1119")
     push = only_push(decode(v))
     assert push.meter_time.deviation == 0 and push.meter_time.weekday == 0  # kept as sent
-    assert push.timestamp == "2025-12-14T16:00:00+01:00"
-    assert push.timestamp_utc.isoformat() == "2025-12-14T15:00:00+00:00"
+    oslo = _local(v["expected"]["obis"]["0.0.1.0.0.255"]["value"]).replace(tzinfo=ZoneInfo("Europe/Oslo"))
+    assert push.timestamp == oslo.isoformat()  # local time, not UTC as the deviation would say
+    assert push.timestamp_utc == oslo.astimezone(timezone.utc)
 
 
 def test_deviation_on_the_wire_wins_over_the_time_zone():
     v = _vector("kaifa_at_tinetz_mbus_gcm_example")
     push = only_push(decode(v, timezone="America/New_York"))
-    assert push.timestamp == "2021-07-19T15:46:35+02:00" and push.meter_time.dst
+    dt = v["expected"]["apdu_datetime"]
+    sent = _local(dt["local"]).replace(tzinfo=timezone(timedelta(minutes=-dt["deviation"])))
+    assert push.timestamp == sent.isoformat() and push.meter_time.dst
 
 
 def test_timezone_option_for_unspecified_deviation():
     v = _vector("kamstrup_no_list1_2018")
+    local = _local(v["expected"]["apdu_datetime"]["local"])
     push = only_push(decode(v, timezone="UTC"))
-    assert push.timestamp == "2018-03-04T20:52:00+00:00"
-    assert only_push(decode(v)).timestamp == "2018-03-04T20:52:00+01:00"
+    assert push.timestamp == local.replace(tzinfo=timezone.utc).isoformat()
+    assert only_push(decode(v)).timestamp == local.replace(tzinfo=ZoneInfo("Europe/Oslo")).isoformat()
 
 
 # -- re-wrapping: the same APDU in every transport gives the same registers -------------------

@@ -20,7 +20,7 @@ from decoders.rawapdu import RawApdu, RawFramer
 from decoders.security import Keys, protect
 from decoders.stream import StreamDecoder
 
-EK = bytes(range(16))
+EK = bytes(range(0x30, 0x40))
 ST = b"KFMg\x00\x00\x00\x01"
 DT = CosemDateTime.from_bytes(bytes.fromhex("07E8030F050E2D2D00FF8880"))
 
