@@ -44,6 +44,7 @@ from .profiles import Profile, profile_by_name, select_profile, timezone_name
 from .push import Push, Register, SecurityInfo
 from .units import unit_symbol
 
+_TYPE_NAMES = axdr.TYPE_NAMES
 SHAPES = ("flat_pairs", "structs", "flat_triples", "push_object_list", "positional", "value", "dsmr")
 
 _OCTET = axdr.OCTET_STRING
@@ -273,6 +274,52 @@ def _times(
     return t.isoformat(tz), t.utc(tz), tzname
 
 
+class _Info(NamedTuple):
+    name: str | None
+    key: str | None
+    spec: object  # RegisterSpec | None
+    clock: bool  #: x-x:1.0.0 (a clock object)
+
+
+def _describe(profile: Profile | None, obis: Obis) -> _Info:
+    """Name, field key and profile row of ``obis`` (cached: a meter sends the same codes every push)."""
+    key = (id(profile), profile.name if profile is not None else None, obis)
+    try:
+        return _DESCRIBED[key]
+    except KeyError:
+        pass
+    spec = profile.spec(obis) if profile is not None else None
+    generic = obis_name(obis)
+    name = spec.name if spec else (generic.name if generic else None)
+    info = _Info(name, generic.key if generic else None, spec, obis.a == 0 and (obis.c, obis.d) == (1, 0))
+    if len(_DESCRIBED) > 8192:
+        _DESCRIBED.clear()
+    _DESCRIBED[key] = info
+    return info
+
+
+_DESCRIBED: dict[tuple[int, str | None, Obis], _Info] = {}
+
+
+#: profile selections by the shape of a list: (list id, shape, unkeyed types, maker, country, OBIS ids) -> profile
+_SELECTED: dict[tuple, Profile | None] = {}
+
+
+def _select(list_id, entries, maker, country, shape, tags) -> Profile | None:
+    # Obis.from_bytes returns one cached object per code, so their ids identify the list's codes cheaply
+    key = (list_id, shape, tags, maker, country, tuple(id(e.obis) for e in entries if e.obis is not None))
+    try:
+        return _SELECTED[key]
+    except KeyError:
+        pass
+    present = {e.obis for e in entries if e.obis is not None}
+    chosen = select_profile(list_id, present, maker, country, shape=shape, unkeyed=tags)
+    if len(_SELECTED) > 1024:
+        _SELECTED.clear()
+    _SELECTED[key] = chosen
+    return chosen
+
+
 class _Options(NamedTuple):
     multipliers: Mapping[Obis, float]
     ct_ratio: float | None
@@ -317,8 +364,7 @@ def interpret(
     tags = tuple(e.value.tag for e in unkeyed)
     chosen = profile
     if chosen is None:
-        present = {e.obis for e in entries if e.obis is not None}
-        chosen = select_profile(list_id, present, maker, country, shape=shape, unkeyed=tags)
+        chosen = _select(list_id, entries, maker, country.upper() if country else None, shape, tags)
     mapped: dict[int, Obis | None] = {}
     if chosen is not None and unkeyed and chosen.layouts:
         layout = chosen.layout_for(tags)
@@ -335,15 +381,17 @@ def interpret(
     meter_id: str | None = None
     unscaled = 0
     applied: list[str] = []
+    has_factors = bool(opts.multipliers) or opts.ct_ratio is not None
     for e in entries:
         if skip_first and e is entries[0]:
             continue  # the list id: reported as Push.list_id
         d = e.value
         obis = e.obis if e.obis is not None else mapped.get(e.position)
-        spec = chosen.spec(obis) if (chosen is not None and obis is not None) else None
-        generic = obis_name(obis) if obis is not None else None
-        name = spec.name if spec else (generic.name if generic else None)
-        key = generic.key if generic else None
+        if obis is not None:
+            info = _describe(chosen, obis)
+            name, key, spec = info.name, info.key, info.spec
+        else:
+            info, name, key, spec = None, None, None, None
         if e.attribute is not None:
             what = "logical name" if e.attribute == 1 else f"attribute {e.attribute}"
             name = f"{name or 'Object'} ({what})"
@@ -354,31 +402,33 @@ def interpret(
         if e.su is not None:
             scaler, unit = e.su[0], (unit_symbol(e.su[1]) or None)
         elif spec is not None:
-            scaler, unit = spec.scaler, spec.unit
+            scaler, unit = spec.scaler, spec.unit  # type: ignore[attr-defined]
         if tag in _INTEGERS:
-            value: Any = scale(d.value, scaler) if scaler else d.value
+            raw: Any = d.value
+            value: Any = scale(raw, scaler) if scaler else raw
             if scaler is None:
                 unscaled += 1
                 unit = None  # a unit without the scaler would mislabel the raw value
         else:
+            raw = raw_value(d)
             value = plain_value(d)
             if tag not in (axdr.FLOAT32, axdr.FLOAT64):
                 scaler = None
                 if not isinstance(value, (int, float)):
                     unit = None
-        factor = _factor(obis, opts)
-        if factor is not None and tag in _NUMBERS:
-            value = _multiply(value, factor)
-            applied.append(f"{obis.dotted} x{factor:g}")  # type: ignore[union-attr]
+        if has_factors:
+            factor = _factor(obis, opts)
+            if factor is not None and tag in _NUMBERS:
+                value = _multiply(value, factor)
+                applied.append(f"{obis.dotted} x{factor:g}")  # type: ignore[union-attr]
         if (
-            obis is not None
-            and obis.a == 0
-            and (obis.c, obis.d) == (1, 0)
-            and ((tag == _OCTET and len(d.value) == 12) or tag == axdr.DATE_TIME)
+            info is not None
+            and info.clock
             and clock is None
+            and ((tag == _OCTET and len(d.value) == 12) or tag == axdr.DATE_TIME)
         ):
             clock = CosemDateTime.from_bytes(d.value)
-        if obis is not None and key in ("meter_id", "meter_number") and meter_id is None:
+        if meter_id is None and obis is not None and key in ("meter_id", "meter_number"):
             meter_id = str(value)
         registers.append(
             Register(
@@ -386,8 +436,8 @@ def interpret(
                 name,
                 value,
                 unit,
-                raw_value(d),
-                d.type_name,
+                raw,
+                _TYPE_NAMES.get(tag) or d.type_name,
                 scaler,
                 e.position,
                 key,
