@@ -310,3 +310,11 @@ def test_damaged_hdlc_segment_breaks_only_its_message(damaged):
     assert errors[0].reason == "bad_checksum"
     assert all(getattr(e, "consequence", False) for e in errors[1:])
     assert len(errors) == (1 if damaged == 0 and len(first) == 1 else 2)
+
+
+def test_a_string_tag_as_the_last_byte_is_an_axdr_error():
+    from decoders.apdu import parse_data_notification
+
+    with pytest.raises(DecodeError) as e:
+        parse_data_notification(bytes.fromhex("0F0000000000020109"))
+    assert e.value.layer == "a-xdr" and "truncated" in e.value.message

@@ -132,8 +132,13 @@ def _mbus_frame(o: _Out, f, index: int, count: int) -> None:
         lf = f"L-field 0x{f.l_field:02X} wrapped: {f.length} user-data bytes (L + 256, a Sagemcom quirk)"
     o.row(0, raw[:4], f"start 68, {lf} (sent twice), start 68")
     o.row(4, raw[4:5], f"C-field 0x{f.c:02X}: " + C_FIELDS.get(f.c, "control"))
-    o.row(5, raw[5:6], f"A-field 0x{f.a:02X}" + (" (broadcast)" if f.a in (0xFE, 0xFF) else f" (address {f.a})"))
-    if f.ci <= 0x1F:
+    if f.length < 5:  # too short for A, CI, STSAP and DTSAP
+        o.row(5, raw[5 : 4 + f.length], "the rest of the user data (too short for a DLMS segment)")
+    elif f.length >= 2:
+        o.row(5, raw[5:6], f"A-field 0x{f.a:02X}" + (" (broadcast)" if f.a in (0xFE, 0xFF) else f" (address {f.a})"))
+    if f.length < 5:
+        pass
+    elif f.ci <= 0x1F:
         what = "last segment" if f.ci & 0x10 else "more segments follow"
         o.row(6, raw[6:7], f"CI 0x{f.ci:02X}: DLMS segment {f.ci & 0x0F}, {what}")
         o.row(7, raw[7:9], f"STSAP 0x{raw[7]:02X}, DTSAP 0x{raw[8]:02X} (stripped)")
