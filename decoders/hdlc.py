@@ -312,7 +312,8 @@ class HdlcFramer:
 
 
 def probe(buf: bytes | bytearray, p: int, final: bool = False) -> str:
-    """What starts at ``buf[p]``: ``frame`` (checksums good), ``more``, ``bad`` (a header, a checksum wrong) or ``no``.
+    """What starts at ``buf[p]``: ``frame`` (checksums good), ``more``, ``bad`` (a good header, a bad FCS),
+    ``badhead`` (a header whose HCS is wrong) or ``no``.
 
     Used by the transport auto-detection; never raises.
     """
@@ -326,7 +327,7 @@ def probe(buf: bytes | bytearray, p: int, final: bool = False) -> str:
         return "no"
     length, _dlen, _slen, hcs_ok = h
     if not hcs_ok:
-        return "bad"
+        return "badhead"  # a header that fails its own checksum: its length means nothing
     if p + 1 + length > end:
         return "bad" if final else "more"
     e = p + 1 + length

@@ -194,6 +194,9 @@ class StreamDecoder:
                 if not over:
                     return None
                 state = "bad"
+            if state == "badhead":
+                fallback = fallback or kind
+                continue
             if state == "bad":
                 if fallback is None:
                     fallback = kind

@@ -255,9 +255,13 @@ def _multiply(value: Any, factor: float) -> Any:
 
 @lru_cache(maxsize=64)
 def _zone(name: str):
-    from zoneinfo import ZoneInfo
+    """The time zone ``name``, or None when this system has no data for it (no tzdata installed)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    return ZoneInfo(name)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def _times(
