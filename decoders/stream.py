@@ -22,6 +22,7 @@ as one; anything else must be a data-notification.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from . import axdr
@@ -40,6 +41,8 @@ from .security import CipheredApdu, Keys, is_ciphered, parse_ciphered, unprotect
 TRANSPORTS = ("auto", "hdlc", "mbus", "raw")
 #: bytes the auto-detection looks at before it settles on the likeliest link layer anyway
 DETECT_LIMIT = 4096
+#: bytes that can open a frame or APDU: HDLC flag, M-Bus start, general-glo-/ded-ciphering
+_CANDIDATE = re.compile(rb"[\x7e\x68\xdb\xdc]")
 
 LinkMessage = HdlcMessage | MbusMessage
 
@@ -95,6 +98,10 @@ class StreamDecoder:
         self._damaged = False
         #: HDLC segments of a message whose earlier segment was damaged, skipped until its last segment
         self._hdlc_skip: int | None = None
+        # transport detection state (auto mode): where to resume, the end of a damaged frame, the fallback
+        self._det_pos = 0
+        self._det_inside = 0
+        self._det_fallback: str | None = None
         if transport != "auto":
             self._lock(transport)
 
@@ -174,40 +181,47 @@ class StreamDecoder:
         buf = self._pending
         n = len(buf)
         over = n > DETECT_LIMIT
-        fallback: str | None = None
-        inside = 0  # candidates before this offset lie inside an earlier frame whose checksum failed
-        for p in range(n):
-            b = buf[p]
-            if p < inside:
+        # offsets before _det_pos were settled by an earlier call ("no" or "bad" never change with more data)
+        p = self._det_pos
+        if p == 0 and n and buf[0] == 0x0F:
+            state = _raw.probe(buf, 0, final)
+            if state == "frame":
+                return "raw"
+            if state == "more" and not over:
+                return None
+            p = 1
+        for m in _CANDIDATE.finditer(buf, p):
+            p = m.start()
+            if p < self._det_inside:
                 continue
+            b = buf[p]
             if b == 0x7E:
                 kind, state = "hdlc", _hdlc.probe(buf, p, final)
             elif b == 0x68:
                 kind, state = "mbus", _mbus.probe(buf, p, final)
-            elif b in (0xDB, 0xDC) or (b == 0x0F and p == 0):
-                kind, state = "raw", _raw.probe(buf, p, final)
             else:
-                continue
+                kind, state = "raw", _raw.probe(buf, p, final)
             if state == "frame":
                 return kind
             if state == "more":
                 if not over:
+                    self._det_pos = p
                     return None
                 state = "bad"
             if state == "badhead":
-                fallback = fallback or kind
+                self._det_fallback = self._det_fallback or kind
                 continue
             if state == "bad":
-                if fallback is None:
-                    fallback = kind
+                self._det_fallback = self._det_fallback or kind
                 if kind == "hdlc" and p + 2 < n:
-                    inside = p + 2 + (((buf[p + 1] & 0x07) << 8) | buf[p + 2])
+                    self._det_inside = p + 2 + (((buf[p + 1] & 0x07) << 8) | buf[p + 2])
                 elif kind == "mbus":
-                    inside = p + 6 + buf[p + 1]
+                    self._det_inside = p + 6 + buf[p + 1]
+        self._det_pos = n
         if final or over:
-            if fallback is None and over:
+            if self._det_fallback is None and over:
                 return "hdlc"  # report the noise through the most common framer, and go on
-            return fallback
+            return self._det_fallback
         return None
 
     def _consequence(self, err: DecodeError, out: list) -> None:
