@@ -85,3 +85,30 @@ def kamstrup_frames(count: int, start_ic: int = 1000) -> bytes:
         wire = protect(apdu, keys=SEED_KEYS, system_title=SEED_ST, invocation_counter=start_ic + i)
         out += build_frame(b"\xe6\xe7\x00" + wire)
     return bytes(out)
+
+
+def austrian_mbus_push():
+    """An EVN-style list (flat obis, value, {scaler, unit}) ciphered SC 0x20 in two M-Bus long frames."""
+    from decoders.mbus import build_frames as mbus_frames
+
+    when = CosemDateTime.from_datetime(datetime(2026, 7, 1, 12, 0, 5), deviation=-120, clock_status=0x80)
+    items = [axdr.octet_string(when.raw)]
+    for obis, value, tag, scaler, unit in (
+        ("1.0.1.8.0.255", 4_500_000, 6, 0, 30),
+        ("1.0.2.8.0.255", 1_200_000, 6, 0, 30),
+        ("1.0.1.7.0.255", 1_250, 6, 0, 27),
+        ("1.0.2.7.0.255", 0, 6, 0, 27),
+        ("1.0.32.7.0.255", 2_310, 18, -1, 35),
+        ("1.0.52.7.0.255", 2_305, 18, -1, 35),
+        ("1.0.72.7.0.255", 2_298, 18, -1, 35),
+        ("1.0.31.7.0.255", 150, 18, -2, 33),
+        ("1.0.51.7.0.255", 210, 18, -2, 33),
+        ("1.0.71.7.0.255", 95, 18, -2, 33),
+        ("1.0.13.7.0.255", 960, 18, -3, 255),
+    ):
+        items += [_obis(obis), Data(tag, value), axdr.structure(Data(axdr.INTEGER, scaler), Data(axdr.ENUM, unit))]
+    items.append(axdr.octet_string(b"TEST00000001"))
+    apdu = build_data_notification(axdr.structure(*items), invoke_id_and_priority=0x80000001, datetime=when)
+    keys = Keys(ek=bytes(range(0x40, 0x50)))
+    wire = protect(apdu, keys=keys, system_title=b"KFMg\x00\x00\x00\x01", invocation_counter=1, security_control=0x20)
+    return mbus_frames(wire, max_data=245), keys

@@ -359,3 +359,39 @@ def structure(*items: Data) -> Data:
 
 def array(*items: Data) -> Data:
     return Data(ARRAY, tuple(items))
+
+
+# -- annotated decoding (cold path: ``han decode --explain``) -------------------
+class Node(NamedTuple):
+    """One A-XDR element with where it lies in the buffer, for annotated dumps."""
+
+    data: Data
+    start: int  #: offset of the type tag
+    body: int  #: offset of the first byte after the tag and any count/length
+    end: int  #: offset just past the element
+    children: tuple["Node", ...]
+
+
+def annotate(buf: bytes, pos: int = 0, _depth: int = 0) -> Node:
+    """Decode one value at ``pos`` like :func:`decode_at`, keeping every element's offsets."""
+    if _depth > MAX_DEPTH:
+        raise AxdrError(f"data nested deeper than {MAX_DEPTH} levels at offset {pos}")
+    if pos >= len(buf):
+        raise AxdrError(f"data ends at offset {pos} where a value was expected (truncated)")
+    tag = buf[pos]
+    if tag in (ARRAY, STRUCTURE):
+        count, body = _length(buf, pos + 1) if pos + 1 < len(buf) else (None, pos + 1)
+        if count is None:
+            raise AxdrError(f"{TYPE_NAMES[tag]} at offset {pos} has no element count (truncated)")
+        children = []
+        p = body
+        for _ in range(count):
+            child = annotate(buf, p, _depth + 1)
+            children.append(child)
+            p = child.end
+        return Node(Data(tag, tuple(c.data for c in children)), pos, body, p, tuple(children))
+    value, end = _decode_simple(tag, buf, pos + 1, _depth)
+    body = pos + 1
+    if tag in (OCTET_STRING, VISIBLE_STRING, UTF8_STRING, BIT_STRING):
+        _n, body = _length(buf, pos + 1)
+    return Node(value, pos, body, end, ())

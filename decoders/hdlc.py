@@ -44,6 +44,8 @@ class HdlcFrame:
     info: bytes  #: information field (empty for frames without one)
     offset: int  #: stream offset of the opening flag
     raw: bytes  #: the frame from its opening flag through the FCS (the closing flag may be shared)
+    #: False only on the unverified frame attached to a ChecksumError (``err.frame``)
+    fcs_ok: bool = True
 
     @property
     def length(self) -> int:
@@ -136,6 +138,7 @@ class HdlcFramer:
                 " (noise, a partial frame, or not HDLC data)"
             )
             err.offset = self._noise_start  # type: ignore[attr-defined]
+            err.length = self._noise  # type: ignore[attr-defined]
             out.append(err)
             self._noise = 0
 
@@ -145,7 +148,8 @@ class HdlcFramer:
         out.append(err)
         self._absorb = True
 
-    def _header(self, buf: bytearray, p: int, end: int):
+    @staticmethod
+    def _header(buf: bytes | bytearray, p: int, end: int):
         """Parse a candidate header at flag position ``p``.
 
         Returns ``None`` when more bytes are needed, ``False`` when ``p`` cannot
@@ -236,6 +240,7 @@ class HdlcFramer:
                     ),
                     p,
                 )
+                out[-1].raw = bytes(buf[p : min(end, p + 1 + length)])  # type: ignore[attr-defined]
                 p += 1
                 continue
             stop = p + 1 + length  # index just past the FCS
@@ -268,6 +273,19 @@ class HdlcFramer:
                         " (a corrupted byte: noise on the line, a bad cable, or wrong serial settings such as parity)"
                     )
                     nxt = p + 1
+                    hlen = 3 + dlen + slen
+                    info_start = p + 1 + hlen + 2 if length > hlen + 2 else p + 1 + hlen
+                    err.frame = HdlcFrame(  # type: ignore[attr-defined]
+                        format=(buf[p + 1] << 8) | buf[p + 2],
+                        dest=bytes(buf[p + 3 : p + 3 + dlen]),
+                        src=bytes(buf[p + 3 + dlen : p + 3 + dlen + slen]),
+                        control=buf[p + 3 + dlen + slen],
+                        info=bytes(buf[info_start : stop - 2]),
+                        offset=self._base + p,
+                        raw=bytes(buf[p:stop]),
+                        fcs_ok=False,
+                    )
+                err.raw = bytes(buf[p:stop])  # type: ignore[attr-defined]
                 self._error(out, err, p)
                 p = nxt
                 continue
@@ -291,6 +309,29 @@ class HdlcFramer:
             p = stop
         del buf[:p]
         self._base += p
+
+
+def probe(buf: bytes | bytearray, p: int, final: bool = False) -> str:
+    """What starts at ``buf[p]``: ``frame`` (checksums good), ``more``, ``bad`` (a good header, a bad FCS),
+    ``badhead`` (a header whose HCS is wrong) or ``no``.
+
+    Used by the transport auto-detection; never raises.
+    """
+    if buf[p] != FLAG:
+        return "no"
+    end = len(buf)
+    h = HdlcFramer._header(buf, p, end)
+    if h is None:
+        return "no" if final else "more"
+    if h is False:
+        return "no"
+    length, _dlen, _slen, hcs_ok = h
+    if not hcs_ok:
+        return "badhead"  # a header that fails its own checksum: its length means nothing
+    if p + 1 + length > end:
+        return "bad" if final else "more"
+    e = p + 1 + length
+    return "frame" if crc16_x25(buf[p + 1 : e - 2]) == (buf[e - 2] | (buf[e - 1] << 8)) else "bad"
 
 
 class HdlcReassembler:
@@ -339,6 +380,11 @@ class HdlcReassembler:
     def reset(self) -> None:
         self._frames = []
         self._size = 0
+
+    @property
+    def pending(self) -> int:
+        """Segments of an incomplete message held."""
+        return len(self._frames)
 
     def flush(self) -> FramingError | None:
         """End of input with a segmented message still open."""
@@ -410,5 +456,6 @@ __all__ = [
     "HdlcReassembler",
     "build_frame",
     "build_frames",
+    "probe",
     "DecodeError",
 ]

@@ -66,8 +66,8 @@ class RunConfig:
     sinks: tuple[SinkSpec, ...] = ()
     transport: str = "hdlc"
     system_title: bytes | None = None
-    country: str | None = None
-    profile: str | None = None
+    #: country, timezone, profile (a Profile), multipliers, ct_ratio: as ``han decode`` takes them
+    decode_options: Mapping[str, Any] = field(default_factory=dict)
     allow_unauthenticated: bool = False
     unverified: bool = False
     push_interval: float | None = None  #: seconds; None = learn it from the pushes (10 s until known)
@@ -90,7 +90,17 @@ class RunConfig:
 _SECTIONS: dict[str, set[str]] = {
     "": {"serial", "decode", "keys", "daemon", "sink", "state_dir"},
     "serial": {"port", "preset", "baud", "parity", "bytesize", "stopbits", "retry_min", "retry_max"},
-    "decode": {"transport", "system_title", "country", "profile", "allow_unauthenticated", "unverified"},
+    "decode": {
+        "transport",
+        "system_title",
+        "country",
+        "profile",
+        "timezone",
+        "multipliers",
+        "ct_ratio",
+        "allow_unauthenticated",
+        "unverified",
+    },
     "keys": {"key", "auth_key", "file", "meters"},
     "daemon": {
         "state_dir",
@@ -263,6 +273,33 @@ def ensure_state_dir(path: str) -> str:
 
 
 # -- from flags and file to RunConfig ------------------------------------------------------
+def _decode_options(args: Any, table: Mapping[str, Any]) -> dict[str, Any]:
+    """Country, time zone, profile, multipliers and CT ratio, checked the way ``han decode`` checks them."""
+    import argparse
+
+    from .cli import UsageError
+    from .commands.decode import _options
+
+    multipliers = getattr(args, "multiplier", None)
+    if multipliers is None:
+        given = table.get("multipliers") or {}
+        if not isinstance(given, Mapping):
+            raise ConfigError('[decode] multipliers is a table: "1.1.31.7.0.255" = 50')
+        multipliers = [f"{obis}={factor}" for obis, factor in given.items()]
+    ct_ratio = getattr(args, "ct_ratio", None) or table.get("ct_ratio")
+    merged = argparse.Namespace(
+        country=getattr(args, "country", None) or table.get("country"),
+        timezone=getattr(args, "timezone", None) or table.get("timezone"),
+        profile=getattr(args, "profile", None) or table.get("profile"),
+        multiplier=multipliers,
+        ct_ratio=str(ct_ratio) if ct_ratio is not None else None,
+    )
+    try:
+        return _options(merged)
+    except UsageError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def build_run_config(args: Any, environ: Mapping[str, str] | None = None) -> RunConfig:
     """Merge ``--config FILE`` and the command-line flags of ``han run``."""
     data: dict[str, Any] = {}
@@ -324,15 +361,12 @@ def build_run_config(args: Any, environ: Mapping[str, str] | None = None) -> Run
             raise ConfigError(f"system title: {exc}") from None
         if len(system_title) != 8:
             raise ConfigError("system title must be 8 bytes (16 hex digits)")
-    profile = pick("profile", decode_t, "profile")
-    if profile:
-        from obis.profiles import profile_by_name
+    decode_options = _decode_options(args, decode_t)
+    from decoders.stream import TRANSPORTS
 
-        if profile_by_name(profile) is None:
-            raise ConfigError(f"unknown profile {profile!r}")
     transport = pick("transport", decode_t, "transport", "hdlc")
-    if transport not in ("auto", "hdlc", "raw"):
-        raise ConfigError("transport must be auto, hdlc or raw")
+    if transport not in TRANSPORTS:
+        raise ConfigError(f"transport must be one of {', '.join(TRANSPORTS)}")
 
     sinks = [SinkSpec(url) for url in (getattr(args, "sink", None) or [])]
     if not sinks:
@@ -366,8 +400,7 @@ def build_run_config(args: Any, environ: Mapping[str, str] | None = None) -> Run
         sinks=tuple(sinks),
         transport=transport,
         system_title=system_title or None,
-        country=pick("country", decode_t, "country"),
-        profile=profile,
+        decode_options=decode_options,
         allow_unauthenticated=bool(pick("allow_unauthenticated", decode_t, "allow_unauthenticated", False)),
         unverified=bool(pick("unverified", decode_t, "unverified", False)),
         push_interval=num("push_interval", "push_interval", None) or None,

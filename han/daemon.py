@@ -24,7 +24,6 @@ import statistics
 import time
 from collections import deque
 
-from obis.profiles import profile_by_name
 from obis.push import Push, SecurityInfo
 from sinks.base import SinkError, create_sink
 
@@ -101,7 +100,6 @@ class Daemon:
         self._source_failed = False
         self._troubles: dict[str, str] = {}  # state-directory problems already logged
         self._lock_fd: int | None = None
-        self.profile = profile_by_name(cfg.profile) if cfg.profile else None
 
     # -- set-up ---------------------------------------------------------------------------
     def _open(self) -> None:
@@ -125,8 +123,7 @@ class Daemon:
             system_title=cfg.system_title,
             allow_unauthenticated=cfg.allow_unauthenticated,
             allow_unverified=cfg.unverified,
-            country=cfg.country,
-            profile=self.profile,
+            **cfg.decode_options,
         )
         self.ingest = Ingest(
             decoder, cfg.keyring, counters, self.journal, system_title=cfg.system_title, on_append=self._appended
@@ -166,7 +163,7 @@ class Daemon:
                 verified=r.verified,
                 tag=r.tag if r.tag is not None else 0xDB,
             )
-        return push_from_apdu(r.apdu, security, country=self.cfg.country, profile=self.profile)
+        return push_from_apdu(r.apdu, security, **self.cfg.decode_options)
 
     # -- running --------------------------------------------------------------------------
     async def run(self) -> int:

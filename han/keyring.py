@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from decoders.errors import DecodeError
-from decoders.hdlc import HdlcMessage
 from decoders.security import GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING, Keys
 from decoders.stream import DecodedApdu, StreamDecoder
 
@@ -70,13 +69,13 @@ class KeyRingStreamDecoder(StreamDecoder):
         super().__init__(keyring.default, **kw)
         self.keyring = keyring
 
-    def decode_apdu(self, apdu: bytes, *, link: HdlcMessage | None = None, offset: int = 0) -> DecodedApdu:
+    def decode_apdu(self, apdu: bytes, **kw) -> DecodedApdu:
         self.keys = self.keyring.keys_for(frame_system_title(apdu) or self.system_title)
         try:
-            return super().decode_apdu(apdu, link=link, offset=offset)
+            return super().decode_apdu(apdu, **kw)
         except DecodeError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug on one frame must not end the stream
             from han.pipeline import internal_error
 
-            raise internal_error(exc, offset) from None
+            raise internal_error(exc, kw.get("offset", 0)) from None

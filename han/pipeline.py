@@ -6,7 +6,7 @@ library user wants::
     from han.pipeline import PushDecoder
     from decoders.security import Keys
 
-    dec = PushDecoder(Keys(ek=..., ak=...))
+    dec = PushDecoder(Keys(ek=..., ak=...), country="NO")
     for item in dec.feed(chunk):          # any chunking
         if isinstance(item, Push): ...    # else a DecodeError with .offset
 """
@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from decoders.apdu import parse_data_notification
+from decoders.dsmr import Telegram, looks_like_telegram, parse_telegram
 from decoders.errors import DecodeError
 from decoders.security import Keys
 from decoders.stream import DecodedApdu, StreamDecoder
-from obis.interpret import interpret
+from obis.code import Obis
+from obis.interpret import interpret, interpret_telegram
 from obis.profiles import Profile
 from obis.push import Push, SecurityInfo
 
@@ -42,15 +44,24 @@ class PushDecoder:
         allow_unverified: bool = False,
         country: str | None = None,
         profile: Profile | None = None,
+        timezone: str | None = None,
+        multipliers: Mapping[Obis, float] | None = None,
+        ct_ratio: float | None = None,
+        keep_layers: bool = False,
         keyring: "KeyRing | None" = None,
     ) -> None:
+        """``keep_layers`` keeps every layer that carried a push in ``Push.layers`` (for ``--explain``).
+
+        ``keyring`` (several meters) picks each frame's keys by its system title instead of ``keys``.
+        """
         options = dict(
             transport=transport,
             system_title=system_title,
             allow_unauthenticated=allow_unauthenticated,
             allow_unverified=allow_unverified,
+            annotate=keep_layers,
         )
-        if keyring is not None:  # several meters: keys picked by each frame's system title
+        if keyring is not None:
             from .keyring import KeyRingStreamDecoder
 
             self.stream: StreamDecoder = KeyRingStreamDecoder(keyring, **options)
@@ -58,8 +69,16 @@ class PushDecoder:
             self.stream = StreamDecoder(keys, **options)
         self.country = country
         self.profile = profile
+        self.timezone = timezone
+        self.multipliers = dict(multipliers or {})
+        self.ct_ratio = ct_ratio
+        self.keep_layers = keep_layers
 
-    def feed(self, data: bytes) -> list[Push | DecodeError]:
+    @property
+    def transport(self) -> str:
+        return self.stream.transport
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Push | DecodeError]:
         return [self._finish(x) for x in self.stream.feed(data)]
 
     def flush(self) -> list[Push | DecodeError]:
@@ -69,12 +88,23 @@ class PushDecoder:
         if isinstance(item, DecodeError):
             return item
         try:
-            return to_push(item, country=self.country, profile=self.profile)
+            push = to_push(
+                item,
+                country=self.country,
+                profile=self.profile,
+                timezone=self.timezone,
+                multipliers=self.multipliers,
+                ct_ratio=self.ct_ratio,
+            )
         except DecodeError as exc:
             exc.offset = item.offset  # type: ignore[attr-defined]
+            exc.partial = item  # type: ignore[attr-defined]
             return exc
         except Exception as exc:  # noqa: BLE001 - a bug on one frame must not end a stream (or the daemon)
             return internal_error(exc, item.offset)
+        if self.keep_layers:
+            push = replace(push, layers=item)
+        return push
 
 
 def internal_error(exc: Exception, offset: int | None = None) -> DecodeError:
@@ -91,7 +121,15 @@ def internal_error(exc: Exception, offset: int | None = None) -> DecodeError:
     return err
 
 
-def to_push(decoded: DecodedApdu, *, country: str | None = None, profile: Profile | None = None) -> Push:
+def to_push(
+    decoded: DecodedApdu,
+    *,
+    country: str | None = None,
+    profile: Profile | None = None,
+    timezone: str | None = None,
+    multipliers: Mapping[Obis, float] | None = None,
+    ct_ratio: float | None = None,
+) -> Push:
     c = decoded.ciphered
     security = None
     if c is not None:
@@ -102,18 +140,32 @@ def to_push(decoded: DecodedApdu, *, country: str | None = None, profile: Profil
             verified=decoded.verified,
             tag=c.tag,
         )
-    return _push(decoded.notification, decoded.apdu, security, country=country, profile=profile)
+    return _push(
+        decoded.telegram or decoded.notification,
+        decoded.apdu,
+        security,
+        country=country,
+        profile=profile,
+        timezone=timezone,
+        multipliers=multipliers,
+        ct_ratio=ct_ratio,
+    )
 
 
-def push_from_apdu(
-    apdu: bytes, security: SecurityInfo | None, *, country: str | None = None, profile: Profile | None = None
-) -> Push:
-    """The push of a plain APDU that was already checked (the daemon's journal keeps these); raises DecodeError."""
-    return _push(parse_data_notification(apdu), apdu, security, country=country, profile=profile)
+def push_from_apdu(apdu: bytes, security: SecurityInfo | None, **options) -> Push:
+    """The push of a plain APDU that already passed its checks (the daemon's journal keeps these).
+
+    ``options`` are :func:`to_push`'s (country, profile, timezone, multipliers, ct_ratio); raises DecodeError.
+    """
+    content = parse_telegram(apdu) if looks_like_telegram(apdu) else parse_data_notification(apdu)
+    return _push(content, apdu, security, **options)
 
 
-def _push(notification, apdu: bytes, security: SecurityInfo | None, *, country, profile) -> Push:
-    push = interpret(notification, security=security, profile=profile, country=country, apdu=apdu)
+def _push(content, apdu: bytes, security: SecurityInfo | None, **options) -> Push:
+    if isinstance(content, Telegram):
+        push = interpret_telegram(content, security=security, apdu=apdu, **options)
+    else:
+        push = interpret(content, security=security, apdu=apdu, **options)
     if security is not None and security.security_control & 0x10 and not security.verified:
         push = replace(push, notes=push.notes + (UNVERIFIED_NOTE,))
     return push

@@ -1,35 +1,51 @@
-"""Turn a decoded DataNotification into a :class:`~obis.push.Push`.
+"""Turn a decoded DataNotification (or DSMR telegram) into a :class:`~obis.push.Push`.
 
 The notification body is walked for (OBIS, value[, scaler-unit]) entries in
-the list shapes meters use:
+the list shapes meters use, all decoded to the same registers:
 
-1. flat pairs after a list id (Kamstrup)::
+``flat_pairs``        a list id, then ``obis, value, obis, value, ...`` (Kamstrup)::
 
-       structure{ "Kamstrup_V0001", obis, value, obis, value, ... }
+                          structure{ "Kamstrup_V0001", obis, value, obis, value, ... }
 
-2. an array (or structure) of ``structure{obis, value[, structure{scaler, unit}]}`` (Aidon)
-3. flat triples ``obis, value, structure{scaler, unit}`` (EVN)
+``structs``           an array (or structure) of ``structure{obis, value[, structure{scaler, unit}]}``
+                      (Aidon, Iskraemeco CH, TINETZ)
+``flat_triples``      ``obis, value, structure{scaler, unit}, ...`` with an OBIS-less clock
+                      first and the meter number last (EVN, Sagemcom Austria)
+``push_object_list``  ``structure{ array[structure{class, obis, attribute, index}], value, value, ... }``
+                      (Landis+Gyr, Iskraemeco Switzerland): element *n* describes value *n*
+``positional``        values with no OBIS code at all (Kaifa ``KFM_001`` in Norway,
+                      Iskraemeco Slovenia, Landis+Gyr Burgenland): a profile's layout names them
+``value``             a body that is not a list (a single value)
 
-Values with no OBIS code are kept in order with their position.  A profile
-(chosen by list id, registers present, manufacturer and country, or forced)
-supplies names, units and scalers; a scaler on the wire always wins.  A
-register no profile knows is never dropped: it comes out with its OBIS code,
-a generic name when the code is a common one, and its raw value.
+A profile (chosen by list id, shape, registers present, manufacturer and
+country, or forced) supplies names, units and scalers; a scaler on the wire
+always wins.  Nothing is dropped and nothing is guessed: a register no
+profile knows comes out with its OBIS code, a generic name when the code is
+a common one, and its raw value; a value with no OBIS code and no layout
+keeps its position.  The push then says which profile (if any) matched.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from dataclasses import replace
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Mapping, NamedTuple
 
 from decoders import axdr
 from decoders.apdu import DataNotification
 from decoders.cosem_time import CosemDateTime, looks_like_datetime
+from decoders.dsmr import Telegram
 
-from .code import Obis, looks_like_obis
+from .code import Obis, ObisError, looks_like_obis
 from .names import obis_name
-from .profiles import Profile, select_profile
+from .profiles import Profile, profile_by_name, select_profile, timezone_name
 from .push import Push, Register, SecurityInfo
 from .units import unit_symbol
+
+_TYPE_NAMES = axdr.TYPE_NAMES
+SHAPES = ("flat_pairs", "structs", "flat_triples", "push_object_list", "positional", "value", "dsmr")
 
 _OCTET = axdr.OCTET_STRING
 _STRUCT = axdr.STRUCTURE
@@ -46,7 +62,31 @@ _INTEGERS = frozenset(
         axdr.LONG64_UNSIGNED,
     )
 )
-_CLOCK_CD = (1, 0)  # C.D of the clock object (x-x:1.0.0)
+_NUMBERS = _INTEGERS | {axdr.FLOAT32, axdr.FLOAT64}
+#: a list version id: letters, an underscore, a version (Kamstrup_V0001, KFM_001, AIDON_V0001, EMBRIQ_V1_1)
+_LIST_ID = re.compile(r"^[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_.]+$")
+
+#: OBIS C groups a current-transformer ratio multiplies (with D = 7 or 8): currents, powers, energies
+_CT_CURRENT = frozenset((11, 31, 51, 71, 91))
+_CT_POWER_ENERGY = frozenset(range(1, 11)) | {15, 16} | frozenset(
+    base + c for base in (20, 40, 60) for c in range(1, 11)
+)
+
+
+class Entry(NamedTuple):
+    obis: Obis | None
+    value: axdr.Data
+    su: tuple[int, int] | None  #: (scaler, unit) sent on the wire
+    position: int  #: index of the value (or its structure) in the body
+    attribute: int | None = None  #: from a push object list, when not the value attribute 2
+    class_id: int | None = None  #: from a push object list
+
+
+class Extracted(NamedTuple):
+    entries: list[Entry]
+    list_id: str | None
+    shape: str
+    object_list: tuple[tuple[int, Obis, int, int], ...]
 
 
 def _is_obis(d: axdr.Data) -> bool:
@@ -62,38 +102,6 @@ def _scaler_unit(d: axdr.Data) -> tuple[int, int] | None:
     return None
 
 
-# an entry: (obis or None, value, (scaler, unit) or None, position)
-Entry = tuple[Obis | None, axdr.Data, tuple[int, int] | None, int]
-
-
-def extract_entries(body: axdr.Data) -> tuple[list[Entry], str | None]:
-    """Find (OBIS, value, scaler-unit, position) entries and the list id in a body."""
-    entries: list[Entry] = []
-    list_id: str | None = None
-    if body.tag not in (axdr.STRUCTURE, axdr.ARRAY):
-        return [(None, body, None, 0)], None
-    items = body.value
-    n = len(items)
-    i = 0
-    while i < n:
-        d = items[i]
-        if d.tag == _STRUCT and d.value and _is_obis(d.value[0]) and len(d.value) >= 2:
-            su = _scaler_unit(d.value[2]) if len(d.value) >= 3 else None
-            entries.append((Obis.from_bytes(d.value[0].value), d.value[1], su, i))
-            i += 1
-            continue
-        if _is_obis(d) and i + 1 < n:
-            su = _scaler_unit(items[i + 2]) if i + 2 < n else None
-            entries.append((Obis.from_bytes(d.value), items[i + 1], su, i + 1))
-            i += 3 if su else 2
-            continue
-        if i == 0 and d.tag in _STRINGS and list_id is None and _printable(d):
-            list_id = _text(d)
-        entries.append((None, d, None, i))
-        i += 1
-    return entries, list_id
-
-
 def _printable(d: axdr.Data) -> bool:
     v = d.value
     if isinstance(v, str):
@@ -103,6 +111,92 @@ def _printable(d: axdr.Data) -> bool:
 
 def _text(d: axdr.Data) -> str:
     return d.value if isinstance(d.value, str) else d.value.decode("ascii")
+
+
+def _is_list_id(d: axdr.Data) -> bool:
+    return d.tag in _STRINGS and _printable(d) and len(d.value) <= 32 and bool(_LIST_ID.match(_text(d)))
+
+
+def _object_list(d: axdr.Data) -> tuple[tuple[int, Obis, int, int], ...] | None:
+    """A push object list (array of capture-object definitions), or None."""
+    if d.tag != axdr.ARRAY or not d.value:
+        return None
+    out = []
+    for item in d.value:
+        if item.tag != _STRUCT or len(item.value) != 4:
+            return None
+        cls, ln, attr, idx = item.value
+        if cls.tag != axdr.LONG_UNSIGNED or ln.tag != _OCTET or len(ln.value) != 6 or attr.tag != axdr.INTEGER:
+            return None
+        if idx.tag != axdr.LONG_UNSIGNED:
+            return None
+        out.append((cls.value, Obis.from_bytes(ln.value), attr.value, idx.value))
+    return tuple(out)
+
+
+def extract(body: axdr.Data) -> Extracted:
+    """Find the entries, the list id and the shape of a notification body."""
+    if body.tag not in (axdr.STRUCTURE, axdr.ARRAY):
+        return Extracted([Entry(None, body, None, 0)], None, "value", ())
+    items = body.value
+    n = len(items)
+    if n and items[0].tag == axdr.ARRAY:
+        objects = _object_list(items[0])
+        if objects is not None and len(objects) in (n, n - 1):
+            # element k of the object list describes body element k (0: the list itself), or k + 1
+            shift = 0 if len(objects) == n else 1
+            entries = []
+            for i in range(1, n):
+                cls, obis, attr, _idx = objects[i - shift]
+                entries.append(Entry(obis, items[i], None, i, None if attr == 2 else attr, cls))
+            return Extracted(entries, None, "push_object_list", objects)
+    entries: list[Entry] = []
+    list_id: str | None = None
+    n_struct = n_pair = n_triple = 0
+    i = 0
+    while i < n:
+        d = items[i]
+        if d.tag == _STRUCT and len(d.value) >= 2 and _is_obis(d.value[0]):
+            su = _scaler_unit(d.value[2]) if len(d.value) >= 3 else None
+            entries.append(Entry(Obis.from_bytes(d.value[0].value), d.value[1], su, i))
+            n_struct += 1
+            i += 1
+            continue
+        if _is_obis(d) and i + 1 < n:
+            su = _scaler_unit(items[i + 2]) if i + 2 < n else None
+            entries.append(Entry(Obis.from_bytes(d.value), items[i + 1], su, i + 1))
+            if su:
+                n_triple += 1
+                i += 3
+            else:
+                n_pair += 1
+                i += 2
+            continue
+        if i == 0 and _is_list_id(d):
+            list_id = _text(d)
+        entries.append(Entry(None, d, None, i))
+        i += 1
+    if list_id is None:
+        for e in entries:
+            o = e.obis
+            if o is not None and (o.c, o.d, o.e) == (0, 2, 129) and e.value.tag in _STRINGS and _printable(e.value):
+                list_id = _text(e.value)
+                break
+    if n_struct:
+        shape = "structs"
+    elif n_triple:
+        shape = "flat_triples"
+    elif n_pair:
+        shape = "flat_pairs"
+    else:
+        shape = "positional"
+    return Extracted(entries, list_id, shape, ())
+
+
+def extract_entries(body: axdr.Data) -> tuple[list[tuple], str | None]:
+    """(OBIS, value, scaler-unit, position) entries and the list id (the older, tuple-based API)."""
+    ex = extract(body)
+    return [(e.obis, e.value, e.su, e.position) for e in ex.entries], ex.list_id
 
 
 def plain_value(d: axdr.Data) -> Any:
@@ -139,6 +233,112 @@ def scale(raw: int, scaler: int) -> int | float:
     return round(raw * 10.0**scaler, -scaler)
 
 
+def ct_factor(obis: Obis, ct_ratio: float) -> float | None:
+    """The factor a current-transformer ratio applies to ``obis`` (currents, powers, energies), else None."""
+    if obis.a != 1 or obis.d not in (7, 8):
+        return None
+    if obis.d == 7 and obis.c in _CT_CURRENT:
+        return ct_ratio
+    if obis.c in _CT_POWER_ENERGY:
+        return ct_ratio
+    return None
+
+
+def _multiply(value: Any, factor: float) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    result = value * factor
+    if isinstance(result, float) and result.is_integer() and isinstance(value, int) and float(factor).is_integer():
+        return int(result)
+    return round(result, 9) if isinstance(result, float) else result
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str):
+    """The time zone ``name``, or None when this system has no data for it (no tzdata installed)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _times(
+    meter_time: CosemDateTime | None, profile: Profile | None, country: str | None, timezone: str | None
+) -> tuple[str | None, datetime | None, str | None]:
+    """(local ISO timestamp, UTC datetime, time zone name) of the meter time."""
+    tzname = timezone or timezone_name(country, profile)
+    if meter_time is None:
+        return None, None, tzname
+    tz = _zone(tzname) if tzname else None
+    t = meter_time
+    if t.deviation is not None and profile is not None and not profile.trust_deviation and tz is not None:
+        t = replace(t, deviation=None)
+    return t.isoformat(tz), t.utc(tz), tzname
+
+
+class _Info(NamedTuple):
+    name: str | None
+    key: str | None
+    spec: object  # RegisterSpec | None
+    clock: bool  #: x-x:1.0.0 (a clock object)
+
+
+def _describe(profile: Profile | None, obis: Obis) -> _Info:
+    """Name, field key and profile row of ``obis`` (cached: a meter sends the same codes every push)."""
+    key = (id(profile), profile.name if profile is not None else None, obis)
+    try:
+        return _DESCRIBED[key]
+    except KeyError:
+        pass
+    spec = profile.spec(obis) if profile is not None else None
+    generic = obis_name(obis)
+    name = spec.name if spec else (generic.name if generic else None)
+    info = _Info(name, generic.key if generic else None, spec, obis.a == 0 and (obis.c, obis.d) == (1, 0))
+    if len(_DESCRIBED) > 8192:
+        _DESCRIBED.clear()
+    _DESCRIBED[key] = info
+    return info
+
+
+_DESCRIBED: dict[tuple[int, str | None, Obis], _Info] = {}
+
+
+#: profile selections by the shape of a list: (list id, shape, unkeyed types, maker, country, OBIS ids) -> profile
+_SELECTED: dict[tuple, Profile | None] = {}
+
+
+def _select(list_id, entries, maker, country, shape, tags) -> Profile | None:
+    # Obis.from_bytes returns one cached object per code, so their ids identify the list's codes cheaply
+    key = (list_id, shape, tags, maker, country, tuple(id(e.obis) for e in entries if e.obis is not None))
+    try:
+        return _SELECTED[key]
+    except KeyError:
+        pass
+    present = {e.obis for e in entries if e.obis is not None}
+    chosen = select_profile(list_id, present, maker, country, shape=shape, unkeyed=tags)
+    if len(_SELECTED) > 1024:
+        _SELECTED.clear()
+    _SELECTED[key] = chosen
+    return chosen
+
+
+class _Options(NamedTuple):
+    multipliers: Mapping[Obis, float]
+    ct_ratio: float | None
+
+
+def _factor(obis: Obis | None, opts: _Options) -> float | None:
+    if obis is None:
+        return None
+    if obis in opts.multipliers:
+        return opts.multipliers[obis]
+    if opts.ct_ratio is not None:
+        return ct_factor(obis, opts.ct_ratio)
+    return None
+
+
 def interpret(
     notification: DataNotification,
     *,
@@ -146,49 +346,127 @@ def interpret(
     profile: Profile | None = None,
     country: str | None = None,
     apdu: bytes = b"",
+    timezone: str | None = None,
+    multipliers: Mapping[Obis, float] | None = None,
+    ct_ratio: float | None = None,
 ) -> Push:
-    """Name, scale and collect the registers of one notification."""
-    entries, list_id = extract_entries(notification.body)
+    """Name, scale and collect the registers of one notification.
+
+    ``timezone`` (an IANA name) is the meter's time zone for a local time
+    sent without a deviation; by default the country's, else the profile's.
+    ``multipliers`` (OBIS -> factor) and ``ct_ratio`` multiply values after
+    scaling, for current-transformer meters that send secondary values; an
+    explicit multiplier wins over the CT ratio.
+    """
+    ex = extract(notification.body)
+    entries, list_id, shape = ex.entries, ex.list_id, ex.shape
+    opts = _Options(multipliers or {}, ct_ratio)
     notes: list[str] = []
+    maker = security.manufacturer if security else None
+    skip_first = list_id is not None and entries and entries[0].obis is None and entries[0].position == 0
+    unkeyed = [e for e in entries if e.obis is None and not (skip_first and e is entries[0])]
+    tags = tuple(e.value.tag for e in unkeyed)
     chosen = profile
     if chosen is None:
-        present = {e[0] for e in entries if e[0] is not None}
-        maker = security.manufacturer if security else None
-        chosen = select_profile(list_id, present, maker, country)
-        if chosen is None and entries:
+        chosen = _select(list_id, entries, maker, country.upper() if country else None, shape, tags)
+    mapped: dict[int, Obis | None] = {}
+    if chosen is not None and unkeyed and chosen.layouts:
+        layout = chosen.layout_for(tags)
+        if layout is None:
             notes.append(
-                (f"no profile matched list {list_id!r}" if list_id else "no profile matched this list")
-                + ": registers without a scaler on the wire are given raw"
+                f"profile {chosen.name} has no layout for these {len(unkeyed)} value(s) without OBIS codes:"
+                " they are given by position"
             )
+        else:
+            for e, o in zip(unkeyed, layout.obis):
+                mapped[e.position] = o
     registers: list[Register] = []
     clock: CosemDateTime | None = None
     meter_id: str | None = None
-    for obis, d, su, pos in entries:
-        spec = chosen.spec(obis) if (chosen is not None and obis is not None) else None
-        if obis is None and pos == 0 and list_id is not None:
+    unscaled = 0
+    applied: list[str] = []
+    has_factors = bool(opts.multipliers) or opts.ct_ratio is not None
+    for e in entries:
+        if skip_first and e is entries[0]:
             continue  # the list id: reported as Push.list_id
+        d = e.value
+        obis = e.obis if e.obis is not None else mapped.get(e.position)
+        if obis is not None:
+            info = _describe(chosen, obis)
+            name, key, spec = info.name, info.key, info.spec
+        else:
+            info, name, key, spec = None, None, None, None
+        if e.attribute is not None:
+            what = "logical name" if e.attribute == 1 else f"attribute {e.attribute}"
+            name = f"{name or 'Object'} ({what})"
+            key = f"{key}_a{e.attribute}" if key else None
         tag = d.tag
-        generic = obis_name(obis) if obis is not None else None
-        name = spec.name if spec else (generic.name if generic else None)
-        key = generic.key if generic else None
         unit: str | None = None
         scaler: int | None = None
-        if su is not None:
-            scaler, unit = su[0], (unit_symbol(su[1]) or None)
+        if e.su is not None:
+            scaler, unit = e.su[0], (unit_symbol(e.su[1]) or None)
         elif spec is not None:
-            scaler, unit = spec.scaler, spec.unit
+            scaler, unit = spec.scaler, spec.unit  # type: ignore[attr-defined]
         if tag in _INTEGERS:
-            value: Any = scale(d.value, scaler) if scaler else d.value
+            raw: Any = d.value
+            value: Any = scale(raw, scaler) if scaler else raw
+            if scaler is None:
+                unscaled += 1
+                unit = None  # a unit without the scaler would mislabel the raw value
         else:
+            raw = raw_value(d)
             value = plain_value(d)
-            if scaler is not None and tag not in (axdr.FLOAT32, axdr.FLOAT64):
+            if tag not in (axdr.FLOAT32, axdr.FLOAT64):
                 scaler = None
-        if obis is not None and (obis.c, obis.d) == _CLOCK_CD and obis.a == 0 and tag == _OCTET and len(d.value) == 12:
+                if not isinstance(value, (int, float)):
+                    unit = None
+        if has_factors:
+            factor = _factor(obis, opts)
+            if factor is not None and tag in _NUMBERS:
+                value = _multiply(value, factor)
+                applied.append(f"{obis.dotted} x{factor:g}")  # type: ignore[union-attr]
+        if (
+            info is not None
+            and info.clock
+            and clock is None
+            and ((tag == _OCTET and len(d.value) == 12) or tag == axdr.DATE_TIME)
+        ):
             clock = CosemDateTime.from_bytes(d.value)
-        if obis is not None and key in ("meter_id", "meter_number") and meter_id is None:
+        if meter_id is None and obis is not None and key in ("meter_id", "meter_number"):
             meter_id = str(value)
-        registers.append(Register(obis, name, value, unit, raw_value(d), d.type_name, scaler, pos, key))
+        registers.append(
+            Register(
+                obis,
+                name,
+                value,
+                unit,
+                raw,
+                _TYPE_NAMES.get(tag) or d.type_name,
+                scaler,
+                e.position,
+                key,
+                obis is not None and e.obis is None,
+                e.attribute,
+            )
+        )
+    missing_obis = any(r.obis is None for r in registers)
+    unknown = chosen is None and (unscaled > 0 or missing_obis)
+    if chosen is None and unknown:
+        what = f"list {list_id!r}" if list_id else "this list"
+        parts = []
+        if unscaled:
+            parts.append("values without a scaler on the wire are given raw")
+        if missing_obis:
+            parts.append("values without an OBIS code are given by position")
+        notes.append(f"no profile matched {what}: " + " and ".join(parts) + " (see 'han profiles')")
+    if chosen is not None:
+        notes.extend(chosen.notes)
+    if applied:
+        notes.append("multiplied (current transformer): " + ", ".join(applied))
     meter_time = notification.datetime or clock
+    if meter_time is not None and meter_time.invalid:
+        notes.append("the meter flags its clock as invalid (clock status bit 0)")
+    timestamp, timestamp_utc, tzname = _times(meter_time, chosen, country, timezone)
     return Push(
         registers=tuple(registers),
         list_id=list_id,
@@ -198,7 +476,128 @@ def interpret(
         security=security,
         meter_id=meter_id,
         notes=tuple(notes),
-        timestamp=meter_time.isoformat() if meter_time else None,
-        timestamp_utc=meter_time.utc() if meter_time else None,
+        timestamp=timestamp,
+        timestamp_utc=timestamp_utc,
         apdu=apdu,
+        shape=shape,
+        unknown_list=unknown,
+        object_list=ex.object_list,
+        timezone=tzname,
+    )
+
+
+# -- DSMR text telegrams ---------------------------------------------------------------
+_NUMBER = re.compile(r"^([-+]?\d+(?:\.\d+)?)(?:\*(.+))?$")
+_DSMR_TIME = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([WS])$")
+#: OBIS (A, C, D, E) of DSMR objects whose value is hex-encoded text
+_HEX_TEXT = {(0, 42, 0, 0), (0, 96, 1, 0), (0, 96, 1, 1), (0, 96, 13, 0), (0, 96, 13, 1)}
+
+
+def _dsmr_time(text: str) -> CosemDateTime | None:
+    m = _DSMR_TIME.match(text)
+    if not m:
+        return None
+    yy, mo, dd, hh, mi, ss, season = m.groups()
+    try:
+        dt = datetime(2000 + int(yy), int(mo), int(dd), int(hh), int(mi), int(ss))
+    except ValueError:
+        return None
+    return CosemDateTime.from_datetime(dt, clock_status=0x80 if season == "S" else 0)
+
+
+def _dsmr_value(obis: Obis, text: str) -> tuple[Any, str | None, CosemDateTime | None]:
+    """(value, unit, date-time) of one DSMR value."""
+    t = _dsmr_time(text)
+    if t is not None:
+        return t.isoformat() or text, None, t
+    if (obis.a, obis.c, obis.d, obis.e) in _HEX_TEXT:
+        try:
+            raw = bytes.fromhex(text) if len(text) % 2 == 0 else b""
+        except ValueError:
+            raw = b""
+        if raw and all(0x20 <= b < 0x7F for b in raw):
+            return raw.decode("ascii"), None, None
+        return text, None, None
+    m = _NUMBER.match(text)
+    if m:
+        num, unit = m.groups()
+        return (float(num) if "." in num else int(num)), unit, None
+    return text, None, None
+
+
+def interpret_telegram(
+    telegram: Telegram,
+    *,
+    security: SecurityInfo | None = None,
+    profile: Profile | None = None,
+    country: str | None = None,
+    apdu: bytes = b"",
+    timezone: str | None = None,
+    multipliers: Mapping[Obis, float] | None = None,
+    ct_ratio: float | None = None,
+) -> Push:
+    """The registers of a DSMR telegram: OBIS, value, and the unit the telegram gives."""
+    chosen = profile or profile_by_name("dsmr")
+    opts = _Options(multipliers or {}, ct_ratio)
+    registers: list[Register] = []
+    notes: list[str] = []
+    meter_time: CosemDateTime | None = None
+    meter_id: str | None = None
+    list_id: str | None = None
+    applied: list[str] = []
+    for pos, line in enumerate(telegram.lines):
+        if line.ident is None:
+            registers.append(Register(None, None, line.text, None, line.text, "dsmr_line", None, pos))
+            continue
+        try:
+            obis = Obis.parse(line.ident)
+        except ObisError:
+            registers.append(Register(None, None, line.text, None, line.text, "dsmr_line", None, pos))
+            continue
+        generic = obis_name(obis)
+        values = line.values
+        raw = "".join(f"({v})" for v in values) if len(values) != 1 else values[0]
+        value: Any
+        unit: str | None = None
+        if not values:
+            value = None
+        elif len(values) == 1:
+            value, unit, when = _dsmr_value(obis, values[0])
+            if when is not None and (obis.c, obis.d) == (1, 0) and meter_time is None:
+                meter_time = when
+        elif len(values) == 2 and _dsmr_time(values[0]) is not None:
+            value, unit, _ = _dsmr_value(obis, values[1])  # (capture time)(value), e.g. a gas reading
+        else:
+            value = raw
+        factor = _factor(obis, opts)
+        if factor is not None and isinstance(value, (int, float)):
+            value = _multiply(value, factor)
+            applied.append(f"{obis.dotted} x{factor:g}")
+        key = generic.key if generic else None
+        if (obis.c, obis.d, obis.e) == (0, 2, 8) and list_id is None:
+            list_id = f"DSMR {values[0]}" if values else None
+        if key in ("meter_id", "logical_device_name", "meter_id_2") and meter_id is None and isinstance(value, str):
+            meter_id = value
+        registers.append(
+            Register(obis, generic.name if generic else None, value, unit, raw, "dsmr", None, pos, key)
+        )
+    if telegram.crc is None:
+        notes.append("the telegram carries no CRC (some meters omit it): not checked")
+    if applied:
+        notes.append("multiplied (current transformer): " + ", ".join(applied))
+    timestamp, timestamp_utc, tzname = _times(meter_time, chosen, country, timezone)
+    return Push(
+        registers=tuple(registers),
+        list_id=list_id,
+        profile=chosen.name if chosen else None,
+        meter_time=meter_time,
+        invoke_id_and_priority=0,
+        security=security,
+        meter_id=meter_id,
+        notes=tuple(notes),
+        timestamp=timestamp,
+        timestamp_utc=timestamp_utc,
+        apdu=apdu,
+        shape="dsmr",
+        timezone=tzname,
     )

@@ -34,7 +34,21 @@ _EXACT: dict[tuple[int, int, int, int], tuple[str, str]] = {
     (1, 0, 0, 5): ("Meter ID (GS1)", "meter_id"),
     (1, 96, 1, 1): ("Meter type", "meter_type"),
     (1, 0, 2, 0): ("Firmware version", "firmware_version"),
+    (1, 0, 2, 8): ("Version information", "version"),
+    (0, 96, 1, 2): ("Meter ID 3", "meter_id_3"),
+    (0, 96, 1, 3): ("Meter ID 4", "meter_id_4"),
+    (0, 96, 1, 4): ("Meter ID 5", "meter_id_5"),
+    (0, 96, 7, 21): ("Number of power failures", "power_failures"),
+    (0, 96, 7, 9): ("Number of long power failures", "long_power_failures"),
+    (0, 96, 13, 0): ("Text message", "text_message"),
+    (0, 96, 13, 1): ("Message code", "message_code"),
+    (0, 17, 0, 0): ("Limiter threshold", "limiter_threshold"),
+    (1, 99, 97, 0): ("Power failure event log", "power_failure_log"),
+    (0, 24, 2, 1): ("Gas meter reading", "gas_reading"),
 }
+
+#: (C, D) of per-phase voltage quality counters (DSMR)
+_QUALITY: dict[int, tuple[str, str]] = {32: ("Voltage sags", "voltage_sags"), 36: ("Voltage swells", "voltage_swells")}
 
 #: electricity quantities by C: (words, key stem, phase)
 _QUANTITY: dict[int, tuple[str, str]] = {
@@ -79,6 +93,10 @@ def obis_name(obis: Obis) -> ObisName | None:
         return ObisName(*hit)
     if obis.a != 1:
         return None
+    if obis.d in _QUALITY and obis.c in (32, 52, 72):
+        n, k = _QUALITY[obis.d]
+        phase = {32: "L1", 52: "L2", 72: "L3"}[obis.c]
+        return ObisName(f"{n} {phase}", f"{k}_{phase.lower()}")
     tariff = f" tariff {obis.e}" if obis.e else ""
     tkey = f"_t{obis.e}" if obis.e else ""
     if obis.d == 7:
@@ -97,3 +115,14 @@ def obis_name(obis: Obis) -> ObisName | None:
     name = name_t.format(x=x) + (f" {phase}" if phase else "") + tariff
     key = key_t.format(x=x) + (f"_{phase.lower()}" if phase else "") + tkey
     return ObisName(name, key)
+
+
+#: manufacturer FLAG ids (the first three bytes of a system title) of the meters this decoder knows
+MANUFACTURERS: dict[str, str] = {
+    "KAM": "Kamstrup",
+    "KFM": "Kaifa",
+    "LGZ": "Landis+Gyr",
+    "ISK": "Iskraemeco",
+    "SAG": "Sagemcom",
+    "ADN": "Aidon",
+}

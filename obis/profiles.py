@@ -1,7 +1,24 @@
-"""Meter list profiles, as data: list id (+ manufacturer, country, shape) -> OBIS -> name, unit, scaler.
+"""Meter list profiles, as data: which lists they fit, and OBIS (or position) -> name, unit, scaler.
 
-Adding a meter is adding rows here plus a captured frame in the tests.
-A scaler sent on the wire always wins over the profile's.
+A profile is chosen for a push by its list id, the manufacturer (the FLAG id
+at the start of the system title: KAM, KFM, SAG, LGZ, ISK, ...), the meter's
+country, the list's shape (see :mod:`obis.interpret`) and the registers
+present; ``--profile NAME`` forces one.  Adding a meter is adding a profile
+here plus a captured frame in the tests: there are no per-meter code paths.
+
+Rules the decoder applies to every profile:
+
+* A scaler sent on the wire always wins over the profile's.
+* A register the profile does not list keeps its OBIS code, a generic name
+  when the code is a common one, and its raw value.
+* Values with no OBIS code on the wire ("unkeyed": positional lists, the
+  OBIS-less clock of the Austrian lists) are mapped by a :class:`Layout`:
+  the n-th unkeyed value (the list id excluded) gets the n-th OBIS code of
+  the layout whose length and A-XDR types fit.  A position the layout leaves
+  as None stays unnamed and raw.
+* ``country_only`` profiles apply only to their countries (and, when no
+  country is given, the ``default`` one): the same list id can mean
+  different units in different countries (``Kamstrup_V0001``).
 """
 
 from __future__ import annotations
@@ -10,13 +27,36 @@ from dataclasses import dataclass
 
 from .code import Obis
 
+# A-XDR type tags used in layout signatures
+_U32, _U16, _I16, _OCT, _U64, _BOOL = 6, 18, 16, 9, 21, 3
+
 
 @dataclass(frozen=True, slots=True)
 class RegisterSpec:
     obis: Obis
     name: str
     unit: str | None = None
-    scaler: int = 0
+    #: power of ten applied to the raw value; None = not known (the value stays raw)
+    scaler: int | None = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """OBIS codes for the values that carry none on the wire, in wire order (the list id excluded)."""
+
+    name: str
+    obis: tuple[Obis | None, ...]
+    #: the A-XDR type tag each value must have (None = any); None = no type check
+    types: tuple[int | None, ...] | None = None
+
+    def fits(self, tags: tuple[int, ...]) -> bool:
+        if len(tags) != len(self.obis):
+            return False
+        if self.types is None:
+            return True
+        if len(self.types) != len(tags):
+            return False
+        return all(want is None or want == got for want, got in zip(self.types, tags))
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,33 +64,139 @@ class Profile:
     name: str
     description: str
     list_ids: tuple[str, ...]
-    manufacturer: str | None  #: FLAG id of the system title (KAM, KFM, ...) when known
+    manufacturer: str | None  #: FLAG id of the system title (KAM, KFM, ...) when it is always the same
     countries: tuple[str, ...]
     registers: tuple[RegisterSpec, ...]
     #: OBIS codes that must all be present for this profile to match a list
     requires: tuple[Obis, ...] = ()
     #: OBIS code of the list id when it is sent without one (first element)
     list_id_obis: Obis | None = None
-    #: the IANA time zone of the meter's local time
+    #: the IANA time zone of the meter's local time (used when neither --timezone nor --country is given)
     timezone: str | None = None
+    #: list shapes the profile applies to (see obis.interpret); () = any
+    shapes: tuple[str, ...] = ()
+    #: manufacturers (FLAG ids) the profile applies to; () = any.  Checked only when the frame names one.
+    manufacturers: tuple[str, ...] = ()
+    #: OBIS mappings for unkeyed values; when given, one must fit (or the profile does not match)
+    layouts: tuple[Layout, ...] = ()
+    #: apply only when the meter's country is one of ``countries`` (or no country is given and ``default``)
+    country_only: bool = False
+    default: bool = False
+    #: False when the meter's date-time deviation is known to be wrong (Aidon sends 0x0000 for local time)
+    trust_deviation: bool = True
+    #: notes added to every push the profile decodes
+    notes: tuple[str, ...] = ()
+    #: link settings, for ``han profiles`` and the README
+    link: str = ""
+    #: where the profile's facts come from
+    source: str = ""
 
     def spec(self, obis: Obis) -> RegisterSpec | None:
         return _SPEC_INDEX[self.name].get(obis)
 
+    def layout_for(self, tags: tuple[int, ...]) -> Layout | None:
+        for layout in self.layouts:
+            if layout.fits(tags):
+                return layout
+        return None
 
-def _rows(*rows: tuple[str, str, str | None, int]) -> tuple[RegisterSpec, ...]:
-    return tuple(RegisterSpec(Obis.parse(o), n, u, s) for o, n, u, s in rows)
 
+def _rows(*rows: tuple) -> tuple[RegisterSpec, ...]:
+    return tuple(RegisterSpec(Obis.parse(r[0]), r[1], r[2], r[3] if len(r) > 3 else 0) for r in rows)
+
+
+def _o(text: str | None) -> Obis | None:
+    return Obis.parse(text) if text else None
+
+
+def _layout(name: str, *items: tuple[str | None, int | None]) -> Layout:
+    return Layout(name, tuple(_o(o) for o, _t in items), tuple(t for _o_, t in items))
+
+
+LIST_ID = Obis.parse("1.1.0.2.129.255")
+
+# -- Kamstrup ---------------------------------------------------------------------
+_KAMSTRUP_NVE_BASE = (
+    ("1.1.0.0.5.255", "Meter ID (GS1)", None),
+    ("1.1.96.1.1.255", "Meter type", None),
+    ("1.1.1.7.0.255", "Active power P14 (import)", "W", 0),
+    ("1.1.2.7.0.255", "Active power P23 (export)", "W", 0),
+    ("1.1.3.7.0.255", "Reactive power Q12 (import)", "var", 0),
+    ("1.1.4.7.0.255", "Reactive power Q34 (export)", "var", 0),
+    ("1.1.31.7.0.255", "Current L1", "A", -2),
+    ("1.1.51.7.0.255", "Current L2", "A", -2),
+    ("1.1.71.7.0.255", "Current L3", "A", -2),
+    ("1.1.32.7.0.255", "Voltage L1", "V", 0),
+    ("1.1.52.7.0.255", "Voltage L2", "V", 0),
+    ("1.1.72.7.0.255", "Voltage L3", "V", 0),
+    ("0.1.1.0.0.255", "Clock", None),
+)
+
+
+def _kamstrup_nve_energy(scaler: int | None) -> tuple:
+    return (
+        ("1.1.1.8.0.255", "Active energy A14 (import)", "Wh", scaler),
+        ("1.1.2.8.0.255", "Active energy A23 (export)", "Wh", scaler),
+        ("1.1.3.8.0.255", "Reactive energy R12 (import)", "varh", scaler),
+        ("1.1.4.8.0.255", "Reactive energy R34 (export)", "varh", scaler),
+    )
+
+
+_KAMSTRUP_NVE_COMMON = dict(
+    list_ids=("Kamstrup_V0001",),
+    manufacturer="KAM",
+    requires=(Obis.parse("1.1.0.0.5.255"),),
+    list_id_obis=LIST_ID,
+    shapes=("flat_pairs",),
+    link="M-Bus (HAN-NVE module) 2400 8N1, HDLC UI frames 2B/21, plain",
+    source="Kamstrup HAN-NVE interface description rev 3.1; amsreader #239 (SE)",
+)
+
+KAMSTRUP_NO = Profile(
+    name="kamstrup_no",
+    description="Kamstrup OMNIPOWER, Norway (HAN-NVE list 1/2, 10 s and hourly): energy in 10 Wh",
+    countries=("NO",),
+    country_only=True,
+    default=True,
+    timezone="Europe/Oslo",
+    registers=_rows(*_KAMSTRUP_NVE_BASE, *_kamstrup_nve_energy(1)),
+    **_KAMSTRUP_NVE_COMMON,
+)
+
+KAMSTRUP_SE = Profile(
+    name="kamstrup_se",
+    description="Kamstrup OMNIPOWER, Sweden (the Norwegian HAN-NVE layout): energy in Wh",
+    countries=("SE",),
+    country_only=True,
+    timezone="Europe/Stockholm",
+    registers=_rows(*_KAMSTRUP_NVE_BASE, *_kamstrup_nve_energy(0)),
+    **_KAMSTRUP_NVE_COMMON,
+)
+
+KAMSTRUP_NVE = Profile(
+    name="kamstrup_nve",
+    description="Kamstrup OMNIPOWER, HAN-NVE layout, another country: energy resolution unknown (raw)",
+    countries=(),
+    registers=_rows(*_KAMSTRUP_NVE_BASE, *_kamstrup_nve_energy(None)),
+    notes=(
+        "Kamstrup_V0001 energy resolution depends on the country (10 Wh in Norway, Wh in Sweden):"
+        " energies are given raw; use --country NO/SE or --profile kamstrup_no/kamstrup_se",
+    ),
+    **_KAMSTRUP_NVE_COMMON,
+)
 
 KAMSTRUP_DK = Profile(
     name="kamstrup_dk",
-    description="Kamstrup OMNIPOWER, Denmark (CCC port, 10 s push; Radius Elnet list of 3 Jan 2020)",
+    description="Kamstrup OMNIPOWER, Denmark/Switzerland (CCC port, 10 s push; Radius Elnet list of 3 Jan 2020)",
     list_ids=("Kamstrup_V0001",),
     manufacturer="KAM",
-    countries=("DK",),
+    countries=("DK", "CH"),
     requires=(Obis.parse("1.1.0.0.1.255"),),
-    list_id_obis=Obis.parse("1.1.0.2.129.255"),
+    list_id_obis=LIST_ID,
     timezone="Europe/Copenhagen",
+    shapes=("flat_pairs",),
+    link="CCC port RS232 2400 8N1 (M-Bus with the HAN-NVE module), HDLC UI 41/03, AES-GCM SC 0x30 or plain",
+    source="Radius Elnet, 'DLMS/COSEM - En kort introduktion' (2020) §5; amsreader #216, #517",
     registers=_rows(
         ("1.1.1.8.0.255", "Active energy A14", "Wh", 0),
         ("1.1.2.8.0.255", "Active energy A23", "Wh", 0),
@@ -87,10 +233,303 @@ KAMSTRUP_DK = Profile(
     ),
 )
 
+# -- Aidon --------------------------------------------------------------------------
+AIDON_NO = Profile(
+    name="aidon_no",
+    description="Aidon 65xx, Norway (AIDON_V0001 lists 1/2/3; scalers and units on the wire)",
+    list_ids=("AIDON_V0001",),
+    manufacturer=None,
+    countries=("NO",),
+    registers=(),
+    timezone="Europe/Oslo",
+    shapes=("structs",),
+    trust_deviation=False,
+    notes=("the clock's deviation 0x0000 is Norwegian local time (an Aidon quirk), not UTC",),
+    link="M-Bus RJ45 2400 8E1, HDLC UI 41/0883, plain",
+    source="OBIS List Information - AIDON (AIDON_V0001); amsreader #1119",
+)
+
+# -- Kaifa ----------------------------------------------------------------------------
+_KFM_3PH = (
+    ("0.0.96.1.0.255", _OCT),
+    ("0.0.96.1.7.255", _OCT),
+    ("1.0.1.7.0.255", _U32),
+    ("1.0.2.7.0.255", _U32),
+    ("1.0.3.7.0.255", _U32),
+    ("1.0.4.7.0.255", _U32),
+    ("1.0.31.7.0.255", _U32),
+    ("1.0.51.7.0.255", _U32),
+    ("1.0.71.7.0.255", _U32),
+    ("1.0.32.7.0.255", _U32),
+    ("1.0.52.7.0.255", _U32),
+    ("1.0.72.7.0.255", _U32),
+)
+_KFM_1PH = _KFM_3PH[:7] + (("1.0.32.7.0.255", _U32),)
+_KFM_HOURLY = (
+    ("0.0.1.0.0.255", _OCT),
+    ("1.0.1.8.0.255", None),  # uint32, or uint64 on current-transformer meters
+    ("1.0.2.8.0.255", None),
+    ("1.0.3.8.0.255", None),
+    ("1.0.4.8.0.255", None),
+)
+
+KAIFA_KFM001 = Profile(
+    name="kaifa_kfm001",
+    description="Kaifa MA105/MA304, Norway and Sweden (KFM_001 lists 2/3 with or without OBIS codes)",
+    list_ids=("KFM_001",),
+    manufacturer="KFM",
+    countries=("NO", "SE"),
+    list_id_obis=LIST_ID,
+    timezone="Europe/Oslo",
+    shapes=("positional", "flat_pairs", "structs"),
+    layouts=(
+        _layout("list 2, 3-phase", *_KFM_3PH),
+        _layout("list 3, 3-phase", *_KFM_3PH, *_KFM_HOURLY),
+        _layout("list 2, 1-phase", *_KFM_1PH),
+        _layout("list 3, 1-phase", *_KFM_1PH, *_KFM_HOURLY),
+    ),
+    link="M-Bus RJ45 2400 8E1, HDLC I-frames (control 0x10) 01/0201, plain",
+    source="Kaifa HAN OBIS codes KFM_001; amsreader decoder (list lengths)",
+    registers=_rows(
+        ("0.0.96.1.0.255", "Meter ID (GS1)", None),
+        ("0.0.96.1.7.255", "Meter type", None),
+        ("1.0.1.7.0.255", "Active power import", "W", 0),
+        ("1.0.2.7.0.255", "Active power export", "W", 0),
+        ("1.0.3.7.0.255", "Reactive power import", "var", 0),
+        ("1.0.4.7.0.255", "Reactive power export", "var", 0),
+        ("1.0.31.7.0.255", "Current L1", "A", -3),
+        ("1.0.51.7.0.255", "Current L2", "A", -3),
+        ("1.0.71.7.0.255", "Current L3", "A", -3),
+        ("1.0.32.7.0.255", "Voltage L1", "V", -1),
+        ("1.0.52.7.0.255", "Voltage L2", "V", -1),
+        ("1.0.72.7.0.255", "Voltage L3", "V", -1),
+        ("0.0.1.0.0.255", "Clock", None),
+        ("1.0.1.8.0.255", "Active energy import", "Wh", 0),
+        ("1.0.2.8.0.255", "Active energy export", "Wh", 0),
+        ("1.0.3.8.0.255", "Reactive energy import", "varh", 0),
+        ("1.0.4.8.0.255", "Reactive energy export", "varh", 0),
+    ),
+)
+
+KAIFA_LIST1 = Profile(
+    name="kaifa_list1",
+    description="Kaifa MA105/MA304, Norway and Sweden: list 1 (every 2 s), active power import alone, no OBIS",
+    list_ids=(),
+    manufacturer="KFM",
+    countries=("NO", "SE"),
+    timezone="Europe/Oslo",
+    shapes=("positional",),
+    layouts=(_layout("list 1", ("1.0.1.7.0.255", _U32)),),
+    link="M-Bus RJ45 2400 8E1, HDLC I-frames (control 0x10), plain",
+    source="Kaifa HAN OBIS codes KFM_001 (list 1)",
+    registers=_rows(("1.0.1.7.0.255", "Active power import", "W", 0)),
+)
+
+# -- Austria: flat obis/value/{scaler,unit} with an OBIS-less clock first and meter number last
+AUSTRIA_FLAT = Profile(
+    name="at_evn",
+    description="Kaifa MA309M / Sagemcom T210-D, Austria (Netz NÖ/EVN list; scalers and units on the wire)",
+    list_ids=(),
+    manufacturer=None,
+    manufacturers=("KFM", "SAG"),
+    countries=("AT",),
+    timezone="Europe/Vienna",
+    shapes=("flat_triples",),
+    layouts=(_layout("EVN: clock first, meter number last", ("0.0.1.0.0.255", _OCT), ("0.0.96.1.0.255", _OCT)),),
+    link="M-Bus RJ12 2400 8E1, M-Bus long frames (CI 00/11), AES-GCM encryption only (SC 0x20), key from the DSO",
+    source="Netz NÖ 'SmartMeter Kundenschnittstelle' example; amsreader #155, #867",
+    registers=_rows(
+        ("0.0.1.0.0.255", "Clock", None),
+        ("0.0.96.1.0.255", "Meter number", None),
+    ),
+)
+
+# -- Iskraemeco, Slovenia (Elektro Ljubljana): positional, no OBIS ------------------------
+_ISK_SI_5S = (
+    ("0.0.42.0.0.255", _OCT),
+    ("0.0.96.1.3.255", _OCT),
+    ("1.0.1.7.0.255", _U32),
+    ("1.0.2.7.0.255", _U32),
+    ("1.0.3.7.0.255", _U32),
+    ("1.0.4.7.0.255", _U32),
+    ("1.0.32.7.0.255", _U16),
+    ("1.0.52.7.0.255", _U16),
+    ("1.0.72.7.0.255", _U16),
+    ("1.0.31.7.0.255", _U16),
+    ("1.0.51.7.0.255", _U16),
+    ("1.0.71.7.0.255", _U16),
+    ("1.0.21.7.0.255", _U32),
+    ("1.0.41.7.0.255", _U32),
+    ("1.0.61.7.0.255", _U32),
+    ("1.0.22.7.0.255", _U32),
+    ("1.0.42.7.0.255", _U32),
+    ("1.0.62.7.0.255", _U32),
+)
+_ISK_SI_15MIN = (
+    ("0.0.42.0.0.255", _OCT),
+    ("0.0.96.1.3.255", _OCT),
+    ("0.0.96.3.10.255", _BOOL),
+    ("0.0.96.14.0.255", None),
+    ("1.0.1.8.0.255", _U32),
+    ("1.0.1.8.1.255", _U32),
+    ("1.0.1.8.2.255", _U32),
+    ("1.0.2.8.0.255", _U32),
+    ("1.0.2.8.1.255", _U32),
+    ("1.0.2.8.2.255", _U32),
+    ("1.0.3.8.0.255", _U32),
+    ("1.0.4.8.0.255", _U32),
+)
+
+ISKRA_SI = Profile(
+    name="iskra_si",
+    description="Iskraemeco AM550, Slovenia (Elektro Ljubljana compact lists, no OBIS codes)",
+    list_ids=(),
+    manufacturer="ISK",
+    countries=("SI",),
+    timezone="Europe/Ljubljana",
+    shapes=("positional",),
+    layouts=(_layout("1 s / 5 s list", *_ISK_SI_5S), _layout("15 min energy list", *_ISK_SI_15MIN)),
+    link="P1 RJ12 115200 8N1 (38400 on some), HDLC UI, plain",
+    source="amsreader-firmware #615, #956 (field order per the distributor)",
+    registers=_rows(
+        ("0.0.42.0.0.255", "Logical device name", None),
+        ("0.0.96.1.3.255", "Meter ID", None),
+        ("0.0.96.3.10.255", "Disconnector state", None),
+        ("0.0.96.14.0.255", "Current tariff", None),
+        ("1.0.1.7.0.255", "Active power import", "W", 0),
+        ("1.0.2.7.0.255", "Active power export", "W", 0),
+        ("1.0.3.7.0.255", "Reactive power import", "var", 0),
+        ("1.0.4.7.0.255", "Reactive power export", "var", 0),
+        ("1.0.32.7.0.255", "Voltage L1", "V", -1),
+        ("1.0.52.7.0.255", "Voltage L2", "V", -1),
+        ("1.0.72.7.0.255", "Voltage L3", "V", -1),
+        ("1.0.31.7.0.255", "Current L1", "A", -2),
+        ("1.0.51.7.0.255", "Current L2", "A", -2),
+        ("1.0.71.7.0.255", "Current L3", "A", -2),
+        ("1.0.21.7.0.255", "Active power import L1", "W", 0),
+        ("1.0.41.7.0.255", "Active power import L2", "W", 0),
+        ("1.0.61.7.0.255", "Active power import L3", "W", 0),
+        ("1.0.22.7.0.255", "Active power export L1", "W", 0),
+        ("1.0.42.7.0.255", "Active power export L2", "W", 0),
+        ("1.0.62.7.0.255", "Active power export L3", "W", 0),
+        ("1.0.1.8.0.255", "Active energy import", "Wh", 0),
+        ("1.0.1.8.1.255", "Active energy import tariff 1", "Wh", 0),
+        ("1.0.1.8.2.255", "Active energy import tariff 2", "Wh", 0),
+        ("1.0.2.8.0.255", "Active energy export", "Wh", 0),
+        ("1.0.2.8.1.255", "Active energy export tariff 1", "Wh", 0),
+        ("1.0.2.8.2.255", "Active energy export tariff 2", "Wh", 0),
+        ("1.0.3.8.0.255", "Reactive energy import", "varh", 0),
+        ("1.0.4.8.0.255", "Reactive energy export", "varh", 0),
+    ),
+)
+
+# -- Landis+Gyr E450, Austria (Netz Burgenland): 14 values, no OBIS --------------------------
+LGZ_BURGENLAND = Profile(
+    name="lgz_at_burgenland",
+    description="Landis+Gyr E450, Austria (Netz Burgenland proprietary 14-value list, no OBIS codes)",
+    list_ids=(),
+    manufacturer="LGZ",
+    countries=("AT",),
+    timezone="Europe/Vienna",
+    shapes=("positional",),
+    layouts=(
+        _layout(
+            "Netz Burgenland",
+            ("1.0.32.7.0.255", _U16),
+            ("1.0.52.7.0.255", _U16),
+            ("1.0.72.7.0.255", _U16),
+            ("1.0.31.7.0.255", _U16),
+            ("1.0.51.7.0.255", _U16),
+            ("1.0.71.7.0.255", _U16),
+            ("1.0.1.7.0.255", _U32),
+            ("1.0.2.7.0.255", _U32),
+            ("1.0.1.8.0.255", _U32),
+            ("1.0.2.8.0.255", _U32),
+            (None, _U16),
+            (None, _U16),
+            (None, _U16),
+            ("0.0.96.1.0.255", _OCT),
+        ),
+    ),
+    notes=("values 11-13 of the Netz Burgenland list are not documented: given raw, without a name",),
+    link="M-Bus/P1 2400 8E1, HDLC UI CE FF/03, AES-GCM SC 0x30 (key and authentication key from the DSO)",
+    source="amsreader-firmware #501 (decrypted breakdown: U1-3, I1-3, P+, P-, A+, A-, meter id);"
+    " current resolution 0.01 A inferred from P = U x I",
+    registers=_rows(
+        ("1.0.32.7.0.255", "Voltage L1", "V", 0),
+        ("1.0.52.7.0.255", "Voltage L2", "V", 0),
+        ("1.0.72.7.0.255", "Voltage L3", "V", 0),
+        ("1.0.31.7.0.255", "Current L1", "A", -2),
+        ("1.0.51.7.0.255", "Current L2", "A", -2),
+        ("1.0.71.7.0.255", "Current L3", "A", -2),
+        ("1.0.1.7.0.255", "Active power import", "W", 0),
+        ("1.0.2.7.0.255", "Active power export", "W", 0),
+        ("1.0.1.8.0.255", "Active energy import", "Wh", 0),
+        ("1.0.2.8.0.255", "Active energy export", "Wh", 0),
+        ("0.0.96.1.0.255", "Meter ID", None),
+    ),
+)
+
+# -- DSMR text telegrams inside a ciphered APDU (Luxembourg Smarty) -------------------------
+DSMR = Profile(
+    name="dsmr",
+    description="DSMR/P1 text telegram inside a ciphered APDU (Sagemcom T210-D 'Smarty', Luxembourg)",
+    list_ids=(),
+    manufacturer=None,
+    countries=("LU",),
+    timezone="Europe/Luxembourg",
+    shapes=("dsmr",),
+    registers=(),
+    link="P1 RJ12 115200 8N1, bare APDU (no link layer), AES-GCM SC 0x30 (fixed AK 0011...EEFF in Luxembourg)",
+    source="NEXXTLAB/go-smarty-reader; DSMR 5.0.2 P1 companion standard",
+)
+
 #: every profile, in matching order (more specific first)
-PROFILES: tuple[Profile, ...] = (KAMSTRUP_DK,)
+PROFILES: tuple[Profile, ...] = (
+    KAMSTRUP_DK,
+    KAMSTRUP_NO,
+    KAMSTRUP_SE,
+    KAMSTRUP_NVE,
+    AIDON_NO,
+    KAIFA_KFM001,
+    KAIFA_LIST1,
+    AUSTRIA_FLAT,
+    ISKRA_SI,
+    LGZ_BURGENLAND,
+    DSMR,
+)
 
 _SPEC_INDEX: dict[str, dict[Obis, RegisterSpec]] = {p.name: {r.obis: r for r in p.registers} for p in PROFILES}
+
+#: a country's usual time zone, for meters that send local time without a deviation
+COUNTRY_TIMEZONES: dict[str, str] = {
+    "AT": "Europe/Vienna",
+    "BE": "Europe/Brussels",
+    "CH": "Europe/Zurich",
+    "CZ": "Europe/Prague",
+    "DE": "Europe/Berlin",
+    "DK": "Europe/Copenhagen",
+    "EE": "Europe/Tallinn",
+    "ES": "Europe/Madrid",
+    "FI": "Europe/Helsinki",
+    "FR": "Europe/Paris",
+    "GB": "Europe/London",
+    "HR": "Europe/Zagreb",
+    "HU": "Europe/Budapest",
+    "IE": "Europe/Dublin",
+    "IS": "Atlantic/Reykjavik",
+    "IT": "Europe/Rome",
+    "LT": "Europe/Vilnius",
+    "LU": "Europe/Luxembourg",
+    "LV": "Europe/Riga",
+    "NL": "Europe/Amsterdam",
+    "NO": "Europe/Oslo",
+    "PL": "Europe/Warsaw",
+    "PT": "Europe/Lisbon",
+    "SE": "Europe/Stockholm",
+    "SI": "Europe/Ljubljana",
+    "SK": "Europe/Bratislava",
+}
 
 
 def profile_by_name(name: str) -> Profile | None:
@@ -101,17 +540,61 @@ def profile_by_name(name: str) -> Profile | None:
 
 
 def select_profile(
-    list_id: str | None, present: set[Obis] | frozenset[Obis], manufacturer: str | None = None, country: str | None = None
+    list_id: str | None,
+    present: set[Obis] | frozenset[Obis],
+    manufacturer: str | None = None,
+    country: str | None = None,
+    *,
+    shape: str | None = None,
+    unkeyed: tuple[int, ...] | None = None,
 ) -> Profile | None:
-    """The first profile whose list id, required registers, manufacturer and country fit."""
+    """The first profile whose list id, shape, registers, layout, manufacturer and country fit.
+
+    ``unkeyed`` is the A-XDR type tags of the values without an OBIS code
+    (the list id excluded); a profile known only by its layouts (no list id)
+    matches only when one of them fits.  A profile known by its list id
+    matches anyway; values no layout fits then keep their positions.
+    """
+    cc = country.upper() if country else None
     for p in PROFILES:
-        if list_id not in p.list_ids:
+        if p.list_ids and list_id not in p.list_ids:
+            continue
+        if not p.list_ids and list_id is not None:
+            continue  # a profile known by its layout does not claim a list that names itself
+        if p.shapes and shape is not None and shape not in p.shapes:
             continue
         if any(o not in present for o in p.requires):
             continue
-        if manufacturer and p.manufacturer and manufacturer != p.manufacturer:
+        makers = p.manufacturers or ((p.manufacturer,) if p.manufacturer else ())
+        if manufacturer and makers and manufacturer not in makers:
             continue
-        if country and p.countries and country.upper() not in p.countries:
-            continue
+        if p.country_only:
+            if cc is None and not p.default:
+                continue
+            if cc is not None and cc not in p.countries:
+                continue
+        if p.layouts and not p.list_ids:
+            # known only by its layout: the values without OBIS codes must fit one exactly
+            if not unkeyed or p.layout_for(unkeyed) is None:
+                continue
         return p
     return None
+
+
+def timezone_name(country: str | None, profile: Profile | None) -> str | None:
+    """The meter's time zone: the country's, else the profile's."""
+    if country and country.upper() in COUNTRY_TIMEZONES:
+        return COUNTRY_TIMEZONES[country.upper()]
+    return profile.timezone if profile else None
+
+
+#: ISO 3166-1 alpha-2 country codes (for checking --country)
+ISO_3166 = frozenset(
+    """AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY
+    BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO
+    FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM
+    JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
+    MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE
+    RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT
+    TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW""".split()
+)

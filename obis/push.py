@@ -30,6 +30,10 @@ class Register(NamedTuple):
     scaler: int | None  #: None when no scaler is known (value == raw)
     position: int  #: index of the value in the notification body
     key: str | None = None  #: stable snake-case field name, e.g. ``active_power_import``
+    #: True when the OBIS code came from the profile's layout (by position), not from the wire
+    positional: bool = False
+    #: the COSEM attribute, when a push object list names one other than the value (2)
+    attribute: int | None = None
 
     @property
     def obis_text(self) -> str | None:
@@ -78,11 +82,21 @@ class Push:
     timestamp_utc: datetime | None = None
     #: the plain APDU (kept for the XML and explain views)
     apdu: bytes = field(default=b"", repr=False)
+    #: the list's shape: flat_pairs, structs, flat_triples, push_object_list, positional, value or dsmr
+    shape: str | None = None
+    #: True when no profile matched and some values could not be scaled (they are given raw)
+    unknown_list: bool = False
+    #: the push object list, for lists that send one: (class id, OBIS, attribute, data index) per element
+    object_list: tuple[tuple[int, Obis, int, int], ...] = ()
+    #: the IANA time zone used for the meter's local time, when one was known
+    timezone: str | None = None
+    #: the layers that carried the push (a ``decoders.stream.DecodedApdu``), kept only when asked for
+    layers: object = field(default=None, repr=False, compare=False)
 
-    def register(self, obis: Obis | str) -> Register | None:
-        """The first register with this OBIS code."""
+    def register(self, obis: Obis | str, attribute: int | None = None) -> Register | None:
+        """The first register with this OBIS code (and this attribute, when given)."""
         code = obis if isinstance(obis, Obis) else Obis.parse(obis)
         for r in self.registers:
-            if r.obis == code:
+            if r.obis == code and (attribute is None or (r.attribute or 2) == attribute):
                 return r
         return None

@@ -185,28 +185,11 @@ def push_key(push: Push) -> str | None:
 def time_utc(push: Push, received: datetime) -> datetime:
     """The push's time in UTC: the meter's time when it can be placed in UTC, else the receive time.
 
-    A meter that sends no UTC deviation (Kamstrup) is placed with its profile's time zone.
+    (``obis`` places a meter's local time with the profile's or the configured time zone.)
     """
     if push.timestamp_utc is not None:
         return push.timestamp_utc.astimezone(timezone.utc)
-    if push.meter_time is not None and push.profile:
-        from obis.profiles import profile_by_name
-
-        profile = profile_by_name(push.profile)
-        if profile is not None and profile.timezone:
-            utc = push.meter_time.utc(_zone(profile.timezone))
-            if utc is not None:
-                return utc
     return received.astimezone(timezone.utc)
-
-
-def _zone(name: str):
-    try:
-        from zoneinfo import ZoneInfo
-
-        return ZoneInfo(name)
-    except Exception:  # noqa: BLE001 - no tz database: the receive time is used instead
-        return None
 
 
 def iso_utc(dt: datetime) -> str:

@@ -30,6 +30,7 @@ def push_dict(p: Push) -> dict[str, Any]:
         "profile": p.profile,
         "timestamp": p.timestamp,
         "timestamp_utc": p.timestamp_utc.isoformat() if p.timestamp_utc else None,
+        "timezone": p.timezone,
         "meter_id": p.meter_id,
         "invoke_id_and_priority": p.invoke_id_and_priority,
         "security": None

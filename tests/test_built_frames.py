@@ -61,7 +61,7 @@ def test_modes_and_addresses(sc, addr):
     assert push.security.system_title == ST and push.security.security_control == sc
     assert push.security.verified == bool(sc & 0x10)
     assert [r.raw for r in push.registers][:6] == [1000, 1001, 1002, 1003, 1004, 1005]
-    assert push.timestamp == "2026-11-21T12:00:00"
+    assert push.timestamp == "2026-11-21T12:00:00+01:00"  # kamstrup_dk: Europe/Copenhagen
 
 
 def test_plain_push():

@@ -34,7 +34,8 @@ def test_table(capsys):
 def test_json_fields(capsys):
     code, out, _ = run(capsys, "decode", SAMPLE, *KEYARGS, "--format", "json")
     (push,) = json.loads(out)
-    assert push["list_id"] == "Kamstrup_V0001" and push["timestamp"] == "2020-01-07T14:47:20"
+    assert push["list_id"] == "Kamstrup_V0001" and push["timestamp"] == "2020-01-07T14:47:20+01:00"
+    assert push["timestamp_utc"] == "2020-01-07T13:47:20+00:00"
     assert push["security"] == {
         "system_title": "4B414D4501A4DC52",
         "manufacturer": "KAM",

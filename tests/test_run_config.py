@@ -123,3 +123,19 @@ def test_bad_key_messages_never_show_the_key(tmp_path):
     conf = private(tmp_path / "han.toml", f'[serial]\nport = "/dev/x"\n[keys.meters.ABCD]\nkey = "{EK.hex()}"\n')
     with pytest.raises(ConfigError, match="8-byte system title"):
         build_run_config(args(config=conf), environ={})
+
+
+def test_decode_options_as_han_decode_takes_them(tmp_path):
+    conf = private(
+        tmp_path / "han.toml",
+        '[serial]\nport = "/dev/x"\n[decode]\ncountry = "dk"\ntimezone = "Europe/Oslo"\nct_ratio = "200/5"\n'
+        '[decode.multipliers]\n"1.1.31.7.0.255" = 2\n',
+    )
+    opts = build_run_config(args(config=conf), environ={}).decode_options
+    assert opts["country"] == "DK" and opts["timezone"] == "Europe/Oslo" and opts["ct_ratio"] == 40.0
+    assert list(opts["multipliers"].values()) == [2.0]
+    opts = build_run_config(args(config=conf, profile="kamstrup_dk", multiplier=[]), environ={}).decode_options
+    assert opts["profile"].name == "kamstrup_dk" and opts["multipliers"] == {}
+    bad = private(tmp_path / "bad.toml", '[serial]\nport = "/dev/x"\n[decode]\ntimezone = "Mars/Olympus"\n')
+    with pytest.raises(ConfigError, match="Mars/Olympus"):
+        build_run_config(args(config=bad), environ={})

@@ -68,7 +68,8 @@ def only_push(data: bytes, keys: Keys = KEYS, **kw) -> Push:
 def test_seed_push(seed_frame):
     push = only_push(seed_frame)
     assert push.list_id == "Kamstrup_V0001" and push.profile == "kamstrup_dk"
-    assert push.timestamp == "2020-01-07T14:47:20"
+    assert push.timestamp == "2020-01-07T14:47:20+01:00"  # local time, with the offset of Europe/Copenhagen
+    assert push.timestamp_utc.isoformat() == "2020-01-07T13:47:20+00:00"
     assert push.meter_time.deviation is None and push.meter_time.clock_status == 0
     assert push.invoke_id_and_priority == 0
     assert push.apdu.hex().startswith(SEED_PLAINTEXT_HEAD)

@@ -40,7 +40,11 @@ def test_simulate_to_a_file_then_decode(tmp_path, capsys):
     assert main(["decode", str(out), "--key", EK.hex(), "--auth-key", AK.hex(), "--format", "jsonl"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["security"]["invocation_counter"] for x in lines] == [7, 8, 9]
-    assert [x["timestamp"] for x in lines] == ["2026-03-01T10:00:00", "2026-03-01T10:00:10", "2026-03-01T10:00:20"]
+    assert [x["timestamp"] for x in lines] == [
+        "2026-03-01T10:00:00+01:00",
+        "2026-03-01T10:00:10+01:00",
+        "2026-03-01T10:00:20+01:00",
+    ]
 
 
 def test_simulate_generates_keys_once(tmp_path, capsys):

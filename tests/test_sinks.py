@@ -58,7 +58,7 @@ def test_meter_time_and_keys():
     e = entries(1)[0]
     assert meter_of(e.push) == "4B414D4501DF5E76"
     assert push_key(e.push) == "ic:1000"
-    # Kamstrup sends local time without a deviation: placed with the profile's zone (CET in January)
+    # Kamstrup sends local time without a deviation: obis places it with the profile's zone (CET in January)
     assert time_utc(e.push, RECEIVED) == datetime(2026, 1, 15, 11, 0, 0, tzinfo=timezone.utc)
 
 
@@ -86,7 +86,7 @@ def test_sqlite_schema_and_values(tmp_path):
     ).fetchone()
     assert push == (
         "ic:1000",
-        "2026-01-15T12:00:00",
+        "2026-01-15T12:00:00+01:00",
         1000,
         "authenticated+encrypted",
         1,

@@ -11,8 +11,11 @@ from ..cli import UsageError
 EPILOG = """examples:
   han decode samples/kamstrup_dk_radius.hex --key 5AD8...827F --auth-key AFB3...1AE0
   han decode "7E A0 ... 7E" --format json
+  han decode capture.bin --country SE --summary
+  han decode "68 FA FA 68 53 FF 00 01 67 DB 08 ..." --key ... --explain
   cat capture.bin | han decode - --format jsonl
-keys may also come from the environment: HAN_KEY, HAN_AUTH_KEY"""
+keys may also come from the environment: HAN_KEY, HAN_AUTH_KEY
+'han profiles' lists the meter profiles"""
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -41,9 +44,50 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="accept frames without authentication although --auth-key is given (otherwise refused as a downgrade)",
     )
     p.add_argument("--system-title", metavar="HEX", help="sender system title for APDUs that carry none (DB 00 ...)")
-    p.add_argument("--transport", choices=("auto", "hdlc", "raw"), default="auto", help="link layer (default: auto)")
-    p.add_argument("--country", metavar="CC", help="the meter's country (ISO 3166 alpha-2), for country profiles")
-    p.add_argument("--profile", metavar="NAME", help="force a meter profile")
+    p.add_argument(
+        "--transport",
+        choices=("auto", "hdlc", "mbus", "raw"),
+        default="auto",
+        help="link layer: HDLC (7E ...), M-Bus long frames (68 L L 68 ...), bare APDUs (DB ..., 0F ...);"
+        " default: recognised from the data",
+    )
+    p.add_argument(
+        "--country",
+        metavar="CC",
+        help="the meter's country (ISO 3166 alpha-2: NO, SE, DK, FI, AT, CH, LU, PL, SI, ...): picks country"
+        " profiles (Kamstrup energy in 10 Wh in NO, Wh in SE) and the default time zone",
+    )
+    p.add_argument("--profile", metavar="NAME", help="force a meter profile (see 'han profiles')")
+    p.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="the meter's time zone for local times sent without a UTC deviation (IANA name, e.g. Europe/Oslo;"
+        " default: the country's, else the profile's)",
+    )
+    p.add_argument(
+        "--multiplier",
+        metavar="OBIS=FACTOR",
+        action="append",
+        default=[],
+        help="multiply one register after scaling, e.g. 1.1.31.7.0.255=50 (repeatable; wins over --ct-ratio)",
+    )
+    p.add_argument(
+        "--ct-ratio",
+        metavar="RATIO",
+        help="current-transformer ratio for meters that send secondary values, e.g. 200/5 or 40:"
+        " multiplies currents, powers and energies (not voltages or power factors)",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="annotated dump instead of values: every layer's bytes with offsets and meaning (80 columns),"
+        " failed frames up to the layer that failed",
+    )
+    p.add_argument(
+        "--summary",
+        action="store_true",
+        help="count frames by outcome on standard error (shown anyway for several frames in table output)",
+    )
 
 
 def _keys(args: argparse.Namespace):
@@ -61,7 +105,11 @@ def _keys(args: argparse.Namespace):
     return Keys(ek=ek, ak=ak)
 
 
-def _writer(fmt: str, out):
+def _writer(fmt: str, out, explain: bool = False):
+    if explain:
+        from ..formats.explain import ExplainWriter
+
+        return ExplainWriter(out)
     if fmt in ("json", "jsonl"):
         from ..formats.jsonfmt import JsonWriter
 
@@ -79,13 +127,61 @@ def _writer(fmt: str, out):
     return TableWriter(out)
 
 
+def _options(args: argparse.Namespace) -> dict:
+    """Country, time zone, profile and multipliers from the command line; UsageError when one is wrong."""
+    from obis.code import Obis, ObisError
+    from obis.profiles import ISO_3166, PROFILES, profile_by_name
+
+    country = None
+    if args.country:
+        country = args.country.strip().upper()
+        if country not in ISO_3166:
+            raise UsageError(f"--country {args.country!r} is not an ISO 3166 alpha-2 code (NO, SE, DK, AT, ...)")
+    timezone = None
+    if args.timezone:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(args.timezone)
+        except (ValueError, OSError, KeyError):
+            raise UsageError(f"--timezone {args.timezone!r} is not a known time zone (e.g. Europe/Oslo, UTC)") from None
+        timezone = args.timezone
+    profile = None
+    if args.profile:
+        profile = profile_by_name(args.profile)
+        if profile is None:
+            names = ", ".join(p.name for p in PROFILES)
+            raise UsageError(f"unknown profile {args.profile!r} (one of: {names}; see 'han profiles')")
+    multipliers = {}
+    for text in args.multiplier:
+        obis_text, sep, factor_text = text.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            obis = Obis.parse(obis_text)
+            factor = float(factor_text)
+        except (ObisError, ValueError):
+            raise UsageError(f"--multiplier {text!r}: expected OBIS=FACTOR, e.g. 1.1.31.7.0.255=50") from None
+        multipliers[obis] = factor
+    ct_ratio = None
+    if args.ct_ratio:
+        try:
+            num, sep, den = args.ct_ratio.replace(":", "/").partition("/")
+            ct_ratio = float(num) / (float(den) if sep else 1.0)
+            if ct_ratio <= 0:
+                raise ValueError
+        except (ValueError, ZeroDivisionError):
+            raise UsageError(f"--ct-ratio {args.ct_ratio!r}: expected a positive ratio such as 200/5 or 40") from None
+    return dict(country=country, timezone=timezone, profile=profile, multipliers=multipliers, ct_ratio=ct_ratio)
+
+
 def run(args: argparse.Namespace) -> int:
     from decoders.errors import DecodeError, NotAFrame
-    from obis.profiles import profile_by_name
     from obis.push import Push
 
     from ..inputs import InputError, parse_hex, read_input
     from ..pipeline import PushDecoder
+    from ..summary import Summary
 
     keys = _keys(args)
     system_title = None
@@ -96,16 +192,16 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--system-title: {exc}") from None
         if len(system_title) != 8:
             raise UsageError("--system-title must be 8 bytes (16 hex digits)")
-    profile = None
-    if args.profile:
-        profile = profile_by_name(args.profile)
-        if profile is None:
-            raise UsageError(f"unknown profile {args.profile!r} (see 'han profiles')")
+    options = _options(args)
+    if args.explain and args.format != "table":
+        raise UsageError("--explain is a view of its own: leave out --format")
     inputs = args.inputs or ["-"]
     if inputs == ["-"] and sys.stdin.isatty():
         raise UsageError("no input: give hex text, a file, or pipe data to standard input")
 
-    writer = _writer(args.format, sys.stdout)
+    writer = _writer(args.format, sys.stdout, args.explain)
+    explain_error = getattr(writer, "error", None)
+    summary = Summary()
     decoded = failed = 0
     chunk = 1 << 16
     try:
@@ -122,8 +218,8 @@ def run(args: argparse.Namespace) -> int:
                 system_title=system_title,
                 allow_unauthenticated=args.allow_unauthenticated,
                 allow_unverified=args.unverified,
-                country=args.country,
-                profile=profile,
+                keep_layers=args.explain,
+                **options,
             )
             pushes_here = 0
             noise: list[DecodeError] = []  # reported at the end: a note if pushes were found, else a failure
@@ -133,11 +229,15 @@ def run(args: argparse.Namespace) -> int:
             for piece in steps:
                 results = decoder.feed(piece) if piece is not None else decoder.flush()
                 for item in results:
+                    summary.add(item)
                     if isinstance(item, Push):
                         writer.write(item)
                         decoded += 1
                         pushes_here += 1
-                    elif isinstance(item, NotAFrame):
+                        continue
+                    if explain_error is not None:
+                        explain_error(item, label)
+                    if isinstance(item, NotAFrame):
                         noise.append(item)
                     else:
                         print(f"han decode: {label}: offset {getattr(item, 'offset', 0)}: {item.one_line()}", file=sys.stderr)
@@ -155,4 +255,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         writer.close()
         sys.stdout.flush()
+    if args.summary or (args.format == "table" and summary.frames > 1):
+        for line in summary.render():
+            print(line, file=sys.stderr)
     return 0 if failed == 0 and decoded > 0 else 1

@@ -18,6 +18,8 @@ presets: kamstrup-ccc 2400 8N1 (default), mbus 2400 8E1, p1 115200 8N1"""
 
 
 def configure(p: argparse.ArgumentParser) -> None:
+    from decoders.stream import TRANSPORTS
+
     from ..config import PRESETS
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -39,10 +41,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     dec = p.add_argument_group("decoding")
     dec.add_argument("--key", metavar="HEX", help="encryption key (GUEK, Kamstrup 'gpk60'); better: HAN_KEY")
     dec.add_argument("--auth-key", metavar="HEX", help="authentication key (GAK, 'gpk61'); better: HAN_AUTH_KEY")
-    dec.add_argument("--transport", choices=("auto", "hdlc", "raw"), help="link layer (default hdlc)")
+    dec.add_argument("--transport", choices=TRANSPORTS, help="link layer (default hdlc)")
     dec.add_argument("--system-title", metavar="HEX", help="sender system title for APDUs that carry none")
     dec.add_argument("--country", metavar="CC", help="the meter's country, for country profiles")
     dec.add_argument("--profile", metavar="NAME", help="force a meter profile")
+    dec.add_argument("--timezone", metavar="ZONE", help="the meter's time zone when its profile has none (Europe/Oslo)")
+    dec.add_argument("--multiplier", action="append", metavar="OBIS=FACTOR", help="scale a register (repeatable)")
+    dec.add_argument("--ct-ratio", metavar="RATIO", help="current-transformer ratio, e.g. 200/5")
     dec.add_argument(
         "--unverified",
         action="store_true",

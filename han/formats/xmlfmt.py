@@ -112,7 +112,20 @@ def _data(d: axdr.Data, lines: list[str], indent: str) -> None:
     lines.append(f"{indent}<{name} Value={quoteattr(_value_attr(d))} />")
 
 
+def telegram_xml(push: Push, indent: str = "") -> list[str]:
+    """A DSMR text telegram (the plaintext of a Luxembourg Smarty push): its lines, as sent."""
+    text = push.apdu.decode("latin-1")
+    lines = [f"{indent}<P1Telegram>"]
+    for line in text.replace("\r", "").split("\n"):
+        if line:
+            lines.append(f"{indent}  <Line Value={quoteattr(line)} />")
+    lines.append(f"{indent}</P1Telegram>")
+    return lines
+
+
 def notification_xml(push: Push, indent: str = "") -> list[str]:
+    if push.apdu[:1] == b"/":
+        return telegram_xml(push, indent)
     n = parse_data_notification(push.apdu)
     lines = [f"{indent}<DataNotification>"]
     i2 = indent + "  "
