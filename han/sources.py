@@ -101,7 +101,7 @@ class SerialSource:
 
     async def _open(self) -> tuple[asyncio.Transport, _Protocol]:
         import serial  # pyserial
-        import serial_asyncio_fast
+        import serial_asyncio
 
         s = self.settings
         kwargs = dict(
@@ -114,7 +114,7 @@ class SerialSource:
             kwargs["exclusive"] = True  # a second reader on the same port would steal bytes
         loop = asyncio.get_running_loop()
         try:
-            return await serial_asyncio_fast.create_serial_connection(loop, lambda: _Protocol(self), s.port, **kwargs)
+            return await serial_asyncio.create_serial_connection(loop, lambda: _Protocol(self), s.port, **kwargs)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise ConnectionError(_reason(exc)) from None
 
