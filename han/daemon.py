@@ -25,7 +25,7 @@ import time
 from collections import deque
 
 from obis.push import Push, SecurityInfo
-from sinks.base import SinkError, create_sink
+from sinks.base import SinkError, create_sink, redact
 
 from .atomic import write_json
 from .config import ConfigError, RunConfig, ensure_state_dir
@@ -133,7 +133,7 @@ class Daemon:
             try:
                 sinks.append(create_sink(spec.url, **dict(spec.options)))
             except SinkError as exc:
-                raise ConfigError(f"sink {spec.url}: {exc}") from None
+                raise ConfigError(f"sink {redact(spec.url)}: {exc}") from None
         names = [s.name for s in sinks]
         if len(set(names)) != len(names):
             raise ConfigError("the same sink is given twice")
@@ -147,7 +147,7 @@ class Daemon:
                 rebuild=self.rebuild,
                 live_start=live_start,
                 retry_min=min(1.0, cfg.sink_retry_max),
-                retry_max=cfg.sink_retry_max,
+                retry_max=min(cfg.sink_retry_max, sink.retry_max or cfg.sink_retry_max),
             )
             for sink in sinks
         ]
