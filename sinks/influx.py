@@ -117,8 +117,8 @@ class InfluxSink(Sink):
         rp: str | None = None,
         user: str | None = None,
         password: str | None = None,
-        measurement: str = "han",
-        time: str = "meter",
+        measurement: str | None = None,
+        time: str | None = None,
         timeout: float = 10.0,
         tls: bool | None = None,
         verify_tls: bool = True,
@@ -155,7 +155,7 @@ class InfluxSink(Sink):
         self.rp = pick("rp", rp)
         self.user = pick("user", user) or (urllib.parse.unquote(parsed.username) if parsed.username else None)
         self.measurement = pick("measurement", measurement) or "han"
-        self.time = pick("time", time)
+        self.time = pick("time", time) or "meter"
         if self.time not in ("meter", "arrival"):
             raise SinkError("influx sink: time must be meter (the meter's clock) or arrival")
         self.timeout = float(timeout)

@@ -179,12 +179,21 @@ class Victoria(Server):
         status, body = _http(self.url + "/health")
         return status == 200 and b"OK" in body
 
-    def export(self, match: str) -> list[dict]:
-        """Every series matching ``match`` (after a force flush so fresh rows are searchable)."""
-        _http(self.url + "/internal/force_flush")
-        status, body = _http(self.url + "/api/v1/export", urllib.parse.urlencode({"match[]": match}).encode())
-        assert status == 200, body
-        return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+    def export(self, match: str, samples: int = 1) -> list[dict]:
+        """Every series matching ``match``, once at least ``samples`` samples are searchable.
+
+        VictoriaMetrics makes fresh rows searchable after a moment (force_flush shortens it);
+        this polls with a generous guard and returns what it has then.
+        """
+        deadline = time.monotonic() + GUARD
+        while True:
+            _http(self.url + "/internal/force_flush")
+            status, body = _http(self.url + "/api/v1/export", urllib.parse.urlencode({"match[]": match}).encode())
+            assert status == 200, body
+            series = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+            if sum(len(s["timestamps"]) for s in series) >= samples or time.monotonic() > deadline:
+                return series
+            time.sleep(0.1)
 
 
 class Mosquitto(Server):
