@@ -78,6 +78,7 @@ class RunConfig:
     status_interval: float = 5.0
     counters_every: float = 60.0
     spool_max_pushes: int = 100_000
+    spool_max_age: float = 90 * 86400.0  #: seconds a push may wait in the journal for a sink (0 = no limit)
     stop_timeout: float = 20.0
     count: int | None = None  #: stop after this many accepted pushes
 
@@ -109,6 +110,7 @@ _SECTIONS: dict[str, set[str]] = {
         "status_interval",
         "counters_every",
         "spool_max_pushes",
+        "spool_max_age",
         "stop_timeout",
         "sink_retry_max",
     },
@@ -411,6 +413,7 @@ def build_run_config(args: Any, environ: Mapping[str, str] | None = None) -> Run
         status_interval=num("status_interval", "status_interval", 5.0) or 5.0,
         counters_every=num("counters_every", "counters_every", 60.0),
         spool_max_pushes=num("spool_max_pushes", "spool_max_pushes", 100_000, int),
+        spool_max_age=num("spool_max_age", "spool_max_age", 90 * 86400.0),
         stop_timeout=num("stop_timeout", "stop_timeout", 20.0),
         count=getattr(args, "count", None),
     )

@@ -204,7 +204,11 @@ class Mosquitto(Server):
         super().__init__()
         self.conf = os.path.join(self.dir, "mosquitto.conf")
         with open(self.conf, "w", encoding="utf-8") as fh:
-            fh.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+            # persistence: a subscriber's session (and its queued QoS 1 messages) survives a broker restart
+            fh.write(
+                f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                f"persistence true\npersistence_location {self.dir}/\nautosave_interval 0\n"
+            )
 
     def argv(self) -> list[str]:
         return [self.path, "-c", self.conf]
