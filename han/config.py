@@ -89,7 +89,7 @@ class RunConfig:
 
 # -- TOML ---------------------------------------------------------------------------
 _SECTIONS: dict[str, set[str]] = {
-    "": {"serial", "decode", "keys", "daemon", "sink", "state_dir"},
+    "": {"serial", "decode", "keys", "daemon", "sink", "sinks", "state_dir"},
     "serial": {"port", "preset", "baud", "parity", "bytesize", "stopbits", "retry_min", "retry_max"},
     "decode": {
         "transport",
@@ -379,6 +379,15 @@ def build_run_config(args: Any, environ: Mapping[str, str] | None = None) -> Run
                 sinks.append(SinkSpec(entry["url"], {k: v for k, v in entry.items() if k != "url"}))
             else:
                 raise ConfigError(f'{config_path}: each [[sink]] needs url = "SCHEME:TARGET"')
+        named = data.get("sinks", {}) or {}
+        if not isinstance(named, Mapping):
+            raise ConfigError(f"{config_path}: [sinks.<name>] tables, e.g. [sinks.influx] with url = ...")
+        for label, entry in named.items():
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("url"), str):
+                raise ConfigError(f'{config_path}: [sinks.{label}] needs url = "SCHEME:TARGET"')
+            if entry.get("enabled", True) is False:
+                continue
+            sinks.append(SinkSpec(entry["url"], {k: v for k, v in entry.items() if k not in ("url", "enabled")}))
     state_dir = pick("state_dir", daemon_t, "state_dir") or data.get("state_dir") or default_state_dir(environ)
     state_dir = os.path.abspath(os.path.expanduser(state_dir))
 

@@ -229,3 +229,33 @@ def test_decode_never_imports_network_clients():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_sinks_tables_in_the_config_and_the_journal_age_limit(tmp_path):
+    import argparse
+    import time as _time
+
+    from han.config import build_run_config
+    from han.journal import Journal, Record
+
+    conf = tmp_path / "han.toml"
+    conf.write_text(
+        '[serial]\nport = "/dev/ttyUSB0"\n[daemon]\nspool_max_age = 3600\n'
+        '[sinks.influx]\nurl = "influx://127.0.0.1:8086"\norg = "home"\nbucket = "han"\n'
+        '[sinks.mqtt]\nurl = "mqtt://127.0.0.1"\nprefix = "homeassistant"\n'
+        '[sinks.off]\nurl = "jsonl:/tmp/x"\nenabled = false\n'
+    )
+    cfg = build_run_config(argparse.Namespace(config=str(conf)), environ={})
+    assert [(s.url, dict(s.options)) for s in cfg.sinks] == [
+        ("influx://127.0.0.1:8086", {"org": "home", "bucket": "han"}),
+        ("mqtt://127.0.0.1", {"prefix": "homeassistant"}),
+    ]
+    assert cfg.spool_max_age == 3600
+    for spec in cfg.sinks:
+        create_sink(spec.url, **dict(spec.options))
+    j = Journal(str(tmp_path / "journal.db"), max_age=3600)
+    now = _time.time()
+    j.append([Record(now - 7200, None, None, None, None, None, False, b"\x0f"),
+              Record(now, None, None, None, None, None, False, b"\x0f")])
+    assert j.trim_age(now) == 1 and j.rows() == 1
+    j.close()
