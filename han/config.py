@@ -78,6 +78,7 @@ class RunConfig:
     status_interval: float = 5.0
     counters_every: float = 60.0
     spool_max_pushes: int = 100_000
+    spool_max_age: float = 90 * 86400.0  #: seconds a push may wait in the journal for a sink (0 = no limit)
     stop_timeout: float = 20.0
     count: int | None = None  #: stop after this many accepted pushes
 
@@ -88,7 +89,7 @@ class RunConfig:
 
 # -- TOML ---------------------------------------------------------------------------
 _SECTIONS: dict[str, set[str]] = {
-    "": {"serial", "decode", "keys", "daemon", "sink", "state_dir"},
+    "": {"serial", "decode", "keys", "daemon", "sink", "sinks", "state_dir"},
     "serial": {"port", "preset", "baud", "parity", "bytesize", "stopbits", "retry_min", "retry_max"},
     "decode": {
         "transport",
@@ -109,6 +110,7 @@ _SECTIONS: dict[str, set[str]] = {
         "status_interval",
         "counters_every",
         "spool_max_pushes",
+        "spool_max_age",
         "stop_timeout",
         "sink_retry_max",
     },
@@ -377,6 +379,15 @@ def build_run_config(args: Any, environ: Mapping[str, str] | None = None) -> Run
                 sinks.append(SinkSpec(entry["url"], {k: v for k, v in entry.items() if k != "url"}))
             else:
                 raise ConfigError(f'{config_path}: each [[sink]] needs url = "SCHEME:TARGET"')
+        named = data.get("sinks", {}) or {}
+        if not isinstance(named, Mapping):
+            raise ConfigError(f"{config_path}: [sinks.<name>] tables, e.g. [sinks.influx] with url = ...")
+        for label, entry in named.items():
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("url"), str):
+                raise ConfigError(f'{config_path}: [sinks.{label}] needs url = "SCHEME:TARGET"')
+            if entry.get("enabled", True) is False:
+                continue
+            sinks.append(SinkSpec(entry["url"], {k: v for k, v in entry.items() if k not in ("url", "enabled")}))
     state_dir = pick("state_dir", daemon_t, "state_dir") or data.get("state_dir") or default_state_dir(environ)
     state_dir = os.path.abspath(os.path.expanduser(state_dir))
 
@@ -411,6 +422,7 @@ def build_run_config(args: Any, environ: Mapping[str, str] | None = None) -> Run
         status_interval=num("status_interval", "status_interval", 5.0) or 5.0,
         counters_every=num("counters_every", "counters_every", 60.0),
         spool_max_pushes=num("spool_max_pushes", "spool_max_pushes", 100_000, int),
+        spool_max_age=num("spool_max_age", "spool_max_age", 90 * 86400.0),
         stop_timeout=num("stop_timeout", "stop_timeout", 20.0),
         count=getattr(args, "count", None),
     )

@@ -25,7 +25,7 @@ import time
 from collections import deque
 
 from obis.push import Push, SecurityInfo
-from sinks.base import SinkError, create_sink
+from sinks.base import SinkError, create_sink, redact
 
 from .atomic import write_json
 from .config import ConfigError, RunConfig, ensure_state_dir
@@ -107,7 +107,9 @@ class Daemon:
         ensure_state_dir(cfg.state_dir)
         self._lock_fd = lock_state_dir(cfg.state_dir)
         try:
-            self.journal = Journal(os.path.join(cfg.state_dir, JOURNAL_FILE), max_rows=cfg.spool_max_pushes)
+            self.journal = Journal(
+                os.path.join(cfg.state_dir, JOURNAL_FILE), max_rows=cfg.spool_max_pushes, max_age=cfg.spool_max_age
+            )
         except JournalError as exc:
             raise ConfigError(str(exc)) from None
         try:
@@ -133,7 +135,7 @@ class Daemon:
             try:
                 sinks.append(create_sink(spec.url, **dict(spec.options)))
             except SinkError as exc:
-                raise ConfigError(f"sink {spec.url}: {exc}") from None
+                raise ConfigError(f"sink {redact(spec.url)}: {exc}") from None
         names = [s.name for s in sinks]
         if len(set(names)) != len(names):
             raise ConfigError("the same sink is given twice")
@@ -147,7 +149,7 @@ class Daemon:
                 rebuild=self.rebuild,
                 live_start=live_start,
                 retry_min=min(1.0, cfg.sink_retry_max),
-                retry_max=cfg.sink_retry_max,
+                retry_max=min(cfg.sink_retry_max, sink.retry_max or cfg.sink_retry_max),
             )
             for sink in sinks
         ]
@@ -390,6 +392,7 @@ class Daemon:
         upto = min([w.position for w in self.workers] + [self.ingest.counters.seq])
         try:
             dropped = self.journal.trim(upto)
+            too_old = self.journal.trim_age(time.time())
         except JournalError as exc:
             self._trouble("trim", str(exc))
             return
@@ -399,6 +402,12 @@ class Daemon:
                 "journal limit (%d pushes) reached: %d old push(es) removed before every sink had them",
                 self.cfg.spool_max_pushes,
                 dropped,
+            )
+        if too_old:
+            log.error(
+                "journal age limit (%g days) reached: %d push(es) older than that removed before every sink had them",
+                self.cfg.spool_max_age / 86400,
+                too_old,
             )
 
     # -- status ------------------------------------------------------------------------------

@@ -76,9 +76,10 @@ def _connect(path: str) -> sqlite3.Connection:
 class Journal:
     """The writer side (the daemon's event loop); readers use :class:`JournalReader`."""
 
-    def __init__(self, path: str, *, max_rows: int = 100_000) -> None:
+    def __init__(self, path: str, *, max_rows: int = 100_000, max_age: float = 0.0) -> None:
         self.path = path
         self.max_rows = max_rows
+        self.max_age = max_age  #: seconds; rows older than this go even when a sink lacks them (0 = no limit)
         try:
             db = _connect(path)
             db.executescript(SCHEMA)
@@ -152,6 +153,16 @@ class Journal:
             except sqlite3.Error as exc:
                 raise JournalError(f"journal {self.path}: cannot trim: {exc}") from None
         return dropped
+
+    def trim_age(self, now: float) -> int:
+        """Delete rows received more than ``max_age`` seconds before ``now``; returns how many went."""
+        if not self.max_age:
+            return 0
+        with self._lock:
+            try:
+                return self.db.execute("DELETE FROM journal WHERE received < ?", (now - self.max_age,)).rowcount
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal {self.path}: cannot trim: {exc}") from None
 
     def counters_after(self, seq: int) -> dict[tuple[bytes, str], int]:
         """The highest invocation counter per (system title, key id) in rows after ``seq``."""

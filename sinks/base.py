@@ -37,9 +37,13 @@ from typing import Any, ClassVar
 
 from obis.push import Push
 
-#: scheme -> "module:Class".  Add a sink by adding a row (InfluxDB and MQTT come later).
+#: scheme -> "module:Class".  Add a sink by adding a row.
 SINKS: dict[str, str] = {
     "sqlite": "sinks.sqlite:SqliteSink",
+    "influx": "sinks.influx:InfluxSink",
+    "influxs": "sinks.influx:InfluxsSink",
+    "mqtt": "sinks.mqtt:MqttSink",
+    "mqtts": "sinks.mqtt:MqttsSink",
     "jsonl": "sinks.jsonl:JsonlSink",
     "csv": "sinks.csvfile:CsvSink",
     "console": "sinks.console:ConsoleSink",
@@ -83,6 +87,8 @@ class Sink(ABC):
     live: ClassVar[bool] = False
     #: the sink stores its journal position atomically with its data (then the daemon's copy need not be fsynced)
     keeps_position: ClassVar[bool] = False
+    #: seconds: a cap on the retry back-off for this sink (network sinks: retry within seconds), None = the daemon's
+    retry_max: float | None = None
 
     def __init__(self, target: str, **options: Any) -> None:
         if options:
@@ -157,11 +163,12 @@ def split_url(url: str) -> tuple[str, str]:
 
 
 _USERINFO = re.compile(r"(//[^/:@]*):[^@/]*@")
+_SECRET_QUERY = re.compile(r"([?&](?:token|password|pass)=)[^&#]*", re.IGNORECASE)
 
 
 def redact(url: str) -> str:
-    """A URL with any password replaced: ``mqtt://u:secret@h`` → ``mqtt://u:***@h``."""
-    return _USERINFO.sub(r"\1:***@", url)
+    """A URL with any password or token replaced: ``mqtt://u:secret@h`` → ``mqtt://u:***@h``."""
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1:***@", url))
 
 
 # -- what every sink needs to know about a push -----------------------------------

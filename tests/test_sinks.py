@@ -32,8 +32,8 @@ def test_urls_and_registry():
     assert split_url("sqlite:///var/lib/han/han.db") == ("sqlite", "/var/lib/han/han.db")
     assert split_url("jsonl:-") == ("jsonl", "-")
     assert redact("mqtt://user:secret@host:1883/x") == "mqtt://user:***@host:1883/x"
-    with pytest.raises(SinkError, match="unknown sink 'influx'.*sqlite:"):
-        create_sink("influx:http://localhost:8086")
+    with pytest.raises(SinkError, match="unknown sink 'influxdb'.*sqlite:"):
+        create_sink("influxdb:http://localhost:8086")
     with pytest.raises(SinkError, match="SCHEME:TARGET"):
         create_sink("/var/lib/han/han.db")
     with pytest.raises(SinkError, match="unknown option"):

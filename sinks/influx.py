@@ -1,0 +1,347 @@
+"""``influx://HOST:PORT?...``: InfluxDB (and line-protocol stores such as VictoriaMetrics).
+
+Two APIs::
+
+    influx://HOST:8086?org=ORG&bucket=BUCKET&token=TOKEN    v2 /api/v2/write through influxdb-client
+                                                            (InfluxDB 2.x, 3.x, Cloud, 1.8+, VictoriaMetrics)
+    influx://HOST:8086?api=v1&db=han[&rp=RP]                v1 /write (InfluxDB 1.6/1.7), user:password@ optional
+    influxs://...                                           the same over HTTPS
+
+The token may instead come from ``HAN_INFLUX_TOKEN`` or the systemd credential
+``han-influx-token``; the v1 password from ``HAN_INFLUX_PASSWORD`` or the
+credential ``han-influx-password``.  Neither is ever logged or shown.
+
+Schema: one measurement (``han``) per push; tags ``meter_id``, ``list_id`` and
+``system_title`` (when known); one field per register named after its stable
+key and unit (``active_power_import_w``, ``active_energy_import_wh``,
+``voltage_l1_v``, ``power_factor``); numbers as floats, text registers as
+strings; time = the meter's clock in UTC (``time = "arrival"`` uses the time
+han accepted the push), precision seconds.
+
+No data loss: a point is acknowledged (the sink's checkpoint advances) only
+after the server answered 204.  Until then it waits in the daemon's journal,
+on disk in the state directory (bounded by ``spool_max_pushes`` and
+``spool_max_age``), and is re-sent in order after a restart.  Writes are
+synchronous batches, never influxdb-client's in-memory batching writer.
+Errors: 400/413/422 (the server rejects the data) are logged and the rejected
+push is skipped; 401/403/404 (token, permissions, no such database) and
+429/5xx/connection errors raise, so the daemon retries with capped back-off.
+A point written twice is one point (same series and time), so a re-sent batch
+after a crash between write and checkpoint never doubles a value.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from obis.push import Push, Register
+
+from .base import Entry, Sink, SinkError, time_utc
+
+log = logging.getLogger("han.sink")
+
+#: registers that are the push's identity or its time: tags or the timestamp, not fields
+_NOT_FIELDS = {"clock", "meter_id", "meter_number", "list_id", "meter_id_2", "meter_id_3", "meter_id_4", "meter_id_5"}
+#: HTTP statuses that mean "this data is bad": log and skip
+_BAD_DATA = {400, 413, 422}
+_SECRET_PARAMS = {"token", "password", "pass"}
+
+
+def field_name(r: Register) -> str | None:
+    """The stable field name of a register: key + unit (``active_power_import_w``), or None to leave it out."""
+    if r.key in _NOT_FIELDS:
+        return None
+    if r.key:
+        stem = r.key
+    elif r.obis is not None:
+        stem = "obis_" + r.obis.dotted.replace(".", "_")
+    else:
+        stem = f"value_{r.position}"
+    if r.unit:
+        unit = re.sub(r"[^a-z0-9]+", "_", r.unit.lower().replace("°", "deg").replace("³", "3")).strip("_")
+        if unit:
+            stem = f"{stem}_{unit}"
+    return stem
+
+
+def field_value(v: Any) -> float | str | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, (int, float)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, bytes):
+        return v.hex().upper()
+    return str(v)
+
+
+def _secret(env_name: str, credential: str) -> str | None:
+    value = os.environ.get(env_name)
+    if value:
+        return value
+    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        path = os.path.join(cred_dir, credential)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return fh.read().strip()
+    return None
+
+
+class InfluxSink(Sink):
+    scheme = "influx"
+    #: seconds: the back-off cap while the server is unreachable (drains within seconds when it is back)
+    retry_max = 5.0
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        api: str | None = None,
+        org: str | None = None,
+        bucket: str | None = None,
+        token: str | None = None,
+        db: str | None = None,
+        rp: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        measurement: str | None = None,
+        time: str | None = None,
+        timeout: float = 10.0,
+        tls: bool | None = None,
+        verify_tls: bool = True,
+        retry_max: float | None = None,
+    ) -> None:
+        super().__init__(target)
+        parsed = urllib.parse.urlsplit(target if target.startswith("//") else "//" + target)
+        if not parsed.hostname:
+            raise SinkError("influx sink: give a server, e.g. influx://127.0.0.1:8086?org=home&bucket=han")
+        try:
+            port = parsed.port
+        except ValueError:
+            raise SinkError("influx sink: the port must be a number") from None
+        query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+        known = {"api", "org", "bucket", "token", "db", "rp", "user", "password", "measurement", "time", "precision"}
+        unknown = sorted(set(query) - known)
+        if unknown:
+            raise SinkError(f"influx sink: unknown parameter {unknown[0]!r}; it takes {', '.join(sorted(known))}")
+        if query.get("precision", "s") != "s":
+            raise SinkError("influx sink: precision is seconds (s)")
+
+        def pick(name: str, given: Any) -> Any:
+            return given if given is not None else query.get(name)
+
+        self.api = (pick("api", api) or ("v1" if pick("db", db) else "v2")).lower()
+        if self.api not in ("v1", "v2"):
+            raise SinkError("influx sink: api must be v1 (/write, InfluxDB 1.x) or v2 (/api/v2/write)")
+        scheme = "https" if (tls if tls is not None else self.scheme == "influxs") else "http"
+        host = parsed.hostname if ":" not in parsed.hostname else f"[{parsed.hostname}]"
+        self.base_url = f"{scheme}://{host}:{port or 8086}{parsed.path.rstrip('/')}"
+        self.org = pick("org", org) or ""
+        self.bucket = pick("bucket", bucket)
+        self.db = pick("db", db)
+        self.rp = pick("rp", rp)
+        self.user = pick("user", user) or (urllib.parse.unquote(parsed.username) if parsed.username else None)
+        self.measurement = pick("measurement", measurement) or "han"
+        self.time = pick("time", time) or "meter"
+        if self.time not in ("meter", "arrival"):
+            raise SinkError("influx sink: time must be meter (the meter's clock) or arrival")
+        self.timeout = float(timeout)
+        self.verify_tls = bool(verify_tls)
+        if retry_max is not None:
+            self.retry_max = float(retry_max)
+        if self.api == "v2":
+            self._token = pick("token", token) or _secret("HAN_INFLUX_TOKEN", "han-influx-token") or ""
+            if not self.bucket:
+                raise SinkError("influx sink: the v2 API needs a bucket (…?org=ORG&bucket=BUCKET&token=…)")
+        else:
+            self._password = (
+                pick("password", password)
+                or (urllib.parse.unquote(parsed.password) if parsed.password else None)
+                or _secret("HAN_INFLUX_PASSWORD", "han-influx-password")
+            )
+            if not self.db:
+                raise SinkError("influx sink: the v1 API needs a database (…?api=v1&db=han)")
+        self._client: Any = None
+        self._write_api: Any = None
+        self.skipped = 0  #: pushes the server rejected as bad data
+
+    @property
+    def name(self) -> str:
+        # no secrets: the token, a password or user info never appear in logs or status
+        parsed = urllib.parse.urlsplit("//" + self.target.removeprefix("//"))
+        host = parsed.hostname or ""
+        netloc = f"{host}:{parsed.port}" if parsed.port else host
+        query = [(k, v) for k, v in urllib.parse.parse_qsl(parsed.query) if k not in _SECRET_PARAMS]
+        q = urllib.parse.urlencode(query)
+        return f"{self.scheme}://{netloc}{parsed.path}" + (f"?{q}" if q else "")
+
+    # -- points ----------------------------------------------------------------------
+    def point(self, e: Entry) -> Any:
+        from influxdb_client import Point, WritePrecision
+
+        p: Push = e.push
+        pt = Point(self.measurement)
+        if p.meter_id:
+            pt.tag("meter_id", p.meter_id)
+        if p.list_id:
+            pt.tag("list_id", p.list_id)
+        if p.security is not None and p.security.system_title:
+            pt.tag("system_title", p.security.system_title.hex().upper())
+        n = 0
+        for r in p.registers:
+            name = field_name(r)
+            value = field_value(r.value) if name else None
+            if value is None:
+                continue
+            pt.field(name, value)
+            n += 1
+        if not n:
+            return None
+        when: datetime = e.received if self.time == "arrival" else time_utc(p, e.received)
+        pt.time(int(when.timestamp()), WritePrecision.S)
+        return pt
+
+    def lines(self, entries: Sequence[Entry]) -> list[str]:
+        out = []
+        for e in entries:
+            pt = self.point(e)
+            if pt is not None:
+                out.append(pt.to_line_protocol())
+        return out
+
+    # -- I/O ---------------------------------------------------------------------------
+    def open(self, resume):
+        ckpt = super().open(resume)
+        if self.api == "v2":
+            from influxdb_client import InfluxDBClient
+            from influxdb_client.client.write_api import SYNCHRONOUS
+
+            self._client = InfluxDBClient(
+                url=self.base_url,
+                token=self._token,
+                org=self.org,
+                timeout=int(self.timeout * 1000),
+                verify_ssl=self.verify_tls,
+            )
+            self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+        return ckpt
+
+    def write(self, entries: Sequence[Entry]) -> None:
+        lines = self.lines(entries)
+        if lines:
+            status, detail = self._post("\n".join(lines))
+            if status in _BAD_DATA:
+                # one bad push must not hold back the others: send them one by one, skip what is rejected
+                for e in entries:
+                    one = self.lines([e])
+                    if not one:
+                        continue
+                    status, detail = self._post(one[0]) if len(entries) > 1 else (status, detail)
+                    if status in _BAD_DATA:
+                        self.skipped += 1
+                        log.error(
+                            "%s: the server rejected journal position %d as bad data (HTTP %d: %s); skipped",
+                            self.name,
+                            e.seq,
+                            status,
+                            detail,
+                        )
+                    elif status >= 300:
+                        self._raise(status, detail)
+            elif status >= 300:
+                self._raise(status, detail)
+        self._advance(entries)
+
+    def _raise(self, status: int, detail: str) -> None:
+        hint = {
+            401: "authentication failed: check the token (or user and password)",
+            403: "permission denied: the token may not write to this bucket",
+            404: f"not found: does the {'database ' + repr(self.db) if self.api == 'v1' else 'bucket or org'} exist?"
+            + (" (InfluxDB before 1.8 has no /api/v2/write: use ?api=v1&db=...)" if self.api == "v2" else ""),
+        }.get(status, "")
+        raise SinkError(f"influx sink: HTTP {status}{': ' + hint if hint else ''} ({detail})")
+
+    def _post(self, body: str) -> tuple[int, str]:
+        """POST line protocol; (status, short detail).  Connection errors raise SinkError."""
+        if self.api == "v2":
+            return self._post_v2(body)
+        return self._post_v1(body)
+
+    def _post_v2(self, body: str) -> tuple[int, str]:
+        from influxdb_client import WritePrecision
+        from influxdb_client.rest import ApiException
+
+        try:
+            self._write_api.write(bucket=self.bucket, org=self.org, record=body, write_precision=WritePrecision.S)
+        except ApiException as exc:
+            return int(exc.status or 0), _short(exc.body or exc.reason)
+        except Exception as exc:  # noqa: BLE001 - urllib3 connection errors and the like: retried
+            raise SinkError(f"influx sink: cannot reach {self.base_url}: {_reason(exc)}") from None
+        return 204, ""
+
+    def _post_v1(self, body: str) -> tuple[int, str]:
+        params = {"db": self.db, "precision": "s"}
+        if self.rp:
+            params["rp"] = self.rp
+        req = urllib.request.Request(
+            f"{self.base_url}/write?{urllib.parse.urlencode(params)}",
+            data=body.encode("utf-8"),
+            method="POST",
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
+        if self.user:
+            cred = base64.b64encode(f"{self.user}:{self._password or ''}".encode()).decode()
+            req.add_header("Authorization", f"Basic {cred}")
+        ctx = None
+        if self.base_url.startswith("https:") and not self.verify_tls:
+            import ssl
+
+            ctx = ssl._create_unverified_context()  # noqa: S323 - asked for with verify_tls = false
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=ctx) as resp:
+                return resp.status, ""
+        except urllib.error.HTTPError as exc:
+            return exc.code, _short(exc.read())
+        except (OSError, ValueError) as exc:
+            raise SinkError(f"influx sink: cannot reach {self.base_url}: {_reason(exc)}") from None
+
+    def close(self) -> None:
+        client, self._client, self._write_api = self._client, None, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+
+
+def _short(detail: Any) -> str:
+    if isinstance(detail, bytes):
+        detail = detail.decode("utf-8", "replace")
+    text = " ".join(str(detail or "").split())
+    return text[:200]
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    text = str(reason if reason is not None else exc) or type(exc).__name__
+    text = re.sub(r"<[^>]*object at 0x[0-9a-f]+>:?\s*", "", text)
+    return _short(text)
+
+
+class InfluxsSink(InfluxSink):
+    """``influxs://``: the same over HTTPS."""
+
+    scheme = "influxs"

@@ -1,0 +1,438 @@
+"""``mqtt://[USER[:PASSWORD]@]HOST[:PORT]?prefix=homeassistant&topic=han``: MQTT with Home Assistant discovery.
+
+Per push, one JSON state message on ``<topic>/<node>/state`` (QoS 1)::
+
+    {"time": "2026-01-15T11:00:00Z", "active_power_import": 297, "active_energy_import": 9643.721, ...}
+
+``<node>`` is ``han_<meter id>`` (else the system title).  Energy in Wh is sent
+in kWh.  For every register Home Assistant knows a sensor for, a retained
+discovery config goes to ``<prefix>/sensor/<node>/<key>/config`` with device
+info, ``device_class``, ``state_class`` and unit: energy ``total_increasing``
+in kWh (the Energy dashboard accepts them), power, voltage, current, power
+factor and frequency ``measurement``.  ``<topic>/status`` is the availability
+topic: ``online`` (retained) after connecting, ``offline`` as the last will
+and at a clean stop.  ``prefix=`` (empty) turns discovery off.
+
+A cumulative value (``total_increasing``) that is lower than one already
+published is left out of the state message with a warning: Home Assistant
+would count it as a meter reset.  The highest values are kept in the sink's
+checkpoint, so this holds across restarts.
+
+Delivery: a push is acknowledged only after the broker's PUBACK; until then
+it waits in the daemon's journal (the pending queue, on disk), and after a
+lost connection the sink reconnects with capped back-off and re-publishes the
+discovery configs, ``online`` and the backlog in order (QoS 1: at least once).
+The password may come from ``HAN_MQTT_PASSWORD`` or the systemd credential
+``han-mqtt-password``; it is never logged.  Needs ``pip install han[mqtt]`` (aiomqtt).
+
+The message building is sans-IO (:class:`MqttPlan`); :class:`MqttSink` is a thin
+shell that runs aiomqtt on an event loop in its own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import threading
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from obis.push import Push
+
+from .base import Checkpoint, Entry, Sink, SinkError, iso_utc, time_utc
+
+log = logging.getLogger("han.sink")
+
+
+@dataclass(frozen=True)
+class SensorKind:
+    device_class: str
+    state_class: str
+    unit: str | None  #: unit published (None: no unit)
+    units_in: tuple[str | None, ...]  #: register units accepted
+    factor: float = 1.0  #: register value × factor = published value
+
+
+_ENERGY_KWH = SensorKind("energy", "total_increasing", "kWh", ("Wh",), 0.001)
+#: (key pattern, kind); the register's unit must be one of ``units_in``
+SENSORS: tuple[tuple[re.Pattern[str], SensorKind], ...] = (
+    (re.compile(r"active_energy_.*"), _ENERGY_KWH),
+    (re.compile(r"active_energy_.*"), SensorKind("energy", "total_increasing", "kWh", ("kWh",))),
+    (re.compile(r"reactive_energy_.*"), SensorKind("reactive_energy", "total_increasing", "kvarh", ("varh",), 0.001)),
+    (re.compile(r"reactive_energy_.*"), SensorKind("reactive_energy", "total_increasing", "kvarh", ("kvarh",))),
+    (re.compile(r"active_power_.*"), SensorKind("power", "measurement", "W", ("W",))),
+    (re.compile(r"active_power_.*"), SensorKind("power", "measurement", "kW", ("kW",))),
+    (re.compile(r"reactive_power_.*"), SensorKind("reactive_power", "measurement", "var", ("var",))),
+    (re.compile(r"apparent_power_.*"), SensorKind("apparent_power", "measurement", "VA", ("VA",))),
+    (re.compile(r"voltage(_l[123])?"), SensorKind("voltage", "measurement", "V", ("V",))),
+    (re.compile(r"current(_l[123]|_neutral)?"), SensorKind("current", "measurement", "A", ("A",))),
+    (re.compile(r"power_factor(_l[123])?"), SensorKind("power_factor", "measurement", None, (None,))),
+    (re.compile(r"frequency"), SensorKind("frequency", "measurement", "Hz", ("Hz",))),
+)
+
+
+def sensor_kind(key: str | None, unit: str | None) -> SensorKind | None:
+    if not key:
+        return None
+    for pattern, kind in SENSORS:
+        if pattern.fullmatch(key) and unit in kind.units_in:
+            return kind
+    return None
+
+
+def node_id(push: Push) -> str:
+    if push.meter_id:
+        ident = push.meter_id
+    elif push.security is not None and push.security.system_title:
+        ident = push.security.system_title.hex().upper()
+    else:
+        ident = "unknown"
+    return "han_" + re.sub(r"[^A-Za-z0-9_-]+", "_", ident)
+
+
+def sensor_name(key: str) -> str:
+    """``active_power_import_l1`` → ``Active power import L1``."""
+    words = [w.upper() if re.fullmatch(r"l[123]|q[1-4]", w) else w for w in key.split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+@dataclass
+class Message:
+    topic: str
+    payload: str
+    retain: bool = False
+
+
+class MqttPlan:
+    """Sans-IO: which messages a batch of pushes becomes (discovery once per connection, state per push)."""
+
+    def __init__(self, *, prefix: str, topic: str, expire_after: int = 0, version: str = "") -> None:
+        self.prefix = prefix.strip("/")
+        self.topic = topic.strip("/")
+        self.expire_after = expire_after
+        self.version = version
+        self.totals: dict[str, dict[str, float]] = {}  #: node -> key -> highest cumulative value published
+        self.announced: dict[str, set[str]] = {}  #: node -> keys whose discovery config is out (this connection)
+        self.warned: set[tuple[str, str]] = set()
+
+    @property
+    def status_topic(self) -> str:
+        return f"{self.topic}/status"
+
+    def connected(self) -> None:
+        """A new connection: discovery configs are published again (Home Assistant may have restarted too)."""
+        self.announced.clear()
+
+    def messages(self, entries: Sequence[Entry]) -> list[Message]:
+        out: list[Message] = []
+        for e in entries:
+            node = node_id(e.push)
+            state: dict[str, Any] = {"time": iso_utc(time_utc(e.push, e.received))}
+            new_keys = []
+            for r in e.push.registers:
+                if not r.key or r.key == "clock" or r.value is None:
+                    continue
+                kind = sensor_kind(r.key, r.unit)
+                value = r.value
+                if kind is not None and isinstance(value, (int, float)) and kind.factor != 1.0:
+                    value = round(value * kind.factor, 6)
+                elif not isinstance(value, (int, float, str)):
+                    value = str(value)
+                if kind is not None and kind.state_class == "total_increasing" and isinstance(value, (int, float)):
+                    seen = self.totals.setdefault(node, {})
+                    last = seen.get(r.key)
+                    if last is not None and value < last:
+                        if (node, r.key) not in self.warned:
+                            self.warned.add((node, r.key))
+                            log.warning(
+                                "mqtt: %s %s went down from %s to %s; not published (Home Assistant would count"
+                                " a meter reset)",
+                                node,
+                                r.key,
+                                last,
+                                value,
+                            )
+                        continue
+                    self.warned.discard((node, r.key))
+                    seen[r.key] = value
+                state[r.key] = value
+                if kind is not None and self.prefix and r.key not in self.announced.get(node, set()):
+                    new_keys.append((r.key, kind))
+            for key, kind in new_keys:
+                out.append(Message(*self.discovery(e.push, node, key, kind), retain=True))
+                self.announced.setdefault(node, set()).add(key)
+            out.append(Message(f"{self.topic}/{node}/state", json.dumps(state, separators=(",", ":"))))
+        return out
+
+    def discovery(self, push: Push, node: str, key: str, kind: SensorKind) -> tuple[str, str]:
+        config: dict[str, Any] = {
+            "name": sensor_name(key),
+            "unique_id": f"{node}_{key}",
+            "default_entity_id": f"sensor.{node}_{key}",
+            "state_topic": f"{self.topic}/{node}/state",
+            "value_template": f"{{{{ value_json.{key} }}}}",
+            "device_class": kind.device_class,
+            "state_class": kind.state_class,
+            "availability_topic": self.status_topic,
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "device": device_info(push, node),
+            "origin": {"name": "han", **({"sw_version": self.version} if self.version else {})},
+        }
+        if kind.unit:
+            config["unit_of_measurement"] = kind.unit
+        if kind.device_class == "energy":
+            config["suggested_display_precision"] = 3
+        if self.expire_after:
+            config["expire_after"] = self.expire_after
+        return f"{self.prefix}/sensor/{node}/{key}/config", json.dumps(config, separators=(",", ":"))
+
+
+def device_info(push: Push, node: str) -> dict[str, Any]:
+    info: dict[str, Any] = {"identifiers": [node], "name": f"Electricity meter {push.meter_id or node}"}
+    st = push.security.system_title if push.security is not None else None
+    if st and st[:3].isalpha():
+        info["manufacturer"] = st[:3].decode("ascii")  # the FLAG id: KAM (Kamstrup), AIE, KFM, LGZ ...
+    if push.list_id or push.profile:
+        info["model"] = push.profile or push.list_id
+    if push.meter_id:
+        info["serial_number"] = push.meter_id
+    return info
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("han")
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+class MqttSink(Sink):
+    scheme = "mqtt"
+    retry_max = 5.0
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        prefix: str | None = None,
+        topic: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        client_id: str | None = None,
+        qos: int | None = None,
+        expire_after: int | None = None,
+        timeout: float = 10.0,
+        tls: bool | None = None,
+        retry_max: float | None = None,
+    ) -> None:
+        super().__init__(target)
+        parsed = urllib.parse.urlsplit(target if target.startswith("//") else "//" + target)
+        if not parsed.hostname:
+            raise SinkError("mqtt sink: give a broker, e.g. mqtt://127.0.0.1:1883?prefix=homeassistant&topic=han")
+        try:
+            self.port = parsed.port or (8883 if (tls or self.scheme == "mqtts") else 1883)
+        except ValueError:
+            raise SinkError("mqtt sink: the port must be a number") from None
+        self.host = parsed.hostname
+        query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+        known = {"prefix", "topic", "client_id", "qos", "expire_after"}
+        unknown = sorted(set(query) - known)
+        if unknown:
+            raise SinkError(f"mqtt sink: unknown parameter {unknown[0]!r}; it takes {', '.join(sorted(known))}")
+
+        def pick(name: str, given: Any, default: Any) -> Any:
+            return given if given is not None else query.get(name, default)
+
+        prefix = pick("prefix", prefix, "homeassistant")
+        topic = pick("topic", topic, "han")
+        for what, text in (("prefix", prefix), ("topic", topic)):
+            if "#" in text or "+" in text:
+                raise SinkError(f"mqtt sink: {what} must not hold MQTT wildcards (# or +)")
+        if not topic.strip("/"):
+            raise SinkError("mqtt sink: topic must not be empty")
+        try:
+            self.qos = int(pick("qos", qos, 1))
+            expire = int(pick("expire_after", expire_after, 0))
+        except ValueError:
+            raise SinkError("mqtt sink: qos and expire_after are numbers") from None
+        if self.qos not in (0, 1, 2):
+            raise SinkError("mqtt sink: qos must be 0, 1 or 2")
+        self.user = user or (urllib.parse.unquote(parsed.username) if parsed.username else None)
+        self._password = (
+            password
+            or (urllib.parse.unquote(parsed.password) if parsed.password else None)
+            or _secret("HAN_MQTT_PASSWORD", "han-mqtt-password")
+        )
+        self.client_id = pick("client_id", client_id, None)
+        self.timeout = float(timeout)
+        self.tls = bool(tls) if tls is not None else self.scheme == "mqtts"
+        if retry_max is not None:
+            self.retry_max = float(retry_max)
+        self.plan = MqttPlan(prefix=prefix, topic=topic, expire_after=expire, version=_version())
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._client: Any = None
+
+    @property
+    def name(self) -> str:
+        parsed = urllib.parse.urlsplit("//" + self.target.removeprefix("//"))
+        user = f"{urllib.parse.unquote(parsed.username)}@" if parsed.username else ""
+        host = f"{parsed.hostname}:{parsed.port}" if parsed.port else (parsed.hostname or "")
+        return f"{self.scheme}://{user}{host}" + (f"?{parsed.query}" if parsed.query else "")
+
+    # -- the event loop thread --------------------------------------------------------
+    def _run(self, coro: Any, timeout: float | None = None) -> Any:
+        assert self._loop is not None
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return fut.result(timeout if timeout is not None else self.timeout + 5)
+        except TimeoutError:
+            fut.cancel()
+            raise SinkError(f"mqtt sink: no answer from {self.host}:{self.port} within {self.timeout:g} s") from None
+
+    def _start_loop(self) -> None:
+        if self._loop is not None:
+            return
+        loop = asyncio.new_event_loop()
+        loop.set_exception_handler(lambda _loop, ctx: log.debug("mqtt: %s", ctx.get("message")))
+        ready = threading.Event()
+
+        def main() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=main, name=f"mqtt {self.host}", daemon=True)
+        self._thread.start()
+        ready.wait()
+        self._loop = loop
+
+    def _stop_loop(self) -> None:
+        loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(5.0)
+
+    # -- the sink ---------------------------------------------------------------------
+    def open(self, resume: Checkpoint) -> Checkpoint:
+        ckpt = super().open(resume)
+        totals = resume.mark.get("totals")
+        if isinstance(totals, Mapping):
+            for node, values in totals.items():
+                if isinstance(values, Mapping):
+                    self.plan.totals.setdefault(str(node), {}).update(
+                        {str(k): v for k, v in values.items() if isinstance(v, (int, float))}
+                    )
+        try:
+            import aiomqtt
+        except ImportError:
+            raise SinkError("mqtt sink: needs aiomqtt: pip install 'han[mqtt]'") from None
+        self._start_loop()
+        self._run(self._connect(aiomqtt))
+        self.plan.connected()
+        return Checkpoint(ckpt.journal, ckpt.seq, self._mark())
+
+    async def _connect(self, aiomqtt: Any) -> None:
+        tls_context = None
+        if self.tls:
+            import ssl
+
+            tls_context = ssl.create_default_context()
+        client = aiomqtt.Client(
+            self.host,
+            self.port,
+            username=self.user,
+            password=self._password,
+            identifier=self.client_id,
+            will=aiomqtt.Will(self.plan.status_topic, "offline", qos=1, retain=True),
+            timeout=self.timeout,
+            tls_context=tls_context,
+            logger=logging.getLogger("han.sink.mqtt.client"),
+        )
+        try:
+            await client.__aenter__()
+        except aiomqtt.MqttError as exc:
+            raise SinkError(f"mqtt sink: cannot connect to {self.host}:{self.port}: {_reason(exc)}") from None
+        self._client = client
+        await self._publish(self.plan.status_topic, "online", retain=True)
+
+    async def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
+        import aiomqtt
+
+        try:
+            await self._client.publish(topic, payload, qos=self.qos, retain=retain, timeout=self.timeout)
+        except aiomqtt.MqttError as exc:
+            raise SinkError(f"mqtt sink: cannot publish to {self.host}:{self.port}: {_reason(exc)}") from None
+
+    def write(self, entries: Sequence[Entry]) -> None:
+        if self._client is None:
+            raise SinkError("mqtt sink: not connected")
+        messages = self.plan.messages(entries)
+
+        async def send() -> None:
+            for m in messages:
+                await self._publish(m.topic, m.payload, m.retain)
+
+        self._run(send(), timeout=self.timeout * (1 + len(messages)) + 5)
+        self._advance(entries)
+
+    def _mark(self) -> dict[str, Any]:
+        return {"totals": {node: dict(v) for node, v in self.plan.totals.items()}}
+
+    def flush(self) -> Checkpoint:
+        return Checkpoint(self._journal, self._seq, self._mark())
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._loop is not None:
+
+            async def bye() -> None:
+                try:
+                    await client.publish(self.plan.status_topic, "offline", qos=1, retain=True, timeout=2.0)
+                except Exception:  # noqa: BLE001 - best effort: the last will says the same
+                    pass
+                try:
+                    await client.__aexit__(None, None, None)
+                except Exception:  # noqa: BLE001
+                    pass
+
+            try:
+                self._run(bye(), timeout=5.0)
+            except Exception:  # noqa: BLE001
+                pass
+        self._stop_loop()
+
+
+class MqttsSink(MqttSink):
+    """``mqtts://``: MQTT over TLS (port 8883 unless given)."""
+
+    scheme = "mqtts"
+
+
+def _secret(env_name: str, credential: str) -> str | None:
+    value = os.environ.get(env_name)
+    if value:
+        return value
+    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        path = os.path.join(cred_dir, credential)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return fh.read().strip()
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
