@@ -300,6 +300,171 @@ def _decode_compact_array(buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
     return Data(COMPACT_ARRAY, tuple(items)), end
 
 
+# -- templates: the fast path for a meter's repeated pushes -------------------------
+#: struct code of the value bytes of each fixed-size type (the same formats as decoding uses)
+_SLOT_CODES: dict[int, str] = {
+    tag: (fmt.lstrip(">") if fmt else f"{size}s") for tag, (size, fmt) in _FIXED.items()
+}
+#: the types whose value bytes are template slots: the fixed-size types and octet strings
+SLOT_TYPES = frozenset(_SLOT_CODES) | {OCTET_STRING}
+#: templates cover at most this many values (bigger bodies, e.g. load profiles, are decoded as usual)
+MAX_TEMPLATE_SLOTS = 1024
+
+
+class Template:
+    """The byte layout of one encoded value with its scalar values left open.
+
+    A meter pushes the same list again and again: the same tags, element
+    counts, string contents and octet-string lengths (the *skeleton*), only
+    the values change.  A template splits an encoding that :func:`decode_at`
+    accepted into skeleton runs and *slots* (the value bytes of the
+    fixed-size types and of octet strings, in pre-order) and compiles one
+    :class:`struct.Struct` that cuts a buffer the same way::
+
+        02 19 0A 0E "Kamstrup_V0001" 09 06 | 01 01 01 08 00 FF | 06 | 00 0D 39 4C | 09 06 | ...
+        '------ skeleton run ---------'      '---- slot 0 ----'  sk   '-- slot 1 -'  sk
+
+    :meth:`match` accepts a buffer of the same size whose skeleton runs are
+    byte for byte the same and returns the slot values.  That is exact:
+    decoding reads only tags, counts and lengths to find its way, and they
+    all lie in the skeleton, so the same skeleton decodes to the same tree
+    with these values in its slots (see :func:`slot_leaves`).  Strings
+    other than octet strings, null-data and lengths stay in the skeleton.
+    """
+
+    __slots__ = ("size", "tags", "_unpack", "_skeleton")
+
+    def __init__(self, size: int, tags: tuple[int, ...], fmt: str, skeleton: tuple[bytes, ...]) -> None:
+        self.size = size  #: bytes the encoded value takes
+        self.tags = tags  #: A-XDR type tag of each slot
+        self._unpack = struct.Struct(fmt).unpack_from
+        self._skeleton = skeleton
+
+    def match(self, buf: bytes, pos: int = 0) -> tuple | None:
+        """The slot values when ``buf[pos:pos + size]`` has this template's skeleton, else None.
+
+        The caller makes sure ``size`` bytes are there (the cache keys templates by size).
+        """
+        parts = self._unpack(buf, pos)
+        # skeleton runs and slots alternate, beginning with a run (a tag byte opens every value)
+        if parts[0::2] == self._skeleton:
+            return parts[1::2]
+        return None
+
+
+def make_template(buf: bytes, pos: int, end: int) -> Template | None:
+    """The template of the value encoded in ``buf[pos:end]``, which :func:`decode_at` accepted.
+
+    None when the value holds a type templates leave out (bit-string,
+    compact-array) or more than :data:`MAX_TEMPLATE_SLOTS` values.
+    """
+    fmt = [">"]
+    skeleton: list[bytes] = []
+    tags: list[int] = []
+    run = pos  # start of the current skeleton run
+    p = pos
+    todo = 1  # values still to read: one, plus the elements of every container opened
+    while todo:
+        todo -= 1
+        tag = buf[p]
+        p += 1
+        if tag == STRUCTURE or tag == ARRAY:
+            count, p = _length(buf, p)
+            todo += count
+            continue
+        code = _SLOT_CODES.get(tag)
+        if code is not None:
+            size = _FIXED[tag][0]
+        elif tag == OCTET_STRING:
+            size, p = _length(buf, p)
+            code = f"{size}s"
+        elif tag == VISIBLE_STRING or tag == UTF8_STRING:
+            size, p = _length(buf, p)
+            p += size  # text stays in the skeleton
+            continue
+        elif tag == NULL:
+            continue
+        else:
+            return None
+        if len(tags) >= MAX_TEMPLATE_SLOTS:
+            return None
+        skeleton.append(buf[run:p])
+        fmt.append(f"{p - run}s{code}")
+        tags.append(tag)
+        p += size
+        run = p
+    if p != end:
+        raise AxdrError(f"template of a value that ends at {p}, not {end}")  # a caller's bug, never data
+    if p > run:
+        skeleton.append(buf[run:p])
+        fmt.append(f"{p - run}s")
+    return Template(end - pos, tuple(tags), "".join(fmt), tuple(skeleton))
+
+
+def slot_leaves(value: Data) -> list[Data]:
+    """The values of ``value`` that are template slots, in the order :meth:`Template.match` returns them."""
+    out: list[Data] = []
+    stack = [value]
+    while stack:
+        d = stack.pop()
+        tag = d.tag
+        if tag == STRUCTURE or tag == ARRAY:
+            stack.extend(reversed(d.value))
+        elif tag in SLOT_TYPES:
+            out.append(d)
+    return out
+
+
+class Templates:
+    """A bounded cache of :class:`Template` values by encoded size, for one stream of pushes.
+
+    ``match`` tries the few templates of a body's size; ``learn`` adds one
+    after a full decode.  At most ``maxsize`` sizes are kept (the one first
+    seen dropped first) with at most ``per_size`` templates each (the oldest
+    dropped first).  A size that keeps producing new skeletons
+    (text that changes every push, say) stops learning after
+    ``4 * per_size`` templates, so such a stream costs one dictionary lookup
+    more than decoding without templates, not a template per push.
+    """
+
+    def __init__(self, maxsize: int = 32, per_size: int = 4) -> None:
+        self.maxsize = maxsize
+        self.per_size = per_size
+        self._by_size: dict[int, list] = {}  # size -> [learned count, template, template, ...]
+
+    def __len__(self) -> int:
+        return sum(len(entry) - 1 for entry in self._by_size.values())
+
+    def match(self, buf: bytes, pos: int) -> tuple[Template, tuple] | None:
+        entry = self._by_size.get(len(buf) - pos)
+        if entry is not None:
+            for t in entry[1:]:
+                values = t.match(buf, pos)
+                if values is not None:
+                    return t, values
+        return None
+
+    def learn(self, buf: bytes, pos: int, end: int) -> Template | None:
+        """Add the template of ``buf[pos:end]`` (decoded before); None when none is made."""
+        size = end - pos
+        entry = self._by_size.get(size)
+        if entry is None:
+            while len(self._by_size) >= self.maxsize:
+                del self._by_size[next(iter(self._by_size))]
+            entry = self._by_size[size] = [0]
+        if entry[0] >= 4 * self.per_size:
+            return None
+        template = make_template(buf, pos, end)
+        if template is None:
+            entry[0] = 4 * self.per_size  # not a type templates cover: do not try again
+            return None
+        entry[0] += 1
+        entry.append(template)
+        if len(entry) - 1 > self.per_size:
+            del entry[1]
+        return template
+
+
 # -- encoding -----------------------------------------------------------------
 def encode(data: Data) -> bytes:
     """Encode a :class:`Data` value (the inverse of :func:`decode`).
