@@ -415,6 +415,10 @@ def slot_leaves(value: Data) -> list[Data]:
     return out
 
 
+#: after too many new skeletons of one size, learn only every this many times
+RETRY_EVERY = 64
+
+
 class Templates:
     """A bounded cache of :class:`Template` values by encoded size, for one stream of pushes.
 
@@ -423,14 +427,16 @@ class Templates:
     seen dropped first) with at most ``per_size`` templates each (the oldest
     dropped first).  A size that keeps producing new skeletons
     (text that changes every push, say) stops learning after
-    ``4 * per_size`` templates, so such a stream costs one dictionary lookup
-    more than decoding without templates, not a template per push.
+    ``4 * per_size`` templates and then tries only every
+    :data:`RETRY_EVERY` th time: such a stream costs little more than
+    decoding without templates, and a list that settles down later still
+    gets its template.
     """
 
     def __init__(self, maxsize: int = 32, per_size: int = 4) -> None:
         self.maxsize = maxsize
         self.per_size = per_size
-        self._by_size: dict[int, list] = {}  # size -> [learned count, template, template, ...]
+        self._by_size: dict[int, list] = {}  # size -> [tries to learn, template, template, ...]
 
     def __len__(self) -> int:
         return sum(len(entry) - 1 for entry in self._by_size.values())
@@ -452,13 +458,14 @@ class Templates:
             while len(self._by_size) >= self.maxsize:
                 del self._by_size[next(iter(self._by_size))]
             entry = self._by_size[size] = [0]
-        if entry[0] >= 4 * self.per_size:
+        tries = entry[0]
+        entry[0] = tries + 1
+        if tries >= 4 * self.per_size and tries % RETRY_EVERY:
             return None
         template = make_template(buf, pos, end)
         if template is None:
-            entry[0] = 4 * self.per_size  # not a type templates cover: do not try again
+            entry[0] = max(tries + 1, 4 * self.per_size)  # a type templates leave out: try again only rarely
             return None
-        entry[0] += 1
         entry.append(template)
         if len(entry) - 1 > self.per_size:
             del entry[1]

@@ -692,7 +692,8 @@ class _Plan:
         )
 
 
-#: plans by (template, profile, manufacturer, country, time zone, multipliers, CT ratio): [plans made, plan, ...]
+#: plans by (template, profile, manufacturer, country, time zone, multipliers, CT ratio):
+#: [misses, the profile (keeps its id taken), plan, plan, ...]
 _PLANS: dict[tuple, list] = {}
 MAX_PLANS = 256  #: cache keys kept (the oldest dropped first)
 PLANS_PER_KEY = 4  #: plans kept per key (one per set of pinned values: OBIS codes, scaler-units, ...)
@@ -716,16 +717,17 @@ def _plan_for(
         for plan in entry[2:]:
             if plan.fits(values):
                 return plan
-        if entry[0] >= 4 * PLANS_PER_KEY:
-            return None  # pinned values that change every push: interpret the slow way
+        made = entry[0]
+        entry[0] = made + 1
+        if made >= 4 * PLANS_PER_KEY and made % axdr.RETRY_EVERY:
+            return None  # pinned values that change every push: interpret the slow way (and retry rarely)
     else:
         while len(_PLANS) >= MAX_PLANS:
             del _PLANS[next(iter(_PLANS))]
-        entry = _PLANS[key] = [0, profile]
+        entry = _PLANS[key] = [1, profile]
     body = notification.body
     a = _analyse(body, maker, profile, country, opts)
     plan = _Plan(a, values, axdr.slot_leaves(body))
-    entry[0] += 1
     entry.append(plan)
     if len(entry) - 2 > PLANS_PER_KEY:
         del entry[2]
