@@ -28,7 +28,6 @@ keeps its position.  The push then says which profile (if any) matched.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 from operator import itemgetter
@@ -42,7 +41,7 @@ from decoders.dsmr import Telegram
 from .code import Obis, ObisError, looks_like_obis
 from .names import obis_name
 from .profiles import Profile, profile_by_name, select_profile, timezone_name
-from .push import Push, Register, SecurityInfo
+from .push import Push, Register, RegisterLayout, SecurityInfo
 from .units import unit_symbol
 
 _TYPE_NAMES = axdr.TYPE_NAMES
@@ -274,9 +273,8 @@ def _times(
         return None, None, tzname
     tz = _zone(tzname) if tzname else None
     t = meter_time
-    if t.deviation is not None and profile is not None and not profile.trust_deviation and tz is not None:
-        t = replace(t, deviation=None)
-    return t.isoformat(tz), t.utc(tz), tzname
+    ignore = t.deviation is not None and profile is not None and not profile.trust_deviation and tz is not None
+    return (*t.local_and_utc(tz, ignore_deviation=ignore), tzname)
 
 
 class _Info(NamedTuple):
@@ -524,6 +522,7 @@ def _push(
     apdu: bytes,
     country: str | None,
     timezone: str | None,
+    layout: RegisterLayout | None = None,
 ) -> Push:
     notes = a.notes
     meter_time = notification.datetime or clock
@@ -546,6 +545,7 @@ def _push(
         unknown_list=a.unknown,
         object_list=a.object_list,
         timezone=tzname,
+        _layout=(layout, registers) if layout is not None else None,
     )
 
 
@@ -607,13 +607,19 @@ class _Plan:
     :func:`_evaluate` would.
     """
 
-    __slots__ = ("analysis", "registers", "dynamic", "pins", "pinned", "clock", "meter_id", "guard", "_pinned_of")
+    __slots__ = (
+        "analysis", "registers", "as_sent", "rounded", "other", "pins", "pinned", "clock", "meter_id", "guard",
+        "layout", "_pinned_of",
+    )  # fmt: skip
 
     def __init__(self, a: _Analysis, values: tuple, leaves: list[axdr.Data]) -> None:
         slot_of = {id(d): k for k, d in enumerate(leaves)}
         self.analysis = a
         registers: list[Register | None] = []
-        dynamic = []
+        # the registers computed per push, by how: (register index, slot, ...) - the common cases unrolled
+        as_sent = []  # value = raw = the slot value
+        rounded = []  # value = round(raw * 10.0**scaler, -scaler)
+        other = []  # anything else: _evaluate()
         free_slots = set()
         new = tuple.__new__
         for i, r in enumerate(a.recipes):
@@ -627,9 +633,14 @@ class _Plan:
             else:
                 registers.append(None)
                 free_slots.add(slot)
-                dynamic.append((i, slot, r))
+                if r.factor is not None or r.mode not in (_AS_SENT, _TIMES_FLOAT):
+                    other.append((i, slot, r))
+                elif r.mode == _AS_SENT:
+                    as_sent.append((i, slot, *r.fields))
+                else:
+                    rounded.append((i, slot, *r.arg, *r.fields))
         self.registers = registers
-        self.dynamic = tuple(dynamic)
+        self.as_sent, self.rounded, self.other = tuple(as_sent), tuple(rounded), tuple(other)
         self.pins = tuple(k for k in range(len(values)) if k not in free_slots)
         self.pinned = tuple(values[k] for k in self.pins)
         # the pinned values of a push as a tuple, in one C call
@@ -643,6 +654,7 @@ class _Plan:
         self.clock = self._source(a.clock, slot_of)
         self.meter_id = a.meter_id
         self.guard = self._source(a.guard, slot_of)
+        self.layout = RegisterLayout(tuple(r.fields for r in a.recipes))
 
     def _source(self, index: int | None, slot_of: dict) -> tuple | None:
         """(recipe, slot or None) of a recipe the push's clock / list-id guard reads."""
@@ -666,20 +678,16 @@ class _Plan:
         values = notification.values
         registers = list(self.registers)
         new = tuple.__new__
-        for i, slot, r in self.dynamic:
+        for i, slot, o, name, unit, type_, scaler, position, key, positional, attribute in self.as_sent:
             v = values[slot]
-            mode = r.mode
-            if mode == _AS_SENT:
-                value = raw = v
-            elif mode == _TIMES_INT:
-                raw, value = v, v * r.arg
-            elif mode == _TIMES_FLOAT:
-                raw, value = v, round(v * r.arg[0], r.arg[1])
-            else:
-                d = axdr.Data(r.data.tag, v)
-                raw, value = raw_value(d), plain_value(d)
-            if r.factor is not None:
-                value = _multiply(value, r.factor)
+            registers[i] = new(Register, (o, name, v, unit, v, type_, scaler, position, key, positional, attribute))
+        for i, slot, f, digits, o, name, unit, type_, scaler, position, key, positional, attribute in self.rounded:
+            v = values[slot]
+            registers[i] = new(
+                Register, (o, name, round(v * f, digits), unit, v, type_, scaler, position, key, positional, attribute)
+            )
+        for i, slot, r in self.other:
+            value, raw = _evaluate(r, values[slot])
             o, name, unit, type_, scaler, position, key, positional, attribute = r.fields
             registers[i] = new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute))
         clock = None
@@ -688,8 +696,9 @@ class _Plan:
             clock = CosemDateTime.from_bytes(values[slot] if slot is not None else r.data.value)
         meter_id = str(registers[self.meter_id].value) if self.meter_id is not None else None  # type: ignore[union-attr]
         return _push(
-            self.analysis, tuple(registers), clock, meter_id, notification, security, apdu, country, timezone  # type: ignore[arg-type]
-        )
+            self.analysis, tuple(registers), clock, meter_id, notification, security, apdu, country, timezone,  # type: ignore[arg-type]
+            self.layout,
+        )  # fmt: skip
 
 
 #: plans by (template, profile, manufacturer, country, time zone, multipliers, CT ratio):

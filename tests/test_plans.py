@@ -53,7 +53,7 @@ def when(i: int = 0) -> CosemDateTime:
 
 def canon(push: Push) -> tuple:
     """Every field of a push, with the type of every register field (1 == 1.0 == True must not pass)."""
-    fields = tuple(getattr(push, f.name) for f in dataclasses.fields(push) if f.name != "layers")
+    fields = tuple(getattr(push, f.name) for f in dataclasses.fields(push) if f.name not in ("layers", "_layout"))
     types = tuple(tuple(type(x) for x in r) for r in push.registers)
     return fields, types
 
