@@ -47,21 +47,22 @@ class CosemDateTime:
     def from_bytes(cls, raw: bytes) -> "CosemDateTime":
         if len(raw) != 12:
             raise AxdrError(f"a COSEM date-time is 12 bytes, got {len(raw)}")
-        year = (raw[0] << 8) | raw[1]
-        dev = (raw[9] << 8) | raw[10]
+        y0, y1, mo, d, wd, h, mi, s, cs, d0, d1, st = raw  # 0xFF: not specified (_u8, inlined: every push has one)
+        year = (y0 << 8) | y1
+        dev = (d0 << 8) | d1
         if dev >= 0x8000:
             dev -= 0x10000
         return cls(
             None if year == 0xFFFF else year,
-            _u8(raw[2]),
-            _u8(raw[3]),
-            _u8(raw[4]),
-            _u8(raw[5]),
-            _u8(raw[6]),
-            _u8(raw[7]),
-            _u8(raw[8]),
+            None if mo == 0xFF else mo,
+            None if d == 0xFF else d,
+            None if wd == 0xFF else wd,
+            None if h == 0xFF else h,
+            None if mi == 0xFF else mi,
+            None if s == 0xFF else s,
+            None if cs == 0xFF else cs,
             None if dev == DEVIATION_UNSPECIFIED else dev,
-            _u8(raw[11]),
+            None if st == 0xFF else st,
             bytes(raw),
         )
 

@@ -69,16 +69,32 @@ class SecurityInfo:
 
     @property
     def manufacturer(self) -> str | None:
-        from decoders.security import manufacturer
-
-        return manufacturer(self.system_title)
+        return _manufacturer(self.system_title)
 
     @property
     def mode(self) -> str:
-        a, e = bool(self.security_control & 0x10), bool(self.security_control & 0x20)
-        return {(True, True): "authenticated+encrypted", (False, True): "encrypted", (True, False): "authenticated"}.get(
-            (a, e), "none"
-        )
+        return _MODES[self.security_control & 0x30]
+
+
+#: security control bits 0x10 (authenticated) and 0x20 (encrypted) -> mode
+_MODES = {0x30: "authenticated+encrypted", 0x20: "encrypted", 0x10: "authenticated", 0x00: "none"}
+_MAKERS: dict[bytes | None, str | None] = {}
+
+
+def _manufacturer(system_title: bytes | None) -> str | None:
+    """decoders.security.manufacturer, remembered per system title (every push asks; the import waits for the first)."""
+    try:
+        return _MAKERS[system_title]  # type: ignore[index]
+    except (KeyError, TypeError):  # TypeError: an unhashable title (a bytearray) is not remembered
+        pass
+    from decoders.security import manufacturer
+
+    maker = manufacturer(system_title)
+    if type(system_title) is bytes or system_title is None:
+        if len(_MAKERS) >= 1024:
+            _MAKERS.clear()
+        _MAKERS[system_title] = maker
+    return maker
 
 
 @dataclass(frozen=True, slots=True)
