@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import lru_cache
+from math import copysign
 from operator import itemgetter
 from typing import Any, Mapping, NamedTuple
 
@@ -608,8 +609,8 @@ class _Plan:
     """
 
     __slots__ = (
-        "analysis", "registers", "as_sent", "rounded", "other", "pins", "pinned", "clock", "meter_id", "guard",
-        "layout", "_pinned_of",
+        "analysis", "registers", "as_sent", "rounded", "other", "pins", "pinned", "signs", "clock", "meter_id",
+        "guard", "layout", "_pinned_of",
     )  # fmt: skip
 
     def __init__(self, a: _Analysis, values: tuple, leaves: list[axdr.Data]) -> None:
@@ -643,6 +644,10 @@ class _Plan:
         self.as_sent, self.rounded, self.other = tuple(as_sent), tuple(rounded), tuple(other)
         self.pins = tuple(k for k in range(len(values)) if k not in free_slots)
         self.pinned = tuple(values[k] for k in self.pins)
+        # 0.0 == -0.0, but they print differently: the signs of pinned floats are compared too (NaN never fits)
+        self.signs = tuple(
+            (k, copysign(1.0, values[k])) for k in self.pins if leaves[k].tag in (axdr.FLOAT32, axdr.FLOAT64)
+        )
         # the pinned values of a push as a tuple, in one C call
         if len(self.pins) > 1:
             self._pinned_of = itemgetter(*self.pins)
@@ -666,6 +671,9 @@ class _Plan:
     def fits(self, values: tuple) -> bool:
         if self._pinned_of(values) != self.pinned:
             return False
+        for k, sign in self.signs:
+            if copysign(1.0, values[k]) != sign:
+                return False
         if self.guard is not None:
             r, slot = self.guard
             if slot is not None and _is_list_id(axdr.Data(r.data.tag, values[slot])):
@@ -718,9 +726,10 @@ def _plan_for(
 ) -> _Plan | None:
     """The cached plan for this notification's list, made on a miss; None when the list keeps changing."""
     values = notification.values
-    factors = frozenset(opts.multipliers.items()) if opts.multipliers else None
+    # factors by repr: 0.0 == -0.0 (and 2 == 2.0, harmlessly) would share a plan
+    factors = frozenset((o, repr(f)) for o, f in opts.multipliers.items()) if opts.multipliers else None
     # the profile by identity (the plan holds it, so the id stays its own); everything else by value
-    key = (notification.template, id(profile), maker, country, timezone, factors, opts.ct_ratio)
+    key = (notification.template, id(profile), maker, country, timezone, factors, repr(opts.ct_ratio))
     entry = _PLANS.get(key)
     if entry is not None:
         for plan in entry[2:]:
@@ -732,7 +741,7 @@ def _plan_for(
             return None  # pinned values that change every push: interpret the slow way (and retry rarely)
     else:
         while len(_PLANS) >= MAX_PLANS:
-            del _PLANS[next(iter(_PLANS))]
+            _PLANS.pop(next(iter(_PLANS), None), None)
         entry = _PLANS[key] = [1, profile]
     body = notification.body
     a = _analyse(body, maker, profile, country, opts)
