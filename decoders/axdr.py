@@ -38,6 +38,7 @@ Counts and lengths are A-XDR lengths (``nn`` or ``0x8K`` + K bytes).
 from __future__ import annotations
 
 import struct
+import weakref
 from typing import Any, NamedTuple
 
 from .errors import AxdrError
@@ -305,40 +306,49 @@ def _decode_compact_array(buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
 _SLOT_CODES: dict[int, str] = {
     tag: (fmt.lstrip(">") if fmt else f"{size}s") for tag, (size, fmt) in _FIXED.items()
 }
-#: the types whose value bytes are template slots: the fixed-size types and octet strings
-SLOT_TYPES = frozenset(_SLOT_CODES) | {OCTET_STRING}
+#: the types whose value bytes are template slots: the fixed-size types and strings
+SLOT_TYPES = frozenset(_SLOT_CODES) | {OCTET_STRING, VISIBLE_STRING, UTF8_STRING}
 #: templates cover at most this many values (bigger bodies, e.g. load profiles, are decoded as usual)
 MAX_TEMPLATE_SLOTS = 1024
 
 
 class Template:
-    """The byte layout of one encoded value with its scalar values left open.
+    """The byte layout of one encoded value with its values left open.
 
     A meter pushes the same list again and again: the same tags, element
-    counts, string contents and octet-string lengths (the *skeleton*), only
-    the values change.  A template splits an encoding that :func:`decode_at`
-    accepted into skeleton runs and *slots* (the value bytes of the
-    fixed-size types and of octet strings, in pre-order) and compiles one
+    counts and string lengths (the *skeleton*), only the values change.  A
+    template splits an encoding that :func:`decode_at` accepted into
+    skeleton runs and *slots* (the value bytes of the fixed-size types and
+    of octet, visible and UTF-8 strings, in pre-order) and compiles one
     :class:`struct.Struct` that cuts a buffer the same way::
 
-        02 19 0A 0E "Kamstrup_V0001" 09 06 | 01 01 01 08 00 FF | 06 | 00 0D 39 4C | 09 06 | ...
-        '------ skeleton run ---------'      '---- slot 0 ----'  sk   '-- slot 1 -'  sk
+        02 19 0A 0E | "Kamstrup_V0001" | 09 06 | 01 01 01 08 00 FF | 06 | 00 0D 39 4C | 09 06 | ...
+        '-skeleton-'  '--- slot 0 ---'  '-sk-'  '---- slot 1 ----'  sk  '-- slot 2 -'  sk
 
     :meth:`match` accepts a buffer of the same size whose skeleton runs are
-    byte for byte the same and returns the slot values.  That is exact:
-    decoding reads only tags, counts and lengths to find its way, and they
-    all lie in the skeleton, so the same skeleton decodes to the same tree
-    with these values in its slots (see :func:`slot_leaves`).  Strings
-    other than octet strings, null-data and lengths stay in the skeleton.
+    byte for byte the same and returns the slot values, as decoding gives
+    them (text decoded).  That is exact: decoding reads only tags, counts
+    and lengths to find its way, and they all lie in the skeleton, so the
+    same skeleton decodes to the same tree with these values in its slots
+    (see :func:`slot_leaves`).  Null-data and lengths stay in the skeleton.
+
+    Templates of equal layout are equal (and :func:`make_template` hands out
+    one object for them while any is in use), so what the layers above
+    cache per template is shared by all streams of the same list.
     """
 
-    __slots__ = ("size", "tags", "_unpack", "_skeleton")
+    __slots__ = ("size", "tags", "_unpack", "_skeleton", "_texts", "_key", "_hash", "__weakref__")
 
-    def __init__(self, size: int, tags: tuple[int, ...], fmt: str, skeleton: tuple[bytes, ...]) -> None:
+    def __init__(
+        self, size: int, tags: tuple[int, ...], fmt: str, skeleton: tuple[bytes, ...], texts: tuple = ()
+    ) -> None:
         self.size = size  #: bytes the encoded value takes
         self.tags = tags  #: A-XDR type tag of each slot
         self._unpack = struct.Struct(fmt).unpack_from
         self._skeleton = skeleton
+        self._texts = texts  #: (slot, encoding) of the text slots, decoded after the cut
+        self._key = (size, fmt, skeleton)
+        self._hash = hash(self._key)
 
     def match(self, buf: bytes, pos: int = 0) -> tuple | None:
         """The slot values when ``buf[pos:pos + size]`` has this template's skeleton, else None.
@@ -347,9 +357,24 @@ class Template:
         """
         parts = self._unpack(buf, pos)
         # skeleton runs and slots alternate, beginning with a run (a tag byte opens every value)
-        if parts[0::2] == self._skeleton:
+        if parts[0::2] != self._skeleton:
+            return None
+        if not self._texts:
             return parts[1::2]
-        return None
+        values = list(parts[1::2])
+        for k, encoding in self._texts:
+            values[k] = values[k].decode(encoding, "replace")
+        return tuple(values)
+
+    def __eq__(self, other: object) -> bool:
+        return other is self or (type(other) is Template and self._key == other._key)  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+#: the templates in use, one object per layout (a stream of each of many meters of one kind shares it)
+_TEMPLATES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 def make_template(buf: bytes, pos: int, end: int) -> Template | None:
@@ -361,6 +386,7 @@ def make_template(buf: bytes, pos: int, end: int) -> Template | None:
     fmt = [">"]
     skeleton: list[bytes] = []
     tags: list[int] = []
+    texts: list[tuple[int, str]] = []
     run = pos  # start of the current skeleton run
     p = pos
     todo = 1  # values still to read: one, plus the elements of every container opened
@@ -375,13 +401,11 @@ def make_template(buf: bytes, pos: int, end: int) -> Template | None:
         code = _SLOT_CODES.get(tag)
         if code is not None:
             size = _FIXED[tag][0]
-        elif tag == OCTET_STRING:
+        elif tag == OCTET_STRING or tag == VISIBLE_STRING or tag == UTF8_STRING:
             size, p = _length(buf, p)
             code = f"{size}s"
-        elif tag == VISIBLE_STRING or tag == UTF8_STRING:
-            size, p = _length(buf, p)
-            p += size  # text stays in the skeleton
-            continue
+            if tag != OCTET_STRING:
+                texts.append((len(tags), "latin-1" if tag == VISIBLE_STRING else "utf-8"))
         elif tag == NULL:
             continue
         else:
@@ -398,7 +422,13 @@ def make_template(buf: bytes, pos: int, end: int) -> Template | None:
     if p > run:
         skeleton.append(buf[run:p])
         fmt.append(f"{p - run}s")
-    return Template(end - pos, tuple(tags), "".join(fmt), tuple(skeleton))
+    text = "".join(fmt)
+    key = (end - pos, text, tuple(skeleton))
+    template = _TEMPLATES.get(key)
+    if template is None:
+        template = Template(end - pos, tuple(tags), text, tuple(skeleton), tuple(texts))
+        _TEMPLATES[key] = template
+    return template
 
 
 def slot_leaves(value: Data) -> list[Data]:

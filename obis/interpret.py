@@ -484,13 +484,13 @@ def _analyse(
         if meter_id is None and obis is not None and key in ("meter_id", "meter_number"):
             meter_id = len(recipes)
         # a value may change freely unless reading the list looked at it: a 6-byte octet string may be
-        # an OBIS code, a string under x-x:0.2.129 may be the list id, containers and text are never free
+        # an OBIS code, a string under x-x:0.2.129 may be the list id; containers are never free
         free = (
             tag in axdr.SLOT_TYPES
             and not (tag == _OCTET and len(d.value) == 6)
             and not (e.obis is not None and (e.obis.c, e.obis.d, e.obis.e) == (0, 2, 129))
         )
-        if free and container and e.position == 0 and tag == _OCTET:
+        if free and container and e.position == 0 and tag in _STRINGS:
             guard = len(recipes)  # read as a list id candidate by extract(): each push must still not be one
         fields = (obis, name, unit, _TYPE_NAMES.get(tag) or d.type_name, scaler, e.position, key,
                   obis is not None and e.obis is None, e.attribute)
