@@ -373,6 +373,12 @@ class _Analysis(NamedTuple):
     guard: int | None  #: index of a recipe whose value sits first in the body and must never read as a list id
 
 
+#: types whose plain_value() / raw_value() are not the value itself: bytes (hex, text, date-time) and containers
+_AS_BYTES_OR_ITEMS = frozenset(
+    (axdr.OCTET_STRING, axdr.DATE_TIME, axdr.DATE, axdr.TIME, axdr.STRUCTURE, axdr.ARRAY, axdr.COMPACT_ARRAY)
+)
+
+
 def _evaluate(r: _Recipe, v: Any) -> tuple[Any, Any]:
     """(value, raw) of a register from the value ``v`` of its A-XDR data."""
     mode = r.mode
@@ -461,7 +467,8 @@ def _analyse(
                 unscaled += 1
                 unit = None  # a unit without the scaler would mislabel the raw value
         else:
-            mode = _PLAIN
+            # plain_value() and raw_value() give the value itself for all but bytes and containers
+            mode = _PLAIN if tag in _AS_BYTES_OR_ITEMS else _AS_SENT
             if tag not in (axdr.FLOAT32, axdr.FLOAT64):
                 scaler = None
                 # the type of plain_value() depends on the A-XDR type alone, so this holds for every push
