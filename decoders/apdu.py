@@ -134,6 +134,9 @@ class DataNotification:
     def __hash__(self) -> int:
         return hash(self._fields())
 
+    def __reduce__(self):
+        return (DataNotification, self._fields())  # pickled and copied with its body (not the template)
+
     def __repr__(self) -> str:
         return (
             f"DataNotification(invoke_id_and_priority={self.invoke_id_and_priority!r}, datetime={self.datetime!r},"

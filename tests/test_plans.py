@@ -252,6 +252,20 @@ def test_a_notification_parsed_with_templates_equals_one_parsed_without():
         fast.datetime = None  # type: ignore[misc]
 
 
+def test_notifications_and_pushes_pickle_and_copy():
+    import copy
+    import pickle
+
+    templates = axdr.Templates()
+    parse_data_notification(kamstrup(0), templates)
+    n = parse_data_notification(kamstrup(1), templates)
+    for other in (pickle.loads(pickle.dumps(n)), copy.copy(n), copy.deepcopy(n)):
+        assert other == n and repr(other) == repr(n)
+    push = interpret(n, apdu=kamstrup(1))
+    again = pickle.loads(pickle.dumps(push))
+    assert again == push and canon(again) == canon(push)
+
+
 def test_a_matched_body_is_decoded_only_when_asked_for():
     templates = axdr.Templates()
     parse_data_notification(kamstrup(0), templates)
