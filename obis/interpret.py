@@ -288,21 +288,20 @@ class _Info(NamedTuple):
 def _describe(profile: Profile | None, obis: Obis) -> _Info:
     """Name, field key and profile row of ``obis`` (cached: a meter sends the same codes every push)."""
     key = (id(profile), profile.name if profile is not None else None, obis)
-    try:
-        return _DESCRIBED[key]
-    except KeyError:
-        pass
+    hit = _DESCRIBED.get(key)
+    if hit is not None and hit[0] is profile:  # the same profile object, not one that reused its id
+        return hit[1]
     spec = profile.spec(obis) if profile is not None else None
     generic = obis_name(obis)
     name = spec.name if spec else (generic.name if generic else None)
     info = _Info(name, generic.key if generic else None, spec, obis.a == 0 and (obis.c, obis.d) == (1, 0))
     if len(_DESCRIBED) > 8192:
         _DESCRIBED.clear()
-    _DESCRIBED[key] = info
+    _DESCRIBED[key] = (profile, info)
     return info
 
 
-_DESCRIBED: dict[tuple[int, str | None, Obis], _Info] = {}
+_DESCRIBED: dict[tuple[int, str | None, Obis], tuple[Profile | None, _Info]] = {}
 
 
 #: profile selections by the shape of a list: (list id, shape, unkeyed types, maker, country, OBIS ids) -> profile
