@@ -9,6 +9,7 @@ its own and "frames/s on one core" means what it says.  Cases:
   d  `han decode --format jsonl` on a file of 100,000 pushes (wall time, peak RSS)
   e  `han run --replay` of one simulated day (8,640 pushes) into SQLite (CPU s, peak RSS)
   f  start-up time of `han decode --help`
+  g  live-path latency of `han run`: a frame written into a pty -> committed in SQLite
   peers  dlms-cosem / gurux_dlms on (a), when they happen to be installed (comparison only)
 
 Numbers are printed, never asserted: the test suite checks behaviour.
@@ -160,13 +161,19 @@ def case_f() -> dict:
     return {"median_s": statistics.median(times), "min_s": min(times), "heavy_imports": heavy or "none"}
 
 
+def case_g() -> dict:
+    from benchmarks.daemon_latency import measure
+
+    return measure()
+
+
 def case_peers() -> dict:
     from benchmarks import peers
 
     return peers.measure()
 
 
-CASES = {"a": case_a, "b": case_b, "c": case_c, "d": case_d, "e": case_e, "f": case_f, "peers": case_peers}
+CASES = {"a": case_a, "b": case_b, "c": case_c, "d": case_d, "e": case_e, "f": case_f, "g": case_g, "peers": case_peers}
 TITLES = {
     "a": "(a) Kamstrup DK encrypted push, library",
     "b": "(b) Aidon plain list, library",
@@ -174,6 +181,7 @@ TITLES = {
     "d": "(d) han decode --format jsonl, 100,000 pushes",
     "e": "(e) han run --replay, 8,640 pushes into SQLite",
     "f": "(f) han decode --help start-up",
+    "g": "(g) han run live path, pty -> SQLite, 200 pushes",
     "peers": "peers on (a)",
 }
 
@@ -211,6 +219,8 @@ def fmt(name: str, r: dict) -> str:
                 f"{r['peak_rss_mb']:.1f} MB  (stored {r['stored']}, wall {r['wall_s']:.1f} s)")
     if name == "f":
         return f"{TITLES[name]:<52} {r['median_s']:>9.3f} s median (min {r['min_s']:.3f} s); heavy imports: {r['heavy_imports']}"
+    if name == "g":
+        return f"{TITLES[name]:<52} {r['median_ms']:>9.1f} ms median, p95 {r['p95_ms']:.1f} ms, max {r['max_ms']:.1f} ms"
     lines = [f"{TITLES[name]}:"]
     for peer, pr in r.items():
         if isinstance(pr, dict) and "frames_per_s" in pr:

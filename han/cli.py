@@ -17,6 +17,11 @@ from . import __version__
 #: name -> (module, one-line help).  Add a command by adding a row.
 COMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("han.commands.decode", "decode hex dumps or captures of pushed frames"),
+    "run": ("han.commands.run", "log every push from a serial port (the daemon) to SQLite and other sinks"),
+    "status": ("han.commands.status", "show what the daemon is doing (from its state directory)"),
+    "state": ("han.commands.state", "look after the daemon's state: invocation counters"),
+    "simulate": ("han.commands.simulate", "a simulated meter writing encrypted pushes to a port, pty, file or stdout"),
+    "demo": ("han.commands.demo", "the whole logger on a simulated meter, no hardware needed"),
     "diagnose": ("han.commands.diagnose", "explain an association log (AARQ/AARE, HLS, glo-/ded- keys, errors)"),
     "security": ("han.commands.security", "security helpers: GMAC, protect/unprotect APDUs, key wrap"),
     "profiles": ("han.commands.profiles", "list the meter profiles (lists, countries, link settings)"),

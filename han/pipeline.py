@@ -13,9 +13,12 @@ library user wants::
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
+from decoders.apdu import parse_data_notification
+from decoders.dsmr import Telegram, looks_like_telegram, parse_telegram
 from decoders.errors import DecodeError
 from decoders.security import Keys
 from decoders.stream import DecodedApdu, StreamDecoder
@@ -23,6 +26,11 @@ from obis.code import Obis
 from obis.interpret import interpret, interpret_telegram
 from obis.profiles import Profile
 from obis.push import Push, SecurityInfo
+
+if TYPE_CHECKING:
+    from .keyring import KeyRing
+
+UNVERIFIED_NOTE = "UNVERIFIED: decrypted without checking the authentication tag (no authentication key given)"
 
 
 class PushDecoder:
@@ -40,16 +48,25 @@ class PushDecoder:
         multipliers: Mapping[Obis, float] | None = None,
         ct_ratio: float | None = None,
         keep_layers: bool = False,
+        keyring: "KeyRing | None" = None,
     ) -> None:
-        """``keep_layers`` keeps every layer that carried a push in ``Push.layers`` (for ``--explain``)."""
-        self.stream = StreamDecoder(
-            keys,
+        """``keep_layers`` keeps every layer that carried a push in ``Push.layers`` (for ``--explain``).
+
+        ``keyring`` (several meters) picks each frame's keys by its system title instead of ``keys``.
+        """
+        options = dict(
             transport=transport,
             system_title=system_title,
             allow_unauthenticated=allow_unauthenticated,
             allow_unverified=allow_unverified,
             annotate=keep_layers,
         )
+        if keyring is not None:
+            from .keyring import KeyRingStreamDecoder
+
+            self.stream: StreamDecoder = KeyRingStreamDecoder(keyring, **options)
+        else:
+            self.stream = StreamDecoder(keys, **options)
         self.country = country
         self.profile = profile
         self.timezone = timezone
@@ -83,9 +100,25 @@ class PushDecoder:
             exc.offset = item.offset  # type: ignore[attr-defined]
             exc.partial = item  # type: ignore[attr-defined]
             return exc
+        except Exception as exc:  # noqa: BLE001 - a bug on one frame must not end a stream (or the daemon)
+            return internal_error(exc, item.offset)
         if self.keep_layers:
             push = replace(push, layers=item)
         return push
+
+
+def internal_error(exc: Exception, offset: int | None = None) -> DecodeError:
+    """An unexpected exception while decoding one frame, as a countable error value."""
+    if os.environ.get("HAN_DEBUG"):
+        raise exc
+    err = DecodeError(
+        f"internal error on this frame: {type(exc).__name__}: {exc} (a bug: please report it with the frame;"
+        " HAN_DEBUG=1 shows the traceback)",
+        reason="internal_error",
+    )
+    if offset is not None:
+        err.offset = offset  # type: ignore[attr-defined]
+    return err
 
 
 def to_push(
@@ -107,23 +140,32 @@ def to_push(
             verified=decoded.verified,
             tag=c.tag,
         )
-    kw = dict(
-        security=security,
-        profile=profile,
+    return _push(
+        decoded.telegram or decoded.notification,
+        decoded.apdu,
+        security,
         country=country,
-        apdu=decoded.apdu,
+        profile=profile,
         timezone=timezone,
         multipliers=multipliers,
         ct_ratio=ct_ratio,
     )
-    if decoded.telegram is not None:
-        push = interpret_telegram(decoded.telegram, **kw)
+
+
+def push_from_apdu(apdu: bytes, security: SecurityInfo | None, **options) -> Push:
+    """The push of a plain APDU that already passed its checks (the daemon's journal keeps these).
+
+    ``options`` are :func:`to_push`'s (country, profile, timezone, multipliers, ct_ratio); raises DecodeError.
+    """
+    content = parse_telegram(apdu) if looks_like_telegram(apdu) else parse_data_notification(apdu)
+    return _push(content, apdu, security, **options)
+
+
+def _push(content, apdu: bytes, security: SecurityInfo | None, **options) -> Push:
+    if isinstance(content, Telegram):
+        push = interpret_telegram(content, security=security, apdu=apdu, **options)
     else:
-        push = interpret(decoded.notification, **kw)
-    if c is not None and c.security_control & 0x10 and not decoded.verified:
-        push = replace(
-            push,
-            notes=push.notes
-            + ("UNVERIFIED: decrypted without checking the authentication tag (no authentication key given)",),
-        )
+        push = interpret(content, security=security, apdu=apdu, **options)
+    if security is not None and security.security_control & 0x10 and not security.verified:
+        push = replace(push, notes=push.notes + (UNVERIFIED_NOTE,))
     return push

@@ -1,45 +1,5 @@
-"""A push as a plain JSON-ready dict: the shape shared by json, jsonl and the jsonl sink."""
+"""The JSON shape of a push (defined in :mod:`sinks.record`, shared with the jsonl sink)."""
 
-from __future__ import annotations
+from sinks.record import push_dict, register_dict
 
-from typing import Any
-
-from obis.push import Push, Register
-
-
-def register_dict(r: Register) -> dict[str, Any]:
-    return {
-        "obis": r.obis.dotted if r.obis else None,
-        "name": r.name,
-        "value": r.value,
-        "unit": r.unit,
-        "raw": r.raw,
-        "type": r.type,
-        "scaler": r.scaler,
-        "position": r.position,
-    }
-
-
-def push_dict(p: Push) -> dict[str, Any]:
-    s = p.security
-    return {
-        "list_id": p.list_id,
-        "profile": p.profile,
-        "timestamp": p.timestamp,
-        "timestamp_utc": p.timestamp_utc.isoformat() if p.timestamp_utc else None,
-        "timezone": p.timezone,
-        "meter_id": p.meter_id,
-        "invoke_id_and_priority": p.invoke_id_and_priority,
-        "security": None
-        if s is None
-        else {
-            "system_title": s.system_title.hex().upper() if s.system_title else None,
-            "manufacturer": s.manufacturer,
-            "invocation_counter": s.invocation_counter,
-            "security_control": s.security_control,
-            "mode": s.mode,
-            "verified": s.verified,
-        },
-        "registers": [register_dict(r) for r in p.registers],
-        "notes": list(p.notes),
-    }
+__all__ = ["push_dict", "register_dict"]

@@ -1,0 +1,231 @@
+"""``han simulate``: a simulated Kamstrup meter writing encrypted pushes to a port, a pty, a file or stdout."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from ..cli import UsageError
+
+EPILOG = """examples:
+  han simulate --pty --link /tmp/ttyHAN --interval 10      a pseudo terminal han run can read: han run --port /tmp/ttyHAN
+  han simulate --out /dev/ttyUSB1 --baud 2400              a real serial port (a null-modem cable to the logger)
+  han simulate --out capture.bin --count 1000 --interval 0  a capture for han run --replay / han decode
+  han simulate --count 3 --interval 0                       hex frames on stdout
+Without --key/--auth-key (or HAN_KEY/HAN_AUTH_KEY) new keys are generated and printed once to stderr."""
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EPILOG
+    where = p.add_argument_group("output")
+    where.add_argument(
+        "--out",
+        "-o",
+        metavar="TARGET",
+        default="-",
+        help="serial device, pyserial URL, file (.hex = hex text), or - (default)",
+    )
+    where.add_argument(
+        "--pty", action="store_true", help="create a pseudo terminal and write to it (its name goes to stderr)"
+    )
+    where.add_argument("--link", metavar="PATH", help="with --pty: a symlink to the pty's name")
+    where.add_argument(
+        "--format",
+        choices=("auto", "hex", "binary"),
+        default="auto",
+        help="hex text or binary (auto: hex for stdout and .hex files)",
+    )
+    where.add_argument("--baud", type=int, default=2400, help="baud rate of a serial device (default 2400)")
+    where.add_argument(
+        "--parity", choices=("N", "E", "O"), type=str.upper, default="N", help="parity of a serial device (default N)"
+    )
+    what = p.add_argument_group("pushes")
+    what.add_argument("--count", "-n", type=int, metavar="N", help="stop after N pushes (default: run until Ctrl-C)")
+    what.add_argument(
+        "--interval",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds between pushes; 0 = as fast as possible (default 10)",
+    )
+    what.add_argument(
+        "--step",
+        type=float,
+        metavar="S",
+        help="meter-time seconds between pushes (default: --interval, or 10 when it is 0)",
+    )
+    what.add_argument("--start", metavar="ISO", help="meter time of the first push, local (default: now)")
+    what.add_argument("--key", metavar="HEX", help="encryption key (default HAN_KEY, else generated)")
+    what.add_argument("--auth-key", metavar="HEX", help="authentication key (default HAN_AUTH_KEY, else generated)")
+    what.add_argument("--plain", action="store_true", help="send unencrypted pushes")
+    what.add_argument(
+        "--encryption-only", action="store_true", help="encrypt without authentication (security control 0x20)"
+    )
+    what.add_argument(
+        "--meter-number",
+        type=int,
+        metavar="N",
+        help="meter number (default: random); the system title is KAME + its 4 bytes",
+    )
+    what.add_argument(
+        "--counter-start",
+        type=int,
+        metavar="N",
+        help="first invocation counter (default: seconds since 2020, so it grows across runs)",
+    )
+    what.add_argument("--seed", type=int, help="random seed for repeatable values")
+    bad = p.add_argument_group("line faults (probability per push)")
+    bad.add_argument("--noise", type=float, default=0.0, metavar="P", help="random bytes before a frame")
+    bad.add_argument("--torn", type=float, default=0.0, metavar="P", help="a frame cut short")
+    bad.add_argument("--corrupt", type=float, default=0.0, metavar="P", help="a frame with one bit flipped")
+
+
+def simulator_keys(args: argparse.Namespace):
+    """(Keys or None for plain, generated?)"""
+    import secrets
+
+    from decoders.security import Keys
+
+    from ..inputs import InputError, parse_key
+
+    if args.plain:
+        return None, False
+    ek_text = args.key or os.environ.get("HAN_KEY")
+    ak_text = args.auth_key or os.environ.get("HAN_AUTH_KEY")
+    generated = not ek_text
+    try:
+        ek = parse_key(ek_text, "--key (HAN_KEY)") if ek_text else secrets.token_bytes(16)
+        if args.encryption_only:
+            ak = None
+        elif ak_text:
+            ak = parse_key(ak_text, "--auth-key (HAN_AUTH_KEY)")
+        elif generated:
+            ak = secrets.token_bytes(16)
+        else:
+            raise UsageError("give --auth-key too (or --encryption-only)")
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    return Keys(ek=ek, ak=ak), generated
+
+
+def make_simulator(args: argparse.Namespace, keys):
+    from ..simulator import KamstrupSimulator
+
+    counter = args.counter_start if args.counter_start is not None else int(time.time()) - 1_577_836_800
+    return KamstrupSimulator(
+        keys,
+        meter_number=args.meter_number,
+        counter_start=max(counter, 1),
+        seed=args.seed,
+        security_control=0x20 if args.encryption_only else 0x30,
+    )
+
+
+def _opener(args: argparse.Namespace):
+    """(write function, close function, hex?) for the chosen output."""
+    target = args.out
+    hexfmt = args.format == "hex" or (args.format == "auto" and (target == "-" or target.endswith(".hex")))
+    if args.pty:
+        import tty
+
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        name = os.ttyname(slave)
+        if args.link:
+            tmp = args.link + ".tmp"
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(name, tmp)
+            os.replace(tmp, args.link)
+        print(f"han simulate: writing to pty {name}" + (f" (link {args.link})" if args.link else ""), file=sys.stderr)
+        hexfmt = args.format == "hex"
+
+        def write(data: bytes) -> None:
+            os.write(master, data)
+
+        def close() -> None:
+            if args.link and os.path.islink(args.link):
+                os.unlink(args.link)
+            os.close(master)
+            os.close(slave)
+
+        return write, close, hexfmt
+    if target == "-":
+        out = sys.stdout.buffer
+
+        def write(data: bytes) -> None:
+            out.write(data)
+            out.flush()
+
+        return write, lambda: None, hexfmt
+    from ..sources import is_device
+
+    if "://" in target or is_device(target):
+        import serial
+
+        try:
+            port = serial.serial_for_url(target, baudrate=args.baud, parity=args.parity)
+        except (serial.SerialException, ValueError) as exc:
+            raise UsageError(f"cannot open {target}: {exc}") from None
+        return port.write, port.close, False
+    try:
+        fh = open(target, "wb")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
+
+    def write_file(data: bytes) -> None:
+        fh.write(data)
+        fh.flush()
+
+    return write_file, fh.close, hexfmt
+
+
+def print_keys(keys) -> None:
+    ak = f" HAN_AUTH_KEY={keys.ak.hex().upper()}" if keys.ak else ""
+    print(
+        "han simulate: generated keys for this simulated meter (shown once; give them to han run):\n"
+        f"  HAN_KEY={keys.ek.hex().upper()}{ak}",
+        file=sys.stderr,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from datetime import datetime, timedelta
+
+    from ..simulator import Faults, local_now
+
+    if args.interval < 0 or (args.count is not None and args.count < 0):
+        raise UsageError("--interval and --count must not be negative")
+    keys, generated = simulator_keys(args)
+    sim = make_simulator(args, keys)
+    step = args.step or args.interval or 10.0
+    try:
+        start = datetime.fromisoformat(args.start) if args.start else local_now(sim.timezone)
+    except ValueError:
+        raise UsageError(f"--start {args.start!r} is not an ISO date-time (2026-11-21T12:00:00)") from None
+    faults = Faults(noise=args.noise, torn=args.torn, corrupt=args.corrupt, seed=args.seed)
+    write, close, hexfmt = _opener(args)
+    if generated:
+        print_keys(keys)
+    print(f"han simulate: meter {sim.meter_number}, system title {sim.system_title.hex().upper()}", file=sys.stderr)
+    n = 0
+    began = time.monotonic()
+    try:
+        while args.count is None or n < args.count:
+            frame = sim.frame(start + timedelta(seconds=step * n))
+            data, _ = faults.apply(frame)
+            write((data.hex().upper() + "\n").encode() if hexfmt else data)
+            n += 1
+            if args.interval and (args.count is None or n < args.count):
+                delay = began + n * args.interval - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        close()
+    print(f"han simulate: {n} push(es) written", file=sys.stderr)
+    return 0

@@ -1,0 +1,449 @@
+"""``han run``: the long-running logger, a thin asyncio shell around the sans-IO pipeline.
+
+::
+
+    SerialSource / ReplaySource ──bytes──▶ Ingest (PushDecoder → counter check) ──▶ Journal
+                                                                                     │ one worker per sink,
+                                                                                     ▼ each in its own thread
+                                                                  sqlite / jsonl / csv / console ...
+
+A bad frame, a lost port, a dead sink or a full disk never ends the process;
+only a configuration error does (exit status 2), before anything starts.
+SIGTERM and SIGINT stop reading, deliver what the journal holds to every
+working sink, flush and close them, save the counters and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import statistics
+import time
+from collections import deque
+
+from obis.push import Push, SecurityInfo
+from sinks.base import SinkError, create_sink
+
+from .atomic import write_json
+from .config import ConfigError, RunConfig, ensure_state_dir
+from .delivery import SinkWorker
+from .ingest import Ingest
+from .journal import Journal, JournalError, Record
+from .pipeline import PushDecoder, push_from_apdu
+from .replay import CounterStore
+from .sources import ReplaySource, SerialSource
+
+log = logging.getLogger("han.run")
+watch_log = logging.getLogger("han.watchdog")
+
+STATUS_FILE = "status.json"
+COUNTERS_FILE = "counters.json"
+JOURNAL_FILE = "journal.db"
+LOCK_FILE = "lock"
+DEFAULT_INTERVAL = 10.0
+
+
+class StateDirBusy(ConfigError):
+    pass
+
+
+def lock_state_dir(state_dir: str) -> int:
+    """Hold ``<state-dir>/lock`` for the life of the process; one daemon per state directory."""
+    path = os.path.join(state_dir, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            pid = os.read(fd, 32).decode().strip()
+        finally:
+            os.close(fd)
+        raise StateDirBusy(f"another han run (pid {pid or '?'}) uses the state directory {state_dir}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def state_dir_in_use(state_dir: str) -> int | None:
+    """The pid of the daemon holding the state directory, or None."""
+    path = os.path.join(state_dir, LOCK_FILE)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = os.read(fd, 32).decode().strip()
+        os.close(fd)
+        return int(text) if text.isdigit() else -1
+    os.close(fd)
+    return None
+
+
+class Daemon:
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        self.started = time.time()
+        self.stop_event: asyncio.Event | None = None
+        self.ingest: Ingest | None = None
+        self.journal: Journal | None = None
+        self.workers: list[SinkWorker] = []
+        self.source: SerialSource | ReplaySource | None = None
+        self._gaps: deque[float] = deque(maxlen=20)  # seconds between pushes (learns the push interval)
+        self._prev_push: float | None = None
+        self._warned_at: float | None = None  # when the watchdog last warned
+        self._bytes_at_check = 0
+        self._source_failed = False
+        self._troubles: dict[str, str] = {}  # state-directory problems already logged
+        self._lock_fd: int | None = None
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _open(self) -> None:
+        cfg = self.cfg
+        ensure_state_dir(cfg.state_dir)
+        self._lock_fd = lock_state_dir(cfg.state_dir)
+        try:
+            self.journal = Journal(os.path.join(cfg.state_dir, JOURNAL_FILE), max_rows=cfg.spool_max_pushes)
+        except JournalError as exc:
+            raise ConfigError(str(exc)) from None
+        try:
+            counters = CounterStore(os.path.join(cfg.state_dir, COUNTERS_FILE)).load()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        raised = counters.reconcile(self.journal)
+        if raised:
+            log.info("took %d invocation counter(s) from the journal (the last run ended without saving them)", raised)
+        decoder = PushDecoder(
+            keyring=cfg.keyring,
+            transport=cfg.transport,
+            system_title=cfg.system_title,
+            allow_unauthenticated=cfg.allow_unauthenticated,
+            allow_unverified=cfg.unverified,
+            **cfg.decode_options,
+        )
+        self.ingest = Ingest(
+            decoder, cfg.keyring, counters, self.journal, system_title=cfg.system_title, on_append=self._appended
+        )
+        sinks = []
+        for spec in cfg.sink_specs():
+            try:
+                sinks.append(create_sink(spec.url, **dict(spec.options)))
+            except SinkError as exc:
+                raise ConfigError(f"sink {spec.url}: {exc}") from None
+        names = [s.name for s in sinks]
+        if len(set(names)) != len(names):
+            raise ConfigError("the same sink is given twice")
+        live_start = self.journal.last_seq
+        self.workers = [
+            SinkWorker(
+                sink,
+                journal_path=self.journal.path,
+                journal_id=self.journal.id,
+                state_dir=cfg.state_dir,
+                rebuild=self.rebuild,
+                live_start=live_start,
+                retry_min=min(1.0, cfg.sink_retry_max),
+                retry_max=cfg.sink_retry_max,
+            )
+            for sink in sinks
+        ]
+
+    def rebuild(self, r: Record) -> Push:
+        """A journal row back into the push it was (called in sink threads)."""
+        security = None
+        if r.security_control is not None:
+            security = SecurityInfo(
+                system_title=r.system_title,
+                invocation_counter=r.invocation_counter or 0,
+                security_control=r.security_control,
+                verified=r.verified,
+                tag=r.tag if r.tag is not None else 0xDB,
+            )
+        return push_from_apdu(r.apdu, security, **self.cfg.decode_options)
+
+    # -- running --------------------------------------------------------------------------
+    async def run(self) -> int:
+        try:
+            self._open()
+        except BaseException:
+            self._close_state()
+            raise
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_exception)
+        self.stop_event = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.request_stop, sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread (tests)
+        cfg = self.cfg
+        assert self.ingest is not None and self.journal is not None
+        if cfg.replay:
+            self.source = ReplaySource(
+                cfg.replay, self._feed, self._flush, pace=cfg.pace, backlog=self._working_backlog
+            )
+        else:
+            self.source = SerialSource(
+                cfg.serial,
+                self._feed,
+                self._flush,
+                idle=cfg.idle_flush,
+                retry_min=cfg.retry_min,
+                retry_max=cfg.retry_max,
+            )
+        sinks = ", ".join(w.name for w in self.workers)
+        log.info("state directory %s; sinks: %s; %s", cfg.state_dir, sinks, self._keys_summary())
+        worker_tasks = [asyncio.ensure_future(w.run()) for w in self.workers]
+        for w in self.workers:
+            w.wake()  # deliver a backlog left from the last run
+        ticker = asyncio.ensure_future(self._tick())
+        source_task = asyncio.ensure_future(self._read())
+        exit_code = 0
+        try:
+            await self.stop_event.wait()
+        finally:
+            exit_code = await self._shutdown(source_task, ticker, worker_tasks)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                try:
+                    loop.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass
+        return exit_code
+
+    def _feed(self, data: bytes) -> list[Push]:
+        try:
+            return self.ingest.feed(data)
+        except Exception as exc:  # noqa: BLE001 - the last guard: reading goes on whatever happens
+            self._internal(exc)
+            return []
+
+    def _flush(self) -> list[Push]:
+        try:
+            return self.ingest.flush()
+        except Exception as exc:  # noqa: BLE001
+            self._internal(exc)
+            return []
+
+    def _internal(self, exc: BaseException) -> None:
+        if os.environ.get("HAN_DEBUG"):
+            log.exception("internal error")
+        else:
+            log.error(
+                "internal error: %s: %s (a bug: please report it; HAN_DEBUG=1 shows the traceback)",
+                type(exc).__name__,
+                exc,
+            )
+        if self.ingest is not None:
+            self.ingest.outcomes.counts["internal_error"] += 1
+
+    def _loop_exception(self, loop, context: dict) -> None:
+        exc = context.get("exception")
+        if exc is None:
+            log.error("%s", context.get("message", "event loop error"))
+        else:
+            self._internal(exc)
+
+    async def _read(self) -> None:
+        assert self.source is not None and self.stop_event is not None
+        try:
+            await self.source.run(self.stop_event)
+        except Exception as exc:  # noqa: BLE001 - e.g. an unreadable replay file
+            log.error("%s", str(exc) or type(exc).__name__)
+            self._source_failed = True
+        if self.cfg.replay:
+            self.request_stop()
+
+    def request_stop(self, sig: int | None = None) -> None:
+        if sig is not None:
+            if self.stop_event is not None and self.stop_event.is_set():
+                # a second signal: stop now; what the sinks have not got stays in the journal
+                log.warning("%s again: exiting at once", signal.Signals(sig).name)
+                os._exit(1)
+            log.info(
+                "%s: stopping (delivering what the journal holds; again to exit at once)", signal.Signals(sig).name
+            )
+        if self.stop_event is not None:
+            self.stop_event.set()
+
+    async def _shutdown(self, source_task, ticker, worker_tasks) -> int:
+        assert self.ingest is not None and self.journal is not None
+        try:
+            await asyncio.wait_for(source_task, 5.0)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            source_task.cancel()
+        ticker.cancel()
+        self.ingest.commit()
+        for w in self.workers:
+            w.drain()
+        done, pending = await asyncio.wait(worker_tasks, timeout=self.cfg.stop_timeout) if worker_tasks else ((), ())
+        for w, t in zip(self.workers, worker_tasks):
+            if t in pending:
+                log.error("%s: still busy after %g s; its backlog stays in the journal", w.name, self.cfg.stop_timeout)
+        self._save_counters()
+        self._trim()
+        self._write_status(final=True)
+        self._close_state()
+        lost = self.ingest.lost + len(self.ingest.pending)
+        if lost:
+            log.error("%d accepted push(es) could not be written to the journal and are lost", lost)
+        return 1 if self._source_failed else 0
+
+    def _close_state(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _appended(self, last_seq: int) -> None:
+        for w in self.workers:
+            w.wake()
+        now = time.time()
+        if self._prev_push is not None:
+            self._gaps.append(now - self._prev_push)
+        self._prev_push = now
+        if self._warned_at is not None:
+            watch_log.warning("pushes arrive again")
+            self._warned_at = None
+        assert self.ingest is not None
+        if self.cfg.count and self.ingest.outcomes.counts["accepted"] >= self.cfg.count:
+            self.request_stop()
+
+    def _working_backlog(self) -> int:
+        last = self.journal.last_seq if self.journal else 0
+        return max((w.backlog(last) for w in self.workers if w.state != "failing"), default=0)
+
+    # -- the once-a-second chores ----------------------------------------------------------
+    async def _tick(self) -> None:
+        last_status = last_counters = 0.0
+        while True:
+            await asyncio.sleep(min(1.0, self.cfg.status_interval))
+            now = time.time()
+            ingest = self.ingest
+            assert ingest is not None
+            ingest.burst.tick(now)
+            if ingest.pending:
+                ingest.commit()
+            if not self.cfg.replay:
+                self._watchdog(now)
+            if now - last_counters >= self.cfg.counters_every:
+                self._save_counters()
+                self._trim()
+                last_counters = now
+            if now - last_status >= self.cfg.status_interval:
+                self._write_status()
+                last_status = now
+
+    @property
+    def push_interval(self) -> float:
+        if self.cfg.push_interval:
+            return self.cfg.push_interval
+        if len(self._gaps) >= 3:
+            return max(1.0, statistics.median(self._gaps))
+        return DEFAULT_INTERVAL
+
+    def _watchdog(self, now: float) -> None:
+        """Warn when no push came for three push intervals (again every three more); reopen a silent port."""
+        assert self.ingest is not None
+        o = self.ingest.outcomes
+        quiet_since = o.last_push or self.started
+        limit = 3 * self.push_interval
+        if now - max(quiet_since, self._warned_at or 0.0) < limit:
+            return
+        self._warned_at = now
+        got_bytes = o.bytes_in != self._bytes_at_check
+        self._bytes_at_check = o.bytes_in
+        what = "since start" if o.last_push is None else f"for {now - quiet_since:.0f} s"
+        if got_bytes:
+            watch_log.warning(
+                "no push %s (3 × %g s push interval), although bytes arrive: wrong serial settings or keys?"
+                " see the failure counts in han status",
+                what,
+                self.push_interval,
+            )
+            return
+        watch_log.warning(
+            "no push %s (3 × %g s push interval) and no bytes: the meter is quiet, the cable or adapter is loose,"
+            " or the port is the wrong one",
+            what,
+            self.push_interval,
+        )
+        if isinstance(self.source, SerialSource):
+            self.source.reopen("the port has been silent")
+
+    def _save_counters(self) -> None:
+        """The counters file then covers the journal up to its last position (memory holds every accepted counter)."""
+        assert self.ingest is not None and self.journal is not None
+        try:
+            self.ingest.counters.save(self.journal.id, self.journal.last_seq)
+        except OSError as exc:
+            self._trouble("counters", f"cannot save invocation counters: {exc.strerror}")
+        else:
+            self._trouble("counters", None)
+
+    def _trim(self) -> None:
+        assert self.journal is not None and self.ingest is not None
+        upto = min([w.position for w in self.workers] + [self.ingest.counters.seq])
+        try:
+            dropped = self.journal.trim(upto)
+        except JournalError as exc:
+            self._trouble("trim", str(exc))
+            return
+        self._trouble("trim", None)
+        if dropped:
+            log.error(
+                "journal limit (%d pushes) reached: %d old push(es) removed before every sink had them",
+                self.cfg.spool_max_pushes,
+                dropped,
+            )
+
+    # -- status ------------------------------------------------------------------------------
+    def _keys_summary(self) -> str:
+        ring = self.cfg.keyring
+        if ring.empty:
+            return "no keys (plain pushes only)"
+        parts = []
+        if ring.default.ek or ring.default.ak:
+            parts.append("default keys")
+        if ring.meters:
+            parts.append(f"keys for {len(ring.meters)} meter(s)")
+        return " and ".join(parts)
+
+    def status(self) -> dict:
+        from .status import snapshot
+
+        return snapshot(self)
+
+    def _write_status(self, final: bool = False) -> None:
+        try:
+            data = self.status()
+            if final:
+                data["running"] = False
+            write_json(os.path.join(self.cfg.state_dir, STATUS_FILE), data, sync=False)
+        except OSError as exc:
+            self._trouble("status", f"cannot write the status file: {exc.strerror}")
+        else:
+            self._trouble("status", None)
+
+    def _trouble(self, what: str, message: str | None) -> None:
+        """Log a state-directory problem when it starts (or changes) and when it ends, not on every retry."""
+        before = self._troubles.get(what)
+        if message == before:
+            return
+        if message is None:
+            self._troubles.pop(what, None)
+            log.warning(
+                "%s works again",
+                {"counters": "saving the counters", "trim": "the journal", "status": "the status file"}[what],
+            )
+        else:
+            self._troubles[what] = message
+            log.error("%s", message)
+
+
+def run_daemon(cfg: RunConfig) -> int:
+    return asyncio.run(Daemon(cfg).run())

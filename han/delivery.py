@@ -1,0 +1,274 @@
+"""One worker per sink: feeds the sink from the journal, in its own thread, at its own pace.
+
+The worker reads the journal after the sink's checkpoint, rebuilds the
+pushes, writes a batch, flushes, and stores the checkpoint the sink returns
+(``<state-dir>/sinks/<name>.json``, atomically).  A failing sink is closed
+and reopened with back-off (1 s doubling up to ``retry_max``); meanwhile its
+backlog waits in the journal, and the port reader and the other sinks go on.
+Every sink call runs in the worker's own thread (a daemon thread, so a sink
+that hangs forever cannot keep the process from exiting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from obis.push import Push
+from sinks.base import Checkpoint, Entry, Sink
+
+from .atomic import read_json, write_json
+from .journal import JournalReader, Record
+
+log = logging.getLogger("han.sink")
+
+BATCH = 200
+
+
+class SinkThread:
+    """A daemon thread that runs calls one at a time; ``await call(fn)`` from the event loop."""
+
+    def __init__(self, name: str) -> None:
+        self._calls: list = []
+        self._cv = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._calls:
+                    self._cv.wait()
+                fn, fut, loop = self._calls.pop(0)
+            if fn is None:
+                return
+            try:
+                result = fn()
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+                loop.call_soon_threadsafe(_settle, fut, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, fut, result, None)
+
+    async def call(self, fn: Callable[[], Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        with self._cv:
+            self._calls.append((fn, fut, loop))
+            self._cv.notify()
+        return await fut
+
+    def stop(self) -> None:
+        with self._cv:
+            self._calls.append((None, None, None))
+            self._cv.notify()
+
+
+def _settle(fut: asyncio.Future, result: Any, exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
+
+
+def checkpoint_path(state_dir: str, sink_name: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", sink_name)[-60:].strip("_")
+    digest = hashlib.sha256(sink_name.encode()).hexdigest()[:8]
+    return os.path.join(state_dir, "sinks", f"{slug}-{digest}.json")
+
+
+class SinkWorker:
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        journal_path: str,
+        journal_id: str,
+        state_dir: str,
+        rebuild: Callable[[Record], Push],
+        live_start: int = 0,
+        retry_min: float = 1.0,
+        retry_max: float = 60.0,
+        batch: int = BATCH,
+    ) -> None:
+        self.sink = sink
+        self.name = sink.name
+        self.journal_path = journal_path
+        self.journal_id = journal_id
+        self.rebuild = rebuild
+        self.live = bool(sink.live)
+        self.live_start = live_start
+        self.retry_min = retry_min
+        self.retry_max = retry_max
+        self.batch = batch
+        self.ckpt_path = checkpoint_path(state_dir, self.name)
+        self.position = live_start if self.live else self._stored().seq  #: last journal position the sink holds
+        self.state = "starting"  # starting | ok | failing | stopped
+        self.last_error: str | None = None
+        self.failing_since: float | None = None
+        self.delivered = 0
+        self.dropped = 0  #: pushes the journal lost before this sink got them (spool limit)
+        self.unreadable = 0
+        self._opened = False
+        self._reader: JournalReader | None = None
+        self._wake = asyncio.Event()
+        self._draining = False
+        self._thread = SinkThread(f"sink {self.name}")
+
+    # -- called from the event loop ---------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    def backlog(self, last_seq: int) -> int:
+        return max(0, last_seq - self.position)
+
+    async def run(self) -> None:
+        delay = self.retry_min
+        while True:
+            try:
+                n = await self._thread.call(self._step)
+            except Exception as exc:  # noqa: BLE001 - a sink failure never stops the daemon
+                await self._thread.call(self._close_quietly)
+                self._failed(exc)
+                if self._draining:
+                    break
+                try:
+                    await asyncio.wait_for(self._wait_drain(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                delay = min(delay * 2, self.retry_max)
+                continue
+            delay = self.retry_min
+            if self.state != "ok":
+                self._recovered()
+            if n:
+                continue  # more may be waiting
+            if self._draining:
+                break
+            await self._wake.wait()
+            self._wake.clear()
+        await self._thread.call(self._close)
+
+    async def _wait_drain(self) -> None:
+        while not self._draining:
+            await self._wake.wait()
+            self._wake.clear()
+
+    def drain(self) -> None:
+        """Deliver what is in the journal, then close (a failing sink closes at once)."""
+        self._draining = True
+        self._wake.set()
+
+    # -- in the sink's thread -----------------------------------------------------------
+    def _step(self) -> int:
+        if not self._opened:
+            self._open()
+        assert self._reader is not None
+        rows = self._reader.read_after(self.position, self.batch)
+        if not rows:
+            return 0
+        if rows[0].seq > self.position + 1 and self.position > 0:
+            missed = rows[0].seq - self.position - 1
+            self.dropped += missed
+            log.error(
+                "%s: %d push(es) were dropped from the journal before this sink got them"
+                " (it failed longer than the spool limit allows)",
+                self.name,
+                missed,
+            )
+        entries = []
+        for r in rows:
+            try:
+                push = self.rebuild(r)
+            except Exception as exc:  # noqa: BLE001 - a journal row that no longer decodes is skipped, loudly
+                self.unreadable += 1
+                log.error("%s: journal position %d cannot be rebuilt (%s); skipped", self.name, r.seq, exc)
+                continue
+            entries.append(Entry(r.seq, datetime.fromtimestamp(r.received, timezone.utc), push))
+        if entries:
+            self.sink.write(entries)
+        ckpt = self.sink.flush()
+        # the sink holds every row read, including skipped ones
+        ckpt = Checkpoint(ckpt.journal, rows[-1].seq, ckpt.mark)
+        if not self.live:
+            # a sink that keeps its own position needs no fsync here (spares SD cards: one push every 10 s)
+            write_json(self.ckpt_path, ckpt.to_json(), sync=not self.sink.keeps_position)
+        self.position = ckpt.seq
+        self.delivered += len(entries)
+        return len(rows)
+
+    def _open(self) -> None:
+        if self._reader is None:
+            self._reader = JournalReader(self.journal_path)
+        resume = Checkpoint(self.journal_id, max(self.position, self.live_start)) if self.live else self._stored()
+        ckpt = self.sink.open(resume)
+        self.position = ckpt.seq
+        if not self.live:
+            os.makedirs(os.path.dirname(self.ckpt_path), mode=0o700, exist_ok=True)
+            write_json(self.ckpt_path, ckpt.to_json())
+        self._opened = True
+
+    def _stored(self) -> Checkpoint:
+        """The checkpoint stored after the last flush (position 0 for a new sink or another journal)."""
+        try:
+            data = read_json(self.ckpt_path)
+            stored = Checkpoint.from_json(data) if data else None
+        except (ValueError, OSError) as exc:
+            log.warning(
+                "%s: checkpoint %s unreadable (%s); starting from the journal's beginning",
+                self.name,
+                self.ckpt_path,
+                exc,
+            )
+            stored = None
+        if stored is None or stored.journal != self.journal_id:
+            return Checkpoint(self.journal_id, 0)
+        return stored
+
+    def _close_quietly(self) -> None:
+        self._opened = False
+        try:
+            self.sink.close()
+        except Exception:  # noqa: BLE001 - best effort after a failure
+            pass
+
+    def _close(self) -> None:
+        if self._opened:
+            try:
+                self.sink.flush()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("%s: flush at exit failed: %s", self.name, exc)
+        self._close_quietly()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self.state = "stopped"
+        self._thread.stop()
+
+    # -- bookkeeping (event loop) -------------------------------------------------------
+    def _failed(self, exc: Exception) -> None:
+        message = str(exc).replace("\n", " ") or type(exc).__name__
+        message = message.removeprefix(f"{self.sink.scheme} sink: ")  # the log line names the sink already
+        if self.state != "failing":
+            self.failing_since = time.time()
+            log.error("%s: %s; its pushes wait in the journal, retrying with back-off", self.name, message)
+        elif message != self.last_error:
+            log.error("%s: %s", self.name, message)
+        self.state = "failing"
+        self.last_error = message
+
+    def _recovered(self) -> None:
+        if self.state == "failing" and self.failing_since is not None:
+            log.warning("%s: writing again after %.0f s", self.name, time.time() - self.failing_since)
+        self.state = "ok"
+        self.last_error = None
+        self.failing_since = None

@@ -1,0 +1,197 @@
+"""The daemon's journal: every accepted push, in order, until every sink holds it.
+
+``<state-dir>/journal.db`` (SQLite, WAL).  A push that passed its checks is
+appended here *before* anything else happens to it; each gets a position
+``seq`` (AUTOINCREMENT: never reused, even after old rows are deleted).  Every
+sink has its own checkpoint into the journal and is fed from it by its own
+worker, so a slow or dead sink only grows its backlog here; the reader and
+the other sinks go on.  Rows every sink holds are deleted; when a sink stays
+dead so long that the journal reaches ``max_rows``, the oldest rows go and the
+lagging sink reports the pushes it missed.
+
+The journal keeps the *plain* APDU and its security header, and the sink
+workers rebuild the push from them (a few hundred microseconds), so a push is
+the same whether it comes from memory or from disk after a restart.  Keys are
+never stored.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    seq                INTEGER PRIMARY KEY AUTOINCREMENT,
+    received           REAL NOT NULL,      -- unix time han accepted the push
+    system_title       BLOB,
+    key_id             TEXT,
+    invocation_counter INTEGER,
+    security_control   INTEGER,
+    tag                INTEGER,
+    verified           INTEGER NOT NULL,
+    apdu               BLOB NOT NULL       -- the plain APDU (never a key)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class JournalError(Exception):
+    """The journal cannot be opened or written (disk full, a broken file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    received: float
+    system_title: bytes | None
+    key_id: str | None
+    invocation_counter: int | None
+    security_control: int | None
+    tag: int | None
+    verified: bool
+    apdu: bytes
+    seq: int = 0
+
+
+_COLUMNS = "seq, received, system_title, key_id, invocation_counter, security_control, tag, verified, apdu"
+
+
+def _record(row: tuple) -> Record:
+    seq, received, st, kid, ic, sc, tag, verified, apdu = row
+    return Record(received, st, kid, ic, sc, tag, bool(verified), apdu, seq)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a commit survives a crash of the process (kill -9);
+    # a power cut may lose the last commits, never the file.
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+class Journal:
+    """The writer side (the daemon's event loop); readers use :class:`JournalReader`."""
+
+    def __init__(self, path: str, *, max_rows: int = 100_000) -> None:
+        self.path = path
+        self.max_rows = max_rows
+        try:
+            db = _connect(path)
+            db.executescript(SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE key = 'id'").fetchone()
+            if row is None:
+                journal_id = uuid.uuid4().hex[:16]
+                db.execute("INSERT INTO meta (key, value) VALUES ('id', ?)", (journal_id,))
+            else:
+                journal_id = row[0]
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {path}: {exc}") from None
+        self.db = db
+        self.id: str = journal_id
+        self._lock = threading.Lock()
+
+    def append(self, records: Sequence[Record]) -> list[int]:
+        """Append in one transaction; returns the positions.  Raises JournalError."""
+        with self._lock:
+            db = self.db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    seqs = [
+                        db.execute(
+                            "INSERT INTO journal (received, system_title, key_id, invocation_counter,"
+                            " security_control, tag, verified, apdu) VALUES (?,?,?,?,?,?,?,?)",
+                            (
+                                r.received,
+                                r.system_title,
+                                r.key_id,
+                                r.invocation_counter,
+                                r.security_control,
+                                r.tag,
+                                int(r.verified),
+                                r.apdu,
+                            ),
+                        ).lastrowid
+                        for r in records
+                    ]
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:  # SQLite rolls back by itself after some errors (a full disk)
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal {self.path}: cannot append: {exc}") from None
+        return [int(s) for s in seqs]
+
+    @property
+    def last_seq(self) -> int:
+        """The last position ever given (0 for a new journal)."""
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").fetchone()
+        return int(row[0]) if row else 0
+
+    def rows(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM journal").fetchone()[0])
+
+    def trim(self, upto: int) -> int:
+        """Delete rows at or below ``upto`` (every sink holds them), and the oldest rows past ``max_rows``.
+
+        Returns how many rows were deleted past the limit (pushes some sink never got).
+        """
+        with self._lock:
+            try:
+                self.db.execute("DELETE FROM journal WHERE seq <= ?", (upto,))
+                dropped = 0
+                if self.max_rows:
+                    limit = self.last_seq - self.max_rows
+                    if limit > upto:
+                        dropped = self.db.execute("DELETE FROM journal WHERE seq <= ?", (limit,)).rowcount
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal {self.path}: cannot trim: {exc}") from None
+        return dropped
+
+    def counters_after(self, seq: int) -> dict[tuple[bytes, str], int]:
+        """The highest invocation counter per (system title, key id) in rows after ``seq``."""
+        rows = self.db.execute(
+            "SELECT system_title, key_id, max(invocation_counter) FROM journal"
+            " WHERE seq > ? AND invocation_counter IS NOT NULL GROUP BY system_title, key_id",
+            (seq,),
+        ).fetchall()
+        return {(bytes(st or b""), kid or ""): int(ic) for st, kid, ic in rows}
+
+    def close(self) -> None:
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass
+
+
+class JournalReader:
+    """A read connection for one sink worker's thread."""
+
+    def __init__(self, path: str) -> None:
+        self.db = _connect(path)
+
+    def read_after(self, seq: int, limit: int) -> list[Record]:
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def close(self) -> None:
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass
+
+
+def read_all(path: str) -> Iterable[Record]:
+    """Every row (tests and tools)."""
+    r = JournalReader(path)
+    try:
+        yield from r.read_after(0, 1 << 62)
+    finally:
+        r.close()

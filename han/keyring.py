@@ -1,0 +1,81 @@
+"""Keys for several meters, picked by the system title a frame carries.
+
+A HAN port usually has one meter, but a logger can read several (an M-Bus
+adapter shared by two meters, a ser2net concentrator).  The ring holds a
+default :class:`~decoders.security.Keys` and one per system title; the
+decoder asks it for the keys before it removes a frame's protection.
+
+``key_id`` is a short fingerprint of a key set (never the keys): the
+invocation counters are kept per system title *and* key, so a re-keyed meter
+starts a fresh counter by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from decoders.errors import DecodeError
+from decoders.security import GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING, Keys
+from decoders.stream import DecodedApdu, StreamDecoder
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    default: Keys = field(default_factory=Keys)
+    meters: Mapping[bytes, Keys] = field(default_factory=dict)
+
+    def keys_for(self, system_title: bytes | None) -> Keys:
+        if system_title is not None:
+            keys = self.meters.get(bytes(system_title))
+            if keys is not None:
+                return keys
+        return self.default
+
+    def key_id(self, system_title: bytes | None) -> str:
+        return key_id(self.keys_for(system_title))
+
+    def __repr__(self) -> str:  # never the keys
+        return f"KeyRing(default={self.default!r}, meters={len(self.meters)})"
+
+    @property
+    def empty(self) -> bool:
+        return not (self.default.ek or self.default.ak or self.meters)
+
+
+def key_id(keys: Keys) -> str:
+    """A fingerprint of a key set: 8 hex digits of a SHA-256 over the keys (``none`` without keys).
+
+    It identifies which keys were in use without revealing them.
+    """
+    material = b"".join((k or b"") + b"|" for k in (keys.ek, keys.ak, keys.broadcast, keys.dedicated))
+    if material == b"||||":
+        return "none"
+    return hashlib.sha256(b"han key id\0" + material).hexdigest()[:8]
+
+
+def frame_system_title(apdu: bytes) -> bytes | None:
+    """The system title of a general-ciphering APDU (``DB 08 <8 bytes> ...``), else None."""
+    if len(apdu) >= 10 and apdu[0] in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING) and apdu[1] == 8:
+        return bytes(apdu[2:10])
+    return None
+
+
+class KeyRingStreamDecoder(StreamDecoder):
+    """A :class:`~decoders.stream.StreamDecoder` that takes each frame's keys from a :class:`KeyRing`."""
+
+    def __init__(self, keyring: KeyRing, **kw) -> None:
+        super().__init__(keyring.default, **kw)
+        self.keyring = keyring
+
+    def decode_apdu(self, apdu: bytes, **kw) -> DecodedApdu:
+        self.keys = self.keyring.keys_for(frame_system_title(apdu) or self.system_title)
+        try:
+            return super().decode_apdu(apdu, **kw)
+        except DecodeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug on one frame must not end the stream
+            from han.pipeline import internal_error
+
+            raise internal_error(exc, kw.get("offset", 0)) from None

@@ -1,0 +1,323 @@
+"""Where the daemon's bytes come from: a serial port (reopened until it returns) or a capture file.
+
+Both call ``on_data(bytes)`` as bytes arrive and ``on_break()`` when the
+stream breaks (the line went idle, the port closed, the file ended), so the
+framer reports a torn frame at once instead of gluing it to the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from .config import SerialSettings
+
+log = logging.getLogger("han.port")
+
+OnData = Callable[[bytes], list]
+OnBreak = Callable[[], list]
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, source: "SerialSource") -> None:
+        self.source = source
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.source._received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
+class SerialSource:
+    """Reads ``settings.port`` with pyserial-asyncio; never gives up on a lost or missing port.
+
+    After a failure it waits ``retry_min`` seconds, doubling up to
+    ``retry_max``, and logs only changes (lost, still failing with a new
+    reason, back), not every attempt.
+    """
+
+    def __init__(
+        self,
+        settings: SerialSettings,
+        on_data: OnData,
+        on_break: OnBreak,
+        *,
+        idle: float = 1.0,
+        retry_min: float = 1.0,
+        retry_max: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.on_data = on_data
+        self.on_break = on_break
+        self.idle = idle
+        self.retry_min = retry_min
+        self.retry_max = retry_max
+        self.state = "connecting"  # connecting | connected | waiting | stopped
+        self.since = time.time()
+        self.connects = 0
+        self.reconnects = 0
+        self.last_error: str | None = None
+        self.connected = asyncio.Event()  # set while connected (tests wait on it)
+        self._transport: asyncio.Transport | None = None
+        self._idle_handle: asyncio.TimerHandle | None = None
+        self._pending_break = False
+
+    @property
+    def name(self) -> str:
+        return self.settings.port or "?"
+
+    def _received(self, data: bytes) -> None:
+        self.on_data(data)
+        if self.idle:
+            loop = asyncio.get_running_loop()
+            if self._idle_handle is not None:
+                self._idle_handle.cancel()
+            self._idle_handle = loop.call_later(self.idle, self._went_idle)
+        self._pending_break = True
+
+    def _went_idle(self) -> None:
+        self._idle_handle = None
+        self._break()
+
+    def _break(self) -> None:
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        if self._pending_break:
+            self._pending_break = False
+            self.on_break()
+
+    def reopen(self, why: str) -> None:
+        """Close the port so that the run loop opens it again (a USB adapter that stopped talking)."""
+        if self._transport is not None:
+            log.warning("%s: %s; reopening the port", self.name, why)
+            self._transport.close()
+
+    async def _open(self) -> tuple[asyncio.Transport, _Protocol]:
+        import serial  # pyserial
+        import serial_asyncio
+
+        s = self.settings
+        kwargs = dict(
+            baudrate=s.baudrate,
+            bytesize=s.bytesize,
+            parity=s.parity,
+            stopbits=s.stopbits,
+        )
+        if "://" not in (s.port or ""):
+            kwargs["exclusive"] = True  # a second reader on the same port would steal bytes
+        loop = asyncio.get_running_loop()
+        try:
+            return await serial_asyncio.create_serial_connection(loop, lambda: _Protocol(self), s.port, **kwargs)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise ConnectionError(_reason(exc)) from None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delay = self.retry_min
+        failures = 0
+        failing_since: float | None = None
+        while not stop.is_set():
+            self.state = "connecting"
+            try:
+                transport, protocol = await self._open()
+            except ConnectionError as exc:
+                failures += 1
+                message = str(exc)
+                if failures == 1:
+                    failing_since = time.time()
+                    log.warning("%s: cannot open (%s); retrying every %g s at most", self.name, message, self.retry_max)
+                elif message != self.last_error:
+                    log.warning("%s: still cannot open (%s)", self.name, message)
+                self.last_error = message
+                self.state, self.since = "waiting", time.time()
+                await _sleep_or_stop(stop, delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            # connected
+            self._transport = transport
+            self.connects += 1
+            if self.connects > 1:
+                self.reconnects += 1
+            if failing_since is not None:
+                log.warning(
+                    "%s: open again after %.0f s (%d attempt(s))", self.name, time.time() - failing_since, failures
+                )
+            else:
+                log.info("%s: reading at %s", self.name, self.settings.describe())
+            failures, failing_since, delay = 0, None, self.retry_min
+            self.state, self.since, self.last_error = "connected", time.time(), None
+            self.connected.set()
+            stopper = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({protocol.lost, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            self.connected.clear()
+            self._transport = None
+            if protocol.lost in done:
+                exc = protocol.lost.result()
+                self._break()  # a frame torn by the unplug is reported now
+                if not stop.is_set():
+                    message = _reason(exc) if exc else "closed"
+                    log.warning("%s: lost (%s); reopening", self.name, message)
+                    self.last_error = message
+                    failing_since = time.time()
+                    self.state, self.since = "waiting", time.time()
+                    await _sleep_or_stop(stop, self.retry_min)
+            else:
+                transport.close()
+                try:
+                    await asyncio.wait_for(asyncio.shield(protocol.lost), 2.0)
+                except asyncio.TimeoutError:
+                    pass
+                self._break()
+        self.state, self.since = "stopped", time.time()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.replace("\n", " ")
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass
+
+
+class ReplaySource:
+    """Feeds a capture (hex text or binary) through the same pipeline, then ends.
+
+    As fast as the sinks take it (the reader waits while a working sink is
+    more than ``max_backlog`` pushes behind, so a replay never outruns the
+    journal's limit), or with ``pace`` at the meter's own pace: each push
+    waits as long after the previous one as its meter time says (at most an hour).
+    """
+
+    CHUNK = 1 << 16
+
+    def __init__(
+        self,
+        path: str,
+        on_data: OnData,
+        on_break: OnBreak,
+        *,
+        pace: bool = False,
+        backlog: Callable[[], int] | None = None,
+        max_backlog: int = 5000,
+        wait: Callable[[asyncio.Event, float], Awaitable[None]] | None = None,
+    ) -> None:
+        self.path = path
+        self.on_data = on_data
+        self.on_break = on_break
+        self.pace = pace
+        self.backlog = backlog
+        self.max_backlog = max_backlog
+        self.wait = wait or _sleep_or_stop  #: how a paced replay waits (stop, seconds)
+        self.state = "replaying"
+        self.since = time.time()
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self.last_error: str | None = None
+        self.name = path
+        self._last_meter_time = None
+
+    def chunks(self):
+        """The capture as byte chunks: hex text is parsed whole, binary is streamed."""
+        from .inputs import InputError, looks_like_hex_text, parse_hex
+
+        if self.path == "-":
+            import sys
+
+            data = sys.stdin.buffer.read()
+            yield parse_hex(data.decode("ascii")) if looks_like_hex_text(data) else data
+            return
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115
+        except OSError as exc:
+            raise InputError(f"cannot read {self.path}: {exc.strerror}") from None
+        with fh:
+            head = fh.read(self.CHUNK)
+            if _starts_like_hex(head) and (len(head) < self.CHUNK or _all_ascii(fh)):
+                fh.seek(0)
+                data = parse_hex(fh.read().decode("ascii"))
+                for i in range(0, len(data), self.CHUNK):
+                    yield data[i : i + self.CHUNK]
+                return
+            while head:
+                yield head
+                head = fh.read(self.CHUNK)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.connected.set()
+        for chunk in self.chunks():
+            step = 512 if self.pace else len(chunk)  # pacing needs pushes one by one
+            for i in range(0, len(chunk), step):
+                if stop.is_set():
+                    break
+                pushes = self.on_data(chunk[i : i + step])
+                if self.pace:
+                    for push in pushes:
+                        await self._pace(push, stop)
+                await self._throttle(stop)
+            if stop.is_set():
+                break
+        self.on_break()
+        self.connected.clear()
+        self.state, self.since = "done", time.time()
+
+    async def _throttle(self, stop: asyncio.Event) -> None:
+        await asyncio.sleep(0)
+        while self.backlog is not None and self.backlog() > self.max_backlog and not stop.is_set():
+            await asyncio.sleep(0.05)
+
+    async def _pace(self, push, stop: asyncio.Event) -> None:
+        when = push.meter_time
+        try:
+            now = when.naive() if when is not None else None
+        except ValueError:
+            now = None
+        if now is None:
+            return
+        if self._last_meter_time is not None:
+            gap = (now - self._last_meter_time).total_seconds()
+            if 0 < gap <= 3600:
+                await self.wait(stop, gap)
+        self._last_meter_time = now
+
+
+def _starts_like_hex(head: bytes) -> bool:
+    """Whether the first block of a file reads as hex text (the block may end inside a hex pair)."""
+    from .inputs import looks_like_hex_text
+
+    if not head.isascii():
+        return False
+    cut = max(head.rfind(sep) for sep in (b" ", b"\n", b"\r", b"\t", b",", b":", b";", b"-"))
+    return looks_like_hex_text(head[:cut] if cut > 0 else head[: len(head) // 2 * 2])
+
+
+def _all_ascii(fh) -> bool:
+    pos = fh.tell()
+    try:
+        while True:
+            block = fh.read(1 << 20)
+            if not block:
+                return True
+            if not block.isascii():
+                return False
+    finally:
+        fh.seek(pos)
+
+
+def is_device(path: str) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False

@@ -1,0 +1,135 @@
+"""The daemon's status: written to ``<state-dir>/status.json`` every few seconds, shown by ``han status``.
+
+It holds no key and no key material (key ids are fingerprints), and sink
+names have any password masked.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+
+def _iso(t: float | None) -> str | None:
+    if not t:
+        return None
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def snapshot(d) -> dict[str, Any]:
+    """The status of a running :class:`~han.daemon.Daemon`."""
+    ingest, journal, source = d.ingest, d.journal, d.source
+    o = ingest.outcomes
+    last_seq = journal.last_seq
+    return {
+        "version": 1,
+        "running": True,
+        "pid": os.getpid(),
+        "started": _iso(d.started),
+        "updated": _iso(time.time()),
+        "input": {
+            "name": source.name if source else None,
+            "kind": "replay" if d.cfg.replay else "serial",
+            "settings": d.cfg.serial.describe() if not d.cfg.replay else None,
+            "state": source.state if source else None,
+            "since": _iso(source.since) if source else None,
+            "reconnects": source.reconnects if source else 0,
+            "last_error": source.last_error if source else None,
+            "bytes": o.bytes_in,
+        },
+        "last_push": {
+            "received": _iso(o.last_push),
+            "meter": o.last_meter,
+            "meter_time": o.last_meter_time,
+        },
+        "push_interval": d.push_interval,
+        "outcomes": dict(sorted(o.counts.items())),
+        "meters": {
+            meter: {
+                "key_id": m.key_id,
+                "last_counter": m.last_counter,
+                "pushes": m.pushes,
+                "last_seen": _iso(m.last_seen),
+            }
+            for meter, m in sorted(o.meters.items())
+        },
+        "counters": {f"{st.hex().upper()}/{kid}": ic for (st, kid), ic in sorted(ingest.counters.counters.items())},
+        "journal": {"last_seq": last_seq, "pending_in_memory": len(ingest.pending)},
+        "sinks": [
+            {
+                "name": w.name,
+                "state": w.state,
+                "position": w.position,
+                "backlog": w.backlog(last_seq),
+                "delivered": w.delivered,
+                "dropped": w.dropped,
+                "unreadable": w.unreadable,
+                "last_error": w.last_error,
+                "failing_since": _iso(w.failing_since),
+            }
+            for w in d.workers
+        ],
+    }
+
+
+def _ago(iso: str | None, now: float) -> str:
+    if not iso:
+        return "never"
+    t = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    s = max(0, now - t)
+    if s < 120:
+        return f"{iso} ({s:.0f} s ago)"
+    if s < 7200:
+        return f"{iso} ({s / 60:.0f} min ago)"
+    return f"{iso} ({s / 3600:.1f} h ago)"
+
+
+def render(data: dict[str, Any], running_pid: int | None, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    lines = []
+    if running_pid:
+        lines.append(f"han run: running (pid {running_pid}), status updated {_ago(data.get('updated'), now)}")
+    else:
+        lines.append(f"han run: not running; last status {_ago(data.get('updated'), now)}")
+    i = data.get("input") or {}
+    where = f"{i.get('name')}" + (f" ({i['settings']})" if i.get("settings") else "")
+    state = f"{i.get('state')} since {i.get('since')}"
+    if i.get("reconnects"):
+        state += f", {i['reconnects']} reconnect(s)"
+    if i.get("last_error"):
+        state += f", last error: {i['last_error']}"
+    lines.append(f"input: {where}: {state}; {i.get('bytes', 0)} bytes read")
+    lp = data.get("last_push") or {}
+    meter = f", meter {lp['meter']}" if lp.get("meter") else ""
+    mt = f", meter time {lp['meter_time']}" if lp.get("meter_time") else ""
+    lines.append(f"last push: {_ago(lp.get('received'), now)}{meter}{mt}")
+    counts = data.get("outcomes") or {}
+    accepted = counts.get("accepted", 0)
+    others = ", ".join(f"{k} {v}" for k, v in counts.items() if k != "accepted") or "no failures"
+    lines.append(f"outcomes: {accepted} accepted; {others}")
+    meters = data.get("meters") or {}
+    counters = data.get("counters") or {}
+    if meters or counters:
+        lines.append("meters:")
+        shown = set()
+        for meter, m in meters.items():
+            shown.add(f"{meter}/{m.get('key_id')}")
+            lines.append(
+                f"  {meter}  key {m.get('key_id')}  counter {m.get('last_counter')}"
+                f"  {m.get('pushes')} push(es) this run, last {m.get('last_seen')}"
+            )
+        for key, ic in counters.items():
+            if key not in shown:
+                meter, _, kid = key.partition("/")
+                lines.append(f"  {meter}  key {kid}  counter {ic}  (from an earlier run)")
+    lines.append("sinks:")
+    for s in data.get("sinks") or []:
+        extra = ""
+        if s.get("last_error"):
+            extra = f"; failing since {s.get('failing_since')}: {s['last_error']}"
+        if s.get("dropped"):
+            extra += f"; {s['dropped']} push(es) dropped (journal limit)"
+        lines.append(f"  {s['name']}  {s['state']}, backlog {s['backlog']}, {s['delivered']} delivered this run{extra}")
+    return "\n".join(lines) + "\n"

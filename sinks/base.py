@@ -1,0 +1,199 @@
+"""The sink interface, and the registry from URL scheme to sink class.
+
+A sink receives finished pushes; it does not know where the bytes came from.
+The daemon (``han run``) drives every sink the same way, from its own thread::
+
+    resume = sink.open(checkpoint)     # where delivery resumes
+    sink.write(entries)                # a batch of Entry(seq, received, push), in journal order
+    checkpoint = sink.flush()          # durable now; the daemon stores the checkpoint
+    sink.close()
+
+Exactly once.  Every accepted push is first appended to the daemon's journal
+and gets a position ``seq`` (1, 2, 3 ... never reused).  A sink's checkpoint
+says up to which position it holds the pushes durably.  After a crash the
+daemon re-delivers everything after the stored checkpoint, so a sink must
+either store its position atomically with its data (the SQLite sink keeps it
+in the same transaction and returns it from :meth:`Sink.open`), or undo what
+it wrote after the last checkpoint (the file sinks truncate the file to the
+byte offset recorded in the checkpoint's ``mark``), or be idempotent (a later
+InfluxDB sink: the same point written twice is one point).
+
+Sinks are looked up lazily by scheme (``sqlite:PATH``, ``jsonl:PATH``,
+``csv:PATH``, ``console:``): only the chosen sink's module is imported, so
+``han decode`` never loads sqlite3 or a network client.
+
+This module imports only ``obis``, never ``decoders`` or ``han``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from obis.push import Push
+
+#: scheme -> "module:Class".  Add a sink by adding a row (InfluxDB and MQTT come later).
+SINKS: dict[str, str] = {
+    "sqlite": "sinks.sqlite:SqliteSink",
+    "jsonl": "sinks.jsonl:JsonlSink",
+    "csv": "sinks.csvfile:CsvSink",
+    "console": "sinks.console:ConsoleSink",
+}
+
+
+class SinkError(Exception):
+    """A sink cannot be created, opened or written (one line, no secrets)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One accepted push with its journal position and the time the daemon accepted it."""
+
+    seq: int  #: journal position, 1, 2, ... (0 outside the daemon)
+    received: datetime  #: UTC, timezone-aware
+    push: Push
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How far a sink holds the journal durably."""
+
+    journal: str  #: id of the journal the positions belong to
+    seq: int = 0  #: last position held (0 = none)
+    mark: Mapping[str, Any] = field(default_factory=dict)  #: sink-specific, JSON-ready (e.g. a byte offset)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"journal": self.journal, "seq": self.seq, "mark": dict(self.mark)}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "Checkpoint":
+        return cls(str(d.get("journal", "")), int(d.get("seq", 0)), dict(d.get("mark") or {}))
+
+
+class Sink(ABC):
+    """Where pushes go.  Methods are called from one thread, never concurrently."""
+
+    scheme: ClassVar[str] = ""
+    #: a live sink (stdout, console) starts at the newest push and keeps no position across restarts
+    live: ClassVar[bool] = False
+    #: the sink stores its journal position atomically with its data (then the daemon's copy need not be fsynced)
+    keeps_position: ClassVar[bool] = False
+
+    def __init__(self, target: str, **options: Any) -> None:
+        if options:
+            raise SinkError(f"{self.scheme} sink: unknown option(s): {', '.join(sorted(options))}")
+        self.target = target
+        self._journal = ""
+        self._seq = 0
+
+    @property
+    def name(self) -> str:
+        return redact(f"{self.scheme}:{self.target}")
+
+    def open(self, resume: Checkpoint) -> Checkpoint:
+        """Open the destination; return the checkpoint delivery resumes from.
+
+        ``resume`` is the checkpoint the daemon stored after the last flush
+        (``seq`` 0 for a new sink).  The default trusts it.
+        """
+        self._journal, self._seq = resume.journal, resume.seq
+        return resume
+
+    @abstractmethod
+    def write(self, entries: Sequence[Entry]) -> None:
+        """Write a batch (may buffer until :meth:`flush`).  Raise on failure; the batch is re-sent."""
+
+    def flush(self) -> Checkpoint:
+        """Make everything written durable and return the new checkpoint."""
+        return Checkpoint(self._journal, self._seq)
+
+    def close(self) -> None:
+        """Release the destination (after a flush, or after a failure: then best effort)."""
+
+    def _advance(self, entries: Sequence[Entry]) -> None:
+        if entries:
+            self._seq = entries[-1].seq
+
+
+def sink_class(url: str) -> type[Sink]:
+    scheme, _ = split_url(url)
+    spec = SINKS.get(scheme)
+    if spec is None:
+        raise SinkError(f"unknown sink {scheme!r} in {redact(url)!r}; known: " + ", ".join(f"{s}:" for s in SINKS))
+    module, cls = spec.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def create_sink(url: str, **options: Any) -> Sink:
+    """A sink object for ``url`` (not opened yet)."""
+    import inspect
+
+    scheme, target = split_url(url)
+    cls = sink_class(url)
+    known = {n for n, p in inspect.signature(cls).parameters.items() if p.kind == p.KEYWORD_ONLY}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        hint = f"; it takes {', '.join(sorted(known))}" if known else "; it takes none"
+        raise SinkError(f"{scheme} sink: unknown option {unknown[0]!r}{hint}")
+    return cls(target, **options)
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``"sqlite:/var/lib/han/han.db"`` → ``("sqlite", "/var/lib/han/han.db")``.
+
+    ``scheme:///abs/path`` is accepted as ``/abs/path`` too.
+    """
+    scheme, sep, rest = url.partition(":")
+    if not sep or not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
+        raise SinkError(f"a sink is written SCHEME:TARGET (e.g. sqlite:/var/lib/han/han.db), got {redact(url)!r}")
+    if rest.startswith("///"):
+        rest = rest[2:]
+    return scheme, rest
+
+
+_USERINFO = re.compile(r"(//[^/:@]*):[^@/]*@")
+
+
+def redact(url: str) -> str:
+    """A URL with any password replaced: ``mqtt://u:secret@h`` → ``mqtt://u:***@h``."""
+    return _USERINFO.sub(r"\1:***@", url)
+
+
+# -- what every sink needs to know about a push -----------------------------------
+def meter_of(push: Push) -> str:
+    """The meter's identity: its system title (hex), else its meter number, else ``unknown``."""
+    s = push.security
+    if s is not None and s.system_title:
+        return s.system_title.hex().upper()
+    return push.meter_id or "unknown"
+
+
+def push_key(push: Push) -> str | None:
+    """What makes a push unique for its meter: the invocation counter, else the meter time."""
+    if push.security is not None:
+        return f"ic:{push.security.invocation_counter}"
+    if push.meter_time is not None:
+        return f"time:{push.meter_time.raw.hex()}"
+    return None
+
+
+def time_utc(push: Push, received: datetime) -> datetime:
+    """The push's time in UTC: the meter's time when it can be placed in UTC, else the receive time.
+
+    (``obis`` places a meter's local time with the profile's or the configured time zone.)
+    """
+    if push.timestamp_utc is not None:
+        return push.timestamp_utc.astimezone(timezone.utc)
+    return received.astimezone(timezone.utc)
+
+
+def iso_utc(dt: datetime) -> str:
+    """``2020-01-07T13:47:20Z`` (milliseconds only when present): sortable text SQLite understands."""
+    dt = dt.astimezone(timezone.utc)
+    text = dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds")
+    return text.replace("+00:00", "Z")

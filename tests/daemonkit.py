@@ -1,0 +1,133 @@
+"""Helpers for the daemon tests: a real pseudo terminal as the meter's port, pushes from the simulator.
+
+No hardware and no mocks: the daemon opens the pty's slave through a symlink
+(like a udev name such as /dev/ttyHAN) with pyserial-asyncio; the test writes
+frames into the master.  "Unplugging" closes both ends, "replugging" makes a
+new pty and points the symlink at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+import tty
+from collections import Counter
+from datetime import datetime
+
+from decoders.security import Keys
+from han.simulator import KamstrupSimulator
+
+EK = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
+AK = bytes.fromhex("FFEEDDCCBBAA99887766554433221100")
+KEYS = Keys(ek=EK, ak=AK)
+START = datetime(2026, 1, 15, 12, 0, 0)
+#: failure guard for every wait (never a timing assertion)
+GUARD = 30.0
+
+
+class Pty:
+    def __init__(self, link: str) -> None:
+        self.link = link
+        self.master = self.slave = -1
+        self.plug()
+
+    def plug(self) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        os.set_blocking(self.master, False)
+        tmp = self.link + ".new"
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(os.ttyname(self.slave), tmp)
+        os.replace(tmp, self.link)
+
+    def unplug(self) -> None:
+        os.close(self.slave)
+        os.close(self.master)
+        self.master = self.slave = -1
+
+    def write_now(self, data: bytes) -> None:
+        """Blocking write (for tests that do not share the loop with the reader)."""
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.master, view) :]
+            except BlockingIOError:
+                time.sleep(0.001)
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.master, view) :]
+            except BlockingIOError:
+                await asyncio.sleep(0.001)
+        await asyncio.sleep(0)
+
+    def close(self) -> None:
+        if self.master >= 0:
+            self.unplug()
+        if os.path.lexists(self.link):
+            os.unlink(self.link)
+
+
+def simulator(seed: int = 1, counter_start: int = 1000, keys: Keys | None = KEYS) -> KamstrupSimulator:
+    return KamstrupSimulator(keys, meter_number=31415926, counter_start=counter_start, seed=seed)
+
+
+async def wait_until(cond, what: str, guard: float = GUARD) -> None:
+    deadline = time.monotonic() + guard
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def wait_until_sync(cond, what: str, guard: float = GUARD) -> None:
+    deadline = time.monotonic() + guard
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def sqlite_counters(db: str) -> Counter:
+    """invocation counter -> number of push rows (all must be 1)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT invocation_counter FROM pushes").fetchall()
+        readings = con.execute("SELECT push_id, count(*) FROM readings GROUP BY push_id").fetchall()
+    finally:
+        con.close()
+    assert all(n == 32 for _, n in readings), "every push has its 32 readings"
+    assert len(readings) == len(rows)
+    return Counter(r[0] for r in rows)
+
+
+def jsonl_counters(path: str) -> Counter:
+    if not os.path.exists(path):
+        return Counter()
+    with open(path, encoding="utf-8") as fh:
+        return Counter(json.loads(line)["security"]["invocation_counter"] for line in fh)
+
+
+def journal_last_seq(state_dir: str) -> int:
+    path = os.path.join(state_dir, "journal.db")
+    if not os.path.exists(path):
+        return 0
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        con.close()
+    return row[0] if row else 0
+
+
+def caught_up(daemon) -> bool:
+    last = daemon.journal.last_seq
+    return all(w.position == last for w in daemon.workers)

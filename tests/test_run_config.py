@@ -1,0 +1,141 @@
+"""``han run`` configuration: TOML, presets, flags over the file, keys from safe places only."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import pytest
+from conftest import ROOT
+from daemonkit import AK, EK
+
+from han.config import ConfigError, build_run_config, check_private, default_state_dir, load_keys
+
+ST = "4B414D4500000002"
+
+
+def args(**kw) -> argparse.Namespace:
+    return argparse.Namespace(**kw)
+
+
+def private(path, text: str):
+    path.write_text(text)
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+def test_sample_config_parses():
+    cfg = build_run_config(args(config=str(ROOT / "samples" / "han.toml")), environ={})
+    assert cfg.serial.port == "/dev/ttyUSB0" and cfg.serial.describe() == "2400 8N1"
+    assert cfg.push_interval == 10 and cfg.spool_max_pushes == 100_000
+    assert cfg.keyring.empty
+
+
+def test_presets_and_flags_over_the_file(tmp_path):
+    conf = private(
+        tmp_path / "han.toml", '[serial]\nport = "/dev/ttyAMA0"\npreset = "mbus"\n[daemon]\nstate_dir = "st"\n'
+    )
+    cfg = build_run_config(args(config=conf), environ={})
+    assert cfg.serial.describe() == "2400 8E1" and cfg.state_dir == os.path.abspath("st")
+    cfg = build_run_config(args(config=conf, port="socket://10.0.0.2:3001", baud=9600, parity="n"), environ={})
+    assert cfg.serial.port == "socket://10.0.0.2:3001" and cfg.serial.describe() == "9600 8N1"
+    cfg = build_run_config(args(port="/dev/x", preset="p1"), environ={"XDG_STATE_HOME": "/xdg"})
+    assert cfg.serial.describe() == "115200 8N1" and cfg.state_dir == "/xdg/han"
+    assert cfg.sink_specs()[0].url == "sqlite:/xdg/han/han.db"  # the embedded default
+    assert default_state_dir({"STATE_DIRECTORY": "/var/lib/han"}) == "/var/lib/han"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[serial]\nport = "/dev/x"\nbaudrate = 2400\n', "unknown setting \\[serial\\] 'baudrate'"),
+        ('[serial]\nport = "/dev/x"\npreset = "fast"\n', "unknown serial preset 'fast'"),
+        ('[serial]\nport = "/dev/x"\n[[sink]]\npath = "x"\n', "needs url"),
+        ('port = "/dev/x"\n', "unknown setting 'port'"),
+        ("[serial\n", "not valid TOML"),
+    ],
+)
+def test_config_mistakes_are_named(tmp_path, text, message):
+    conf = private(tmp_path / "han.toml", text)
+    with pytest.raises(ConfigError, match=message):
+        build_run_config(args(config=conf), environ={})
+
+
+def test_keys_precedence_and_meters(tmp_path):
+    keyfile = private(
+        tmp_path / "keys.toml",
+        f'key = "{"11" * 16}"\nauth_key = "{"22" * 16}"\n[meters.{ST}]\nkey = "{"33" * 16}"\nauth_key = "{"44" * 16}"\n',
+    )
+    conf = private(
+        tmp_path / "han.toml", f'[serial]\nport = "/dev/x"\n[keys]\nfile = "keys.toml"\nkey = "{"55" * 16}"\n'
+    )
+    ring = build_run_config(args(config=conf), environ={}).keyring
+    assert ring.default.ek == bytes.fromhex("11" * 16)  # the key file wins over the config's own [keys]
+    assert ring.keys_for(bytes.fromhex(ST)).ek == bytes.fromhex("33" * 16)
+    assert ring.keys_for(b"KAME\0\0\0\1").ek == bytes.fromhex("11" * 16)
+    ring = build_run_config(args(config=conf), environ={"HAN_KEY": EK.hex()}).keyring
+    assert ring.default.ek == EK and ring.default.ak == bytes.fromhex("22" * 16)
+    ring = build_run_config(args(config=conf, key=AK.hex()), environ={"HAN_KEY": EK.hex()}).keyring
+    assert ring.default.ek == AK
+    assert keyfile and ring.key_id(bytes.fromhex(ST)) != ring.key_id(None)
+    assert EK.hex() not in repr(ring).lower()
+
+
+def test_systemd_credentials(tmp_path):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    private(creds / "han-key", EK.hex() + "\n")
+    private(creds / "han-auth-key", AK.hex())
+    ring = load_keys(environ={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert ring.default.ek == EK and ring.default.ak == AK
+    (creds / "han-key").unlink()
+    (creds / "han-auth-key").unlink()
+    private(creds / "han-keys", f'[keys]\nkey = "{EK.hex()}"\n[keys.meters.{ST}]\nkey = "{AK.hex()}"\n')
+    ring = load_keys(environ={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert ring.default.ek == EK and ring.keys_for(bytes.fromhex(ST)).ek == AK
+
+
+def test_files_with_keys_must_be_private(tmp_path):
+    conf = tmp_path / "han.toml"
+    conf.write_text(f'[serial]\nport = "/dev/x"\n[keys]\nkey = "{EK.hex()}"\n')
+    os.chmod(conf, 0o644)
+    with pytest.raises(ConfigError) as err:
+        build_run_config(args(config=str(conf)), environ={})
+    msg = str(err.value)
+    assert "readable by others (mode 644)" in msg and f"chmod 600 {conf}" in msg and EK.hex() not in msg.lower()
+    os.chmod(conf, 0o640)  # a group (e.g. root:han) may read it
+    build_run_config(args(config=str(conf)), environ={})
+    # a config without keys may be world-readable
+    plain = tmp_path / "plain.toml"
+    plain.write_text('[serial]\nport = "/dev/x"\n')
+    os.chmod(plain, 0o644)
+    build_run_config(args(config=str(plain)), environ={})
+    check_private(str(conf))
+
+
+def test_bad_key_messages_never_show_the_key(tmp_path):
+    bad = "ZZ" + EK.hex()[2:]
+    with pytest.raises(ConfigError) as err:
+        load_keys(environ={"HAN_KEY": bad})
+    assert "HAN_KEY" in str(err.value) and bad.lower() not in str(err.value).lower()
+    with pytest.raises(ConfigError, match="16 or 32 bytes"):
+        load_keys(cli_key=EK.hex()[:-2])
+    conf = private(tmp_path / "han.toml", f'[serial]\nport = "/dev/x"\n[keys.meters.ABCD]\nkey = "{EK.hex()}"\n')
+    with pytest.raises(ConfigError, match="8-byte system title"):
+        build_run_config(args(config=conf), environ={})
+
+
+def test_decode_options_as_han_decode_takes_them(tmp_path):
+    conf = private(
+        tmp_path / "han.toml",
+        '[serial]\nport = "/dev/x"\n[decode]\ncountry = "dk"\ntimezone = "Europe/Oslo"\nct_ratio = "200/5"\n'
+        '[decode.multipliers]\n"1.1.31.7.0.255" = 2\n',
+    )
+    opts = build_run_config(args(config=conf), environ={}).decode_options
+    assert opts["country"] == "DK" and opts["timezone"] == "Europe/Oslo" and opts["ct_ratio"] == 40.0
+    assert list(opts["multipliers"].values()) == [2.0]
+    opts = build_run_config(args(config=conf, profile="kamstrup_dk", multiplier=[]), environ={}).decode_options
+    assert opts["profile"].name == "kamstrup_dk" and opts["multipliers"] == {}
+    bad = private(tmp_path / "bad.toml", '[serial]\nport = "/dev/x"\n[decode]\ntimezone = "Mars/Olympus"\n')
+    with pytest.raises(ConfigError, match="Mars/Olympus"):
+        build_run_config(args(config=bad), environ={})
