@@ -547,3 +547,13 @@ def test_the_plan_cache_is_bounded_and_gives_up_on_lists_that_never_repeat(monke
     (entry,) = interp._PLANS.values()
     assert len(entry) - 2 <= interp.PLANS_PER_KEY and entry[0] == 40
     assert len(made) == 4 * interp.PLANS_PER_KEY  # then the slow path (each push still checked by Stream.push)
+
+
+def test_journal_rebuilds_take_the_fast_path_and_give_the_same_push():
+    from han.pipeline import push_from_apdu
+
+    for i in range(4):
+        apdu = kamstrup(i)
+        push = push_from_apdu(apdu, SEC_KAM, country="NO")
+        assert canon(push) == canon(slow(apdu, security=SEC_KAM, country="NO"))
+        assert push.shared_layout() is not None
