@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .crc import crc16_x25, fcs_bytes
-from .errors import ChecksumError, DecodeError, FramingError, NotAFrame, TruncatedFrame
+from .noise import NoiseRun
+from .errors import ChecksumError, DecodeError, FramingError, TruncatedFrame
 
 FLAG = 0x7E
 MAX_FRAME = 0x7FF + 2  # the 11-bit length plus both flags
@@ -97,8 +98,7 @@ class HdlcFramer:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._base = 0  # stream offset of _buf[0]
-        self._noise = 0  # bytes skipped since the last frame or error
-        self._noise_start = 0
+        self._noise = NoiseRun("HDLC frame", "noise, a partial frame, or not HDLC data")
         self._absorb = False  # skipped bytes belong to the last reported bad frame
 
     # -- public API -------------------------------------------------------
@@ -127,20 +127,10 @@ class HdlcFramer:
     def _skip(self, pos: int, n: int) -> None:
         if self._absorb:
             return
-        if self._noise == 0:
-            self._noise_start = self._base + pos
-        self._noise += n
+        self._noise.add(self._base + pos, n)
 
     def _report_noise(self, out: list) -> None:
-        if self._noise:
-            err = NotAFrame(
-                f"{self._noise} byte(s) at offset {self._noise_start} are not part of any HDLC frame"
-                " (noise, a partial frame, or not HDLC data)"
-            )
-            err.offset = self._noise_start  # type: ignore[attr-defined]
-            err.length = self._noise  # type: ignore[attr-defined]
-            out.append(err)
-            self._noise = 0
+        self._noise.report(out)
 
     def _error(self, out: list, err: FramingError, pos: int) -> None:
         self._report_noise(out)

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ChecksumError, FramingError, NotAFrame, TruncatedFrame
+from .noise import NoiseRun
+from .errors import ChecksumError, FramingError, TruncatedFrame
 
 START = 0x68
 STOP = 0x16
@@ -134,8 +135,7 @@ class MbusFramer:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._base = 0
-        self._noise = 0
-        self._noise_start = 0
+        self._noise = NoiseRun("M-Bus frame", "noise, a partial frame, or not M-Bus data")
         self._absorb = 0  # bytes of the last bad frame still to be skipped silently
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[MbusFrame | FramingError]:
@@ -166,20 +166,10 @@ class MbusFramer:
             pos += take
             if not n:
                 return
-        if self._noise == 0:
-            self._noise_start = self._base + pos
-        self._noise += n
+        self._noise.add(self._base + pos, n)
 
     def _report_noise(self, out: list) -> None:
-        if self._noise:
-            err = NotAFrame(
-                f"{self._noise} byte(s) at offset {self._noise_start} are not part of any M-Bus frame"
-                " (noise, a partial frame, or not M-Bus data)"
-            )
-            err.offset = self._noise_start  # type: ignore[attr-defined]
-            err.length = self._noise  # type: ignore[attr-defined]
-            out.append(err)
-            self._noise = 0
+        self._noise.report(out)
 
     def _frame(self, buf: bytearray, p: int, length: int, ok: bool = True) -> MbusFrame:
         end = p + length + 6

@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import axdr
-from .errors import AxdrError, FramingError, NotAFrame, TruncatedFrame
+from .noise import NoiseRun
+from .errors import AxdrError, FramingError, TruncatedFrame
 from .lengths import read_length
 
 #: the largest bare APDU accepted (the biggest push seen is ~650 bytes); a
@@ -123,8 +124,7 @@ class RawFramer:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._base = 0
-        self._noise = 0
-        self._noise_start = 0
+        self._noise = NoiseRun("APDU", "noise, a partial APDU, or not DLMS data")
         self._seen = False
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[RawApdu | FramingError]:
@@ -146,20 +146,10 @@ class RawFramer:
         return len(self._buf)
 
     def _skip(self, pos: int, n: int) -> None:
-        if self._noise == 0:
-            self._noise_start = self._base + pos
-        self._noise += n
+        self._noise.add(self._base + pos, n)
 
     def _report_noise(self, out: list) -> None:
-        if self._noise:
-            err = NotAFrame(
-                f"{self._noise} byte(s) at offset {self._noise_start} are not part of any APDU"
-                " (noise, a partial APDU, or not DLMS data)"
-            )
-            err.offset = self._noise_start  # type: ignore[attr-defined]
-            err.length = self._noise  # type: ignore[attr-defined]
-            out.append(err)
-            self._noise = 0
+        self._noise.report(out)
 
     def _scan(self, out: list, final: bool) -> None:
         buf = self._buf
