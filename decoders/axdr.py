@@ -38,6 +38,7 @@ Counts and lengths are A-XDR lengths (``nn`` or ``0x8K`` + K bytes).
 from __future__ import annotations
 
 import struct
+import weakref
 from typing import Any, NamedTuple
 
 from .errors import AxdrError
@@ -298,6 +299,207 @@ def _decode_compact_array(buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
     if p != len(contents):
         raise AxdrError("compact-array contents do not end on an element boundary")
     return Data(COMPACT_ARRAY, tuple(items)), end
+
+
+# -- templates: the fast path for a meter's repeated pushes -------------------------
+#: struct code of the value bytes of each fixed-size type (the same formats as decoding uses)
+_SLOT_CODES: dict[int, str] = {
+    tag: (fmt.lstrip(">") if fmt else f"{size}s") for tag, (size, fmt) in _FIXED.items()
+}
+#: the types whose value bytes are template slots: the fixed-size types and strings
+SLOT_TYPES = frozenset(_SLOT_CODES) | {OCTET_STRING, VISIBLE_STRING, UTF8_STRING}
+#: templates cover at most this many values (bigger bodies, e.g. load profiles, are decoded as usual)
+MAX_TEMPLATE_SLOTS = 1024
+
+
+class Template:
+    """The byte layout of one encoded value with its values left open.
+
+    A meter pushes the same list again and again: the same tags, element
+    counts and string lengths (the *skeleton*), only the values change.  A
+    template splits an encoding that :func:`decode_at` accepted into
+    skeleton runs and *slots* (the value bytes of the fixed-size types and
+    of octet, visible and UTF-8 strings, in pre-order) and compiles one
+    :class:`struct.Struct` that cuts a buffer the same way::
+
+        02 19 0A 0E | "Kamstrup_V0001" | 09 06 | 01 01 01 08 00 FF | 06 | 00 0D 39 4C | 09 06 | ...
+        '-skeleton-'  '--- slot 0 ---'  '-sk-'  '---- slot 1 ----'  sk  '-- slot 2 -'  sk
+
+    :meth:`match` accepts a buffer of the same size whose skeleton runs are
+    byte for byte the same and returns the slot values, as decoding gives
+    them (text decoded).  That is exact: decoding reads only tags, counts
+    and lengths to find its way, and they all lie in the skeleton, so the
+    same skeleton decodes to the same tree with these values in its slots
+    (see :func:`slot_leaves`).  Null-data and lengths stay in the skeleton.
+
+    Templates of equal layout are equal (and :func:`make_template` hands out
+    one object for them while any is in use), so what the layers above
+    cache per template is shared by all streams of the same list.
+    """
+
+    __slots__ = ("size", "tags", "_unpack", "_skeleton", "_texts", "_key", "_hash", "__weakref__")
+
+    def __init__(
+        self, size: int, tags: tuple[int, ...], fmt: str, skeleton: tuple[bytes, ...], texts: tuple = ()
+    ) -> None:
+        self.size = size  #: bytes the encoded value takes
+        self.tags = tags  #: A-XDR type tag of each slot
+        self._unpack = struct.Struct(fmt).unpack_from
+        self._skeleton = skeleton
+        self._texts = texts  #: (slot, encoding) of the text slots, decoded after the cut
+        self._key = (size, fmt, skeleton)
+        self._hash = hash(self._key)
+
+    def match(self, buf: bytes, pos: int = 0) -> tuple | None:
+        """The slot values when ``buf[pos:pos + size]`` has this template's skeleton, else None.
+
+        The caller makes sure ``size`` bytes are there (the cache keys templates by size).
+        """
+        parts = self._unpack(buf, pos)
+        # skeleton runs and slots alternate, beginning with a run (a tag byte opens every value)
+        if parts[0::2] != self._skeleton:
+            return None
+        if not self._texts:
+            return parts[1::2]
+        values = list(parts[1::2])
+        for k, encoding in self._texts:
+            values[k] = values[k].decode(encoding, "replace")
+        return tuple(values)
+
+    def __eq__(self, other: object) -> bool:
+        return other is self or (type(other) is Template and self._key == other._key)  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+#: the templates in use, one object per layout (a stream of each of many meters of one kind shares it)
+_TEMPLATES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def make_template(buf: bytes, pos: int, end: int) -> Template | None:
+    """The template of the value encoded in ``buf[pos:end]``, which :func:`decode_at` accepted.
+
+    None when the value holds a type templates leave out (bit-string,
+    compact-array) or more than :data:`MAX_TEMPLATE_SLOTS` values.
+    """
+    fmt = [">"]
+    skeleton: list[bytes] = []
+    tags: list[int] = []
+    texts: list[tuple[int, str]] = []
+    run = pos  # start of the current skeleton run
+    p = pos
+    todo = 1  # values still to read: one, plus the elements of every container opened
+    while todo:
+        todo -= 1
+        tag = buf[p]
+        p += 1
+        if tag == STRUCTURE or tag == ARRAY:
+            count, p = _length(buf, p)
+            todo += count
+            continue
+        code = _SLOT_CODES.get(tag)
+        if code is not None:
+            size = _FIXED[tag][0]
+        elif tag == OCTET_STRING or tag == VISIBLE_STRING or tag == UTF8_STRING:
+            size, p = _length(buf, p)
+            code = f"{size}s"
+            if tag != OCTET_STRING:
+                texts.append((len(tags), "latin-1" if tag == VISIBLE_STRING else "utf-8"))
+        elif tag == NULL:
+            continue
+        else:
+            return None
+        if len(tags) >= MAX_TEMPLATE_SLOTS:
+            return None
+        skeleton.append(buf[run:p])
+        fmt.append(f"{p - run}s{code}")
+        tags.append(tag)
+        p += size
+        run = p
+    if p != end:
+        raise AxdrError(f"template of a value that ends at {p}, not {end}")  # a caller's bug, never data
+    if p > run:
+        skeleton.append(buf[run:p])
+        fmt.append(f"{p - run}s")
+    text = "".join(fmt)
+    key = (end - pos, text, tuple(skeleton))
+    template = _TEMPLATES.get(key)
+    if template is None:
+        template = Template(end - pos, tuple(tags), text, tuple(skeleton), tuple(texts))
+        _TEMPLATES[key] = template
+    return template
+
+
+def slot_leaves(value: Data) -> list[Data]:
+    """The values of ``value`` that are template slots, in the order :meth:`Template.match` returns them."""
+    out: list[Data] = []
+    stack = [value]
+    while stack:
+        d = stack.pop()
+        tag = d.tag
+        if tag == STRUCTURE or tag == ARRAY:
+            stack.extend(reversed(d.value))
+        elif tag in SLOT_TYPES:
+            out.append(d)
+    return out
+
+
+#: after too many new skeletons of one size, learn only every this many times
+RETRY_EVERY = 64
+
+
+class Templates:
+    """A bounded cache of :class:`Template` values by encoded size, for one stream of pushes.
+
+    ``match`` tries the few templates of a body's size; ``learn`` adds one
+    after a full decode.  At most ``maxsize`` sizes are kept (the one first
+    seen dropped first) with at most ``per_size`` templates each (the oldest
+    dropped first).  A size that keeps producing new skeletons
+    (text that changes every push, say) stops learning after
+    ``4 * per_size`` templates and then tries only every
+    :data:`RETRY_EVERY` th time: such a stream costs little more than
+    decoding without templates, and a list that settles down later still
+    gets its template.
+    """
+
+    def __init__(self, maxsize: int = 32, per_size: int = 4) -> None:
+        self.maxsize = maxsize
+        self.per_size = per_size
+        self._by_size: dict[int, list] = {}  # size -> [tries to learn, template, template, ...]
+
+    def __len__(self) -> int:
+        return sum(len(entry) - 1 for entry in self._by_size.values())
+
+    def match(self, buf: bytes, pos: int) -> tuple[Template, tuple] | None:
+        entry = self._by_size.get(len(buf) - pos)
+        if entry is not None:
+            for t in entry[1:]:
+                values = t.match(buf, pos)
+                if values is not None:
+                    return t, values
+        return None
+
+    def learn(self, buf: bytes, pos: int, end: int) -> Template | None:
+        """Add the template of ``buf[pos:end]`` (decoded before); None when none is made."""
+        size = end - pos
+        entry = self._by_size.get(size)
+        if entry is None:
+            while len(self._by_size) >= self.maxsize:
+                del self._by_size[next(iter(self._by_size))]
+            entry = self._by_size[size] = [0]
+        tries = entry[0]
+        entry[0] = tries + 1
+        if tries >= 4 * self.per_size and tries % RETRY_EVERY:
+            return None
+        template = make_template(buf, pos, end)
+        if template is None:
+            entry[0] = max(tries + 1, 4 * self.per_size)  # a type templates leave out: try again only rarely
+            return None
+        entry.append(template)
+        if len(entry) - 1 > self.per_size:
+            del entry[1]
+        return template
 
 
 # -- encoding -----------------------------------------------------------------

@@ -47,21 +47,22 @@ class CosemDateTime:
     def from_bytes(cls, raw: bytes) -> "CosemDateTime":
         if len(raw) != 12:
             raise AxdrError(f"a COSEM date-time is 12 bytes, got {len(raw)}")
-        year = (raw[0] << 8) | raw[1]
-        dev = (raw[9] << 8) | raw[10]
+        y0, y1, mo, d, wd, h, mi, s, cs, d0, d1, st = raw  # 0xFF: not specified (_u8, inlined: every push has one)
+        year = (y0 << 8) | y1
+        dev = (d0 << 8) | d1
         if dev >= 0x8000:
             dev -= 0x10000
         return cls(
             None if year == 0xFFFF else year,
-            _u8(raw[2]),
-            _u8(raw[3]),
-            _u8(raw[4]),
-            _u8(raw[5]),
-            _u8(raw[6]),
-            _u8(raw[7]),
-            _u8(raw[8]),
+            None if mo == 0xFF else mo,
+            None if d == 0xFF else d,
+            None if wd == 0xFF else wd,
+            None if h == 0xFF else h,
+            None if mi == 0xFF else mi,
+            None if s == 0xFF else s,
+            None if cs == 0xFF else cs,
             None if dev == DEVIATION_UNSPECIFIED else dev,
-            _u8(raw[11]),
+            None if st == 0xFF else st,
             bytes(raw),
         )
 
@@ -101,15 +102,17 @@ class CosemDateTime:
         hs = self.hundredths if self.hundredths is not None and self.hundredths < 100 else 0
         return datetime(self.year, self.month, self.day, self.hour, self.minute, self.second, hs * 10000)  # type: ignore[arg-type]
 
-    def to_datetime(self, default_tz: tzinfo | None = None) -> datetime:
+    def to_datetime(self, default_tz: tzinfo | None = None, *, ignore_deviation: bool = False) -> datetime:
         """An aware datetime when the deviation or ``default_tz`` is known, else naive local time.
 
         With ``default_tz`` (the meter's time zone) an ambiguous hour at the
         end of summer time is resolved with the DST status bit.
+        ``ignore_deviation`` treats the deviation as not specified (for
+        meters known to send a wrong one).
         """
         local = self.naive()
-        if self.deviation is not None:
-            return local.replace(tzinfo=timezone(timedelta(minutes=-self.deviation)))
+        if self.deviation is not None and not ignore_deviation:
+            return local.replace(tzinfo=_offset(-self.deviation))
         if default_tz is not None:
             # fold=0 picks the first (summer-time) occurrence of an ambiguous time
             return local.replace(tzinfo=default_tz, fold=0 if self.dst or self.clock_status is None else 1)
@@ -121,6 +124,17 @@ class CosemDateTime:
         except ValueError:
             return None
         return dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds")
+
+    def local_and_utc(
+        self, default_tz: tzinfo | None = None, *, ignore_deviation: bool = False
+    ) -> tuple[str | None, datetime | None]:
+        """``(isoformat(default_tz), utc(default_tz))`` from one conversion (a push needs both)."""
+        try:
+            dt = self.to_datetime(default_tz, ignore_deviation=ignore_deviation)
+        except ValueError:
+            return None, None
+        text = dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds")
+        return text, (dt.astimezone(timezone.utc) if dt.tzinfo is not None else None)
 
     def utc(self, default_tz: tzinfo | None = None) -> datetime | None:
         """The instant in UTC, or None when neither deviation nor time zone is known."""
@@ -134,6 +148,19 @@ class CosemDateTime:
 
     def __str__(self) -> str:
         return self.isoformat() or self.raw.hex().upper()
+
+
+_OFFSETS: dict[int, timezone] = {}
+
+
+def _offset(minutes: int) -> timezone:
+    """The fixed UTC offset of ``minutes`` (a deviation is one of a few hundred values: kept once made)."""
+    tz = _OFFSETS.get(minutes)
+    if tz is None:
+        tz = timezone(timedelta(minutes=minutes))
+        if len(_OFFSETS) < 4096:
+            _OFFSETS[minutes] = tz
+    return tz
 
 
 def looks_like_datetime(raw: bytes) -> bool:

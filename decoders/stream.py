@@ -93,6 +93,8 @@ class StreamDecoder:
         self._gbt = GbtReassembler()
         self._gbt_links: list[LinkMessage | None] = []
         self._gbt_offset = 0
+        #: the body layouts of this stream's lists: repeated pushes skip the A-XDR tree (see axdr.Templates)
+        self._templates = axdr.Templates()
         self._pending = bytearray()  # auto mode: bytes seen before the transport was recognised
         #: a damaged frame was reported: errors of the message it broke are its consequence, not new faults
         self._damaged = False
@@ -389,7 +391,7 @@ class StreamDecoder:
                     " (ciphered) APDUs are supported"
                 )
             try:
-                notification = parse_data_notification(plain)
+                notification = parse_data_notification(plain, self._templates)
             except DecodeError as exc:
                 if ciphered is not None and not verified and ciphered.security_control & 0x20:
                     exc.args = (

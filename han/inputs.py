@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from typing import BinaryIO, Iterator
 
 _COMMENT = re.compile(r"#[^\n]*")
 _PREFIX = re.compile(r"0[xX](?=[0-9a-fA-F])")
@@ -65,6 +66,51 @@ def read_input(arg: str) -> tuple[str, bytes]:
     except InputError as exc:
         label = arg if len(arg) <= 40 else arg[:37] + "..."
         raise InputError(f"{label!r} is neither an existing file nor hex text: {exc}") from None
+
+
+#: bytes read at a time from a binary capture
+CHUNK = 1 << 16
+
+
+def open_input(arg: str, chunk: int = CHUNK) -> tuple[str, Iterator[bytes]]:
+    """Like :func:`read_input`, but a binary capture comes in chunks, so memory stays flat on big files.
+
+    The first chunk decides: a byte outside ASCII means binary (hex text is
+    ASCII), and the rest is streamed; otherwise the whole input is read and
+    judged as :func:`read_input` does (hex text is parsed whole).  A read
+    error while streaming is raised as :class:`InputError` by the iterator.
+    """
+    if arg == "-":
+        return "stdin", _chunks(sys.stdin.buffer, "stdin", chunk, close=False)
+    if os.path.exists(arg):
+        if os.path.isdir(arg):
+            raise InputError(f"{arg} is a directory")
+        try:
+            fh = open(arg, "rb")
+        except OSError as exc:
+            raise InputError(f"cannot read {arg}: {exc.strerror}") from None
+        return arg, _chunks(fh, arg, chunk, close=True)
+    label, data = read_input(arg)
+    return label, iter((data,))
+
+
+def _chunks(fh: BinaryIO, label: str, chunk: int, close: bool) -> Iterator[bytes]:
+    # stdin: read1 hands over what has arrived (a live pipe is decoded as it comes); a file: full chunks
+    read = getattr(fh, "read1", fh.read) if label == "stdin" else fh.read
+    try:
+        first = read(chunk)
+        if first.isascii():
+            data = first + fh.read()  # maybe hex text: judged whole, as read_input does
+            yield parse_hex(data.decode("ascii")) if looks_like_hex_text(data) else data
+            return
+        yield first
+        while block := read(chunk):
+            yield block
+    except OSError as exc:
+        raise InputError(f"cannot read {label}: {exc.strerror}") from None
+    finally:
+        if close:
+            fh.close()
 
 
 def parse_key(text: str, what: str) -> bytes:

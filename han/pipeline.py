@@ -14,9 +14,11 @@ library user wants::
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Mapping
 
+from decoders import axdr
 from decoders.apdu import parse_data_notification
 from decoders.dsmr import Telegram, looks_like_telegram, parse_telegram
 from decoders.errors import DecodeError
@@ -157,8 +159,22 @@ def push_from_apdu(apdu: bytes, security: SecurityInfo | None, **options) -> Pus
 
     ``options`` are :func:`to_push`'s (country, profile, timezone, multipliers, ct_ratio); raises DecodeError.
     """
-    content = parse_telegram(apdu) if looks_like_telegram(apdu) else parse_data_notification(apdu)
+    if looks_like_telegram(apdu):
+        content = parse_telegram(apdu)
+    else:
+        content = parse_data_notification(apdu, _thread_templates())  # a journal holds the same lists again and again
     return _push(content, apdu, security, **options)
+
+
+_local = threading.local()
+
+
+def _thread_templates() -> axdr.Templates:
+    """This thread's template cache for :func:`push_from_apdu` (the daemon's sink threads call it)."""
+    templates = getattr(_local, "templates", None)
+    if templates is None:
+        templates = _local.templates = axdr.Templates()
+    return templates
 
 
 def _push(content, apdu: bytes, security: SecurityInfo | None, **options) -> Push:

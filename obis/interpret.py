@@ -28,9 +28,10 @@ keeps its position.  The push then says which profile (if any) matched.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
+from math import copysign
+from operator import itemgetter
 from typing import Any, Mapping, NamedTuple
 
 from decoders import axdr
@@ -41,7 +42,7 @@ from decoders.dsmr import Telegram
 from .code import Obis, ObisError, looks_like_obis
 from .names import obis_name
 from .profiles import Profile, profile_by_name, select_profile, timezone_name
-from .push import Push, Register, SecurityInfo
+from .push import Push, Register, RegisterLayout, SecurityInfo
 from .units import unit_symbol
 
 _TYPE_NAMES = axdr.TYPE_NAMES
@@ -273,9 +274,8 @@ def _times(
         return None, None, tzname
     tz = _zone(tzname) if tzname else None
     t = meter_time
-    if t.deviation is not None and profile is not None and not profile.trust_deviation and tz is not None:
-        t = replace(t, deviation=None)
-    return t.isoformat(tz), t.utc(tz), tzname
+    ignore = t.deviation is not None and profile is not None and not profile.trust_deviation and tz is not None
+    return (*t.local_and_utc(tz, ignore_deviation=ignore), tzname)
 
 
 class _Info(NamedTuple):
@@ -288,21 +288,20 @@ class _Info(NamedTuple):
 def _describe(profile: Profile | None, obis: Obis) -> _Info:
     """Name, field key and profile row of ``obis`` (cached: a meter sends the same codes every push)."""
     key = (id(profile), profile.name if profile is not None else None, obis)
-    try:
-        return _DESCRIBED[key]
-    except KeyError:
-        pass
+    hit = _DESCRIBED.get(key)
+    if hit is not None and hit[0] is profile:  # the same profile object, not one that reused its id
+        return hit[1]
     spec = profile.spec(obis) if profile is not None else None
     generic = obis_name(obis)
     name = spec.name if spec else (generic.name if generic else None)
     info = _Info(name, generic.key if generic else None, spec, obis.a == 0 and (obis.c, obis.d) == (1, 0))
     if len(_DESCRIBED) > 8192:
         _DESCRIBED.clear()
-    _DESCRIBED[key] = info
+    _DESCRIBED[key] = (profile, info)
     return info
 
 
-_DESCRIBED: dict[tuple[int, str | None, Obis], _Info] = {}
+_DESCRIBED: dict[tuple[int, str | None, Obis], tuple[Profile | None, _Info]] = {}
 
 
 #: profile selections by the shape of a list: (list id, shape, unkeyed types, maker, country, OBIS ids) -> profile
@@ -339,6 +338,224 @@ def _factor(obis: Obis | None, opts: _Options) -> float | None:
     return None
 
 
+INVALID_CLOCK_NOTE = "the meter flags its clock as invalid (clock status bit 0)"
+
+# How a register's value comes from its A-XDR value (see _Recipe)
+_AS_SENT, _TIMES_INT, _TIMES_FLOAT, _PLAIN = 0, 1, 2, 3
+
+
+class _Recipe(NamedTuple):
+    """One register of a list: everything but its value is fixed by the list, and how to compute the value."""
+
+    #: (obis, name, unit, type, scaler, position, key, positional, attribute): the Register without value and raw
+    fields: tuple
+    data: axdr.Data  #: the A-XDR value in the push the recipe was made from
+    mode: int  #: _AS_SENT, _TIMES_INT (x 10**scaler), _TIMES_FLOAT (x 10.0**scaler, rounded) or _PLAIN
+    arg: Any  #: 10**scaler, or (10.0**scaler, digits)
+    factor: float | None  #: a multiplier or CT ratio applied after scaling
+    #: True when the value may change between pushes without changing anything else about the list
+    free: bool
+
+
+class _Analysis(NamedTuple):
+    """What a notification body means, apart from its values."""
+
+    recipes: list[_Recipe]
+    list_id: str | None
+    shape: str
+    chosen: Profile | None
+    object_list: tuple[tuple[int, Obis, int, int], ...]
+    notes: tuple[str, ...]  #: all notes but the invalid-clock one (it depends on the push's clock)
+    unknown: bool
+    clock: int | None  #: index of the recipe that gives the meter time when the header has none
+    meter_id: int | None  #: index of the recipe that gives the meter id
+    guard: int | None  #: index of a recipe whose value sits first in the body and must never read as a list id
+
+
+#: types whose plain_value() / raw_value() are not the value itself: bytes (hex, text, date-time) and containers
+_AS_BYTES_OR_ITEMS = frozenset(
+    (axdr.OCTET_STRING, axdr.DATE_TIME, axdr.DATE, axdr.TIME, axdr.STRUCTURE, axdr.ARRAY, axdr.COMPACT_ARRAY)
+)
+
+
+def _evaluate(r: _Recipe, v: Any) -> tuple[Any, Any]:
+    """(value, raw) of a register from the value ``v`` of its A-XDR data."""
+    mode = r.mode
+    if mode == _AS_SENT:
+        value = raw = v
+    elif mode == _TIMES_INT:
+        raw, value = v, v * r.arg
+    elif mode == _TIMES_FLOAT:
+        raw, value = v, round(v * r.arg[0], r.arg[1])
+    else:
+        d = axdr.Data(r.data.tag, v)
+        raw, value = raw_value(d), plain_value(d)
+    if r.factor is not None:
+        value = _multiply(value, r.factor)
+    return value, raw
+
+
+def _analyse(
+    body: axdr.Data,
+    maker: str | None,
+    profile: Profile | None,
+    country: str | None,
+    opts: _Options,
+) -> _Analysis:
+    """Entries, profile, names, units and scalers of a body: the part of :func:`interpret` that values do not change."""
+    ex = extract(body)
+    entries, list_id, shape = ex.entries, ex.list_id, ex.shape
+    notes: list[str] = []
+    skip_first = list_id is not None and entries and entries[0].obis is None and entries[0].position == 0
+    unkeyed = [e for e in entries if e.obis is None and not (skip_first and e is entries[0])]
+    tags = tuple(e.value.tag for e in unkeyed)
+    chosen = profile
+    if chosen is None:
+        chosen = _select(list_id, entries, maker, country.upper() if country else None, shape, tags)
+    mapped: dict[int, Obis | None] = {}
+    if chosen is not None and unkeyed and chosen.layouts:
+        layout = chosen.layout_for(tags)
+        if layout is None:
+            notes.append(
+                f"profile {chosen.name} has no layout for these {len(unkeyed)} value(s) without OBIS codes:"
+                " they are given by position"
+            )
+        else:
+            for e, o in zip(unkeyed, layout.obis):
+                mapped[e.position] = o
+    recipes: list[_Recipe] = []
+    clock: int | None = None
+    meter_id: int | None = None
+    guard: int | None = None
+    unscaled = 0
+    missing_obis = False
+    applied: list[str] = []
+    has_factors = bool(opts.multipliers) or opts.ct_ratio is not None
+    container = body.tag in (axdr.STRUCTURE, axdr.ARRAY)
+    for e in entries:
+        if skip_first and e is entries[0]:
+            continue  # the list id: reported as Push.list_id
+        d = e.value
+        obis = e.obis if e.obis is not None else mapped.get(e.position)
+        if obis is not None:
+            info = _describe(chosen, obis)
+            name, key, spec = info.name, info.key, info.spec
+        else:
+            info, name, key, spec = None, None, None, None
+            missing_obis = True
+        if e.attribute is not None:
+            what = "logical name" if e.attribute == 1 else f"attribute {e.attribute}"
+            name = f"{name or 'Object'} ({what})"
+            key = f"{key}_a{e.attribute}" if key else None
+        tag = d.tag
+        unit: str | None = None
+        scaler: int | None = None
+        if e.su is not None:
+            scaler, unit = e.su[0], (unit_symbol(e.su[1]) or None)
+        elif spec is not None:
+            scaler, unit = spec.scaler, spec.unit  # type: ignore[attr-defined]
+        arg: Any = None
+        if tag in _INTEGERS:
+            if not scaler:
+                mode = _AS_SENT
+            elif scaler > 0:
+                mode, arg = _TIMES_INT, 10**scaler
+            else:
+                mode, arg = _TIMES_FLOAT, (10.0**scaler, -scaler)
+            if scaler is None:
+                unscaled += 1
+                unit = None  # a unit without the scaler would mislabel the raw value
+        else:
+            # plain_value() and raw_value() give the value itself for all but bytes and containers
+            mode = _PLAIN if tag in _AS_BYTES_OR_ITEMS else _AS_SENT
+            if tag not in (axdr.FLOAT32, axdr.FLOAT64):
+                scaler = None
+                # the type of plain_value() depends on the A-XDR type alone, so this holds for every push
+                if not isinstance(plain_value(d), (int, float)):
+                    unit = None
+        factor = None
+        if has_factors:
+            factor = _factor(obis, opts)
+            if factor is not None and tag in _NUMBERS:
+                applied.append(f"{obis.dotted} x{factor:g}")  # type: ignore[union-attr]
+            else:
+                factor = None
+        if (
+            info is not None
+            and info.clock
+            and clock is None
+            and ((tag == _OCTET and len(d.value) == 12) or tag == axdr.DATE_TIME)
+        ):
+            clock = len(recipes)
+        if meter_id is None and obis is not None and key in ("meter_id", "meter_number"):
+            meter_id = len(recipes)
+        # a value may change freely unless reading the list looked at it: a 6-byte octet string may be
+        # an OBIS code, a string under x-x:0.2.129 may be the list id; containers are never free
+        free = (
+            tag in axdr.SLOT_TYPES
+            and not (tag == _OCTET and len(d.value) == 6)
+            and not (e.obis is not None and (e.obis.c, e.obis.d, e.obis.e) == (0, 2, 129))
+        )
+        if free and container and e.position == 0 and tag in _STRINGS:
+            guard = len(recipes)  # read as a list id candidate by extract(): each push must still not be one
+        fields = (obis, name, unit, _TYPE_NAMES.get(tag) or d.type_name, scaler, e.position, key,
+                  obis is not None and e.obis is None, e.attribute)
+        recipes.append(_Recipe(fields, d, mode, arg, factor, free))
+    unknown = chosen is None and (unscaled > 0 or missing_obis)
+    if chosen is None and unknown:
+        what = f"list {list_id!r}" if list_id else "this list"
+        parts = []
+        if unscaled:
+            parts.append("values without a scaler on the wire are given raw")
+        if missing_obis:
+            parts.append("values without an OBIS code are given by position")
+        notes.append(f"no profile matched {what}: " + " and ".join(parts) + " (see 'han profiles')")
+    if chosen is not None:
+        notes.extend(chosen.notes)
+    if applied:
+        notes.append("multiplied (current transformer): " + ", ".join(applied))
+    return _Analysis(
+        recipes, list_id, shape, chosen, ex.object_list, tuple(notes), unknown, clock, meter_id, guard
+    )
+
+
+def _push(
+    a: _Analysis,
+    registers: tuple[Register, ...],
+    clock: CosemDateTime | None,
+    meter_id: str | None,
+    notification: DataNotification,
+    security: SecurityInfo | None,
+    apdu: bytes,
+    country: str | None,
+    timezone: str | None,
+    layout: RegisterLayout | None = None,
+) -> Push:
+    notes = a.notes
+    meter_time = notification.datetime or clock
+    if meter_time is not None and meter_time.invalid:
+        notes = notes + (INVALID_CLOCK_NOTE,)
+    timestamp, timestamp_utc, tzname = _times(meter_time, a.chosen, country, timezone)
+    return Push(
+        registers=registers,
+        list_id=a.list_id,
+        profile=a.chosen.name if a.chosen else None,
+        meter_time=meter_time,
+        invoke_id_and_priority=notification.invoke_id_and_priority,
+        security=security,
+        meter_id=meter_id,
+        notes=notes,
+        timestamp=timestamp,
+        timestamp_utc=timestamp_utc,
+        apdu=apdu,
+        shape=a.shape,
+        unknown_list=a.unknown,
+        object_list=a.object_list,
+        timezone=tzname,
+        _layout=(layout, registers) if layout is not None else None,
+    )
+
+
 def interpret(
     notification: DataNotification,
     *,
@@ -357,133 +574,188 @@ def interpret(
     ``multipliers`` (OBIS -> factor) and ``ct_ratio`` multiply values after
     scaling, for current-transformer meters that send secondary values; an
     explicit multiplier wins over the CT ratio.
+
+    A notification whose body matched a template (see
+    :class:`decoders.axdr.Templates`) is interpreted by a cached plan for
+    its list when there is one (see :class:`_Plan`): the same result,
+    computing only what the values change.
     """
-    ex = extract(notification.body)
-    entries, list_id, shape = ex.entries, ex.list_id, ex.shape
     opts = _Options(multipliers or {}, ct_ratio)
-    notes: list[str] = []
     maker = security.manufacturer if security else None
-    skip_first = list_id is not None and entries and entries[0].obis is None and entries[0].position == 0
-    unkeyed = [e for e in entries if e.obis is None and not (skip_first and e is entries[0])]
-    tags = tuple(e.value.tag for e in unkeyed)
-    chosen = profile
-    if chosen is None:
-        chosen = _select(list_id, entries, maker, country.upper() if country else None, shape, tags)
-    mapped: dict[int, Obis | None] = {}
-    if chosen is not None and unkeyed and chosen.layouts:
-        layout = chosen.layout_for(tags)
-        if layout is None:
-            notes.append(
-                f"profile {chosen.name} has no layout for these {len(unkeyed)} value(s) without OBIS codes:"
-                " they are given by position"
-            )
-        else:
-            for e, o in zip(unkeyed, layout.obis):
-                mapped[e.position] = o
-    registers: list[Register] = []
-    clock: CosemDateTime | None = None
-    meter_id: str | None = None
-    unscaled = 0
-    applied: list[str] = []
-    has_factors = bool(opts.multipliers) or opts.ct_ratio is not None
-    for e in entries:
-        if skip_first and e is entries[0]:
-            continue  # the list id: reported as Push.list_id
-        d = e.value
-        obis = e.obis if e.obis is not None else mapped.get(e.position)
-        if obis is not None:
-            info = _describe(chosen, obis)
-            name, key, spec = info.name, info.key, info.spec
-        else:
-            info, name, key, spec = None, None, None, None
-        if e.attribute is not None:
-            what = "logical name" if e.attribute == 1 else f"attribute {e.attribute}"
-            name = f"{name or 'Object'} ({what})"
-            key = f"{key}_a{e.attribute}" if key else None
-        tag = d.tag
-        unit: str | None = None
-        scaler: int | None = None
-        if e.su is not None:
-            scaler, unit = e.su[0], (unit_symbol(e.su[1]) or None)
-        elif spec is not None:
-            scaler, unit = spec.scaler, spec.unit  # type: ignore[attr-defined]
-        if tag in _INTEGERS:
-            raw: Any = d.value
-            value: Any = scale(raw, scaler) if scaler else raw
-            if scaler is None:
-                unscaled += 1
-                unit = None  # a unit without the scaler would mislabel the raw value
-        else:
-            raw = raw_value(d)
-            value = plain_value(d)
-            if tag not in (axdr.FLOAT32, axdr.FLOAT64):
-                scaler = None
-                if not isinstance(value, (int, float)):
-                    unit = None
-        if has_factors:
-            factor = _factor(obis, opts)
-            if factor is not None and tag in _NUMBERS:
-                value = _multiply(value, factor)
-                applied.append(f"{obis.dotted} x{factor:g}")  # type: ignore[union-attr]
-        if (
-            info is not None
-            and info.clock
-            and clock is None
-            and ((tag == _OCTET and len(d.value) == 12) or tag == axdr.DATE_TIME)
-        ):
-            clock = CosemDateTime.from_bytes(d.value)
-        if meter_id is None and obis is not None and key in ("meter_id", "meter_number"):
-            meter_id = str(value)
-        registers.append(
-            Register(
-                obis,
-                name,
-                value,
-                unit,
-                raw,
-                _TYPE_NAMES.get(tag) or d.type_name,
-                scaler,
-                e.position,
-                key,
-                obis is not None and e.obis is None,
-                e.attribute,
-            )
+    if notification.template is not None:
+        plan = _plan_for(notification, maker, profile, country, timezone, opts)
+        if plan is not None:
+            return plan.push(notification, security, apdu, country, timezone)
+    a = _analyse(notification.body, maker, profile, country, opts)
+    registers = []
+    new = tuple.__new__
+    for r in a.recipes:
+        value, raw = _evaluate(r, r.data.value)
+        o, name, unit, type_, scaler, position, key, positional, attribute = r.fields
+        registers.append(new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute)))
+    clock = CosemDateTime.from_bytes(a.recipes[a.clock].data.value) if a.clock is not None else None
+    meter_id = str(registers[a.meter_id].value) if a.meter_id is not None else None
+    return _push(a, tuple(registers), clock, meter_id, notification, security, apdu, country, timezone)
+
+
+# -- plans: a list's interpretation, cached ----------------------------------------
+class _Plan:
+    """The interpretation of one list, to apply to the values of each push of that list.
+
+    Made from one push whose body matched a template: every register whose
+    value is *free* (see :func:`_analyse`) is computed per push from its
+    template slot; every other slot (OBIS codes, scaler-units, the list id,
+    the push object list, values inside structures, ...) is *pinned*: a push
+    uses the plan only when all pinned slots hold the values the plan was
+    made from.  Tags, counts, lengths and text are the template's skeleton,
+    and everything else the result depends on is in the plan's cache key
+    (template, profile, manufacturer, country, time zone, multipliers, CT
+    ratio), so a plan gives exactly what :func:`_analyse` and
+    :func:`_evaluate` would.
+    """
+
+    __slots__ = (
+        "analysis", "registers", "as_sent", "rounded", "other", "pins", "pinned", "signs", "clock", "meter_id",
+        "guard", "layout", "_pinned_of",
+    )  # fmt: skip
+
+    def __init__(self, a: _Analysis, values: tuple, leaves: list[axdr.Data]) -> None:
+        slot_of = {id(d): k for k, d in enumerate(leaves)}
+        self.analysis = a
+        registers: list[Register | None] = []
+        # the registers computed per push, by how: (register index, slot, ...) - the common cases unrolled
+        as_sent = []  # value = raw = the slot value
+        rounded = []  # value = round(raw * 10.0**scaler, -scaler)
+        other = []  # anything else: _evaluate()
+        free_slots = set()
+        new = tuple.__new__
+        for i, r in enumerate(a.recipes):
+            slot = slot_of.get(id(r.data)) if r.free else None
+            if slot is None:
+                value, raw = _evaluate(r, r.data.value)
+                o, name, unit, type_, scaler, position, key, positional, attribute = r.fields
+                registers.append(
+                    new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute))
+                )
+            else:
+                registers.append(None)
+                free_slots.add(slot)
+                if r.factor is not None or r.mode not in (_AS_SENT, _TIMES_FLOAT):
+                    other.append((i, slot, r))
+                elif r.mode == _AS_SENT:
+                    as_sent.append((i, slot, *r.fields))
+                else:
+                    rounded.append((i, slot, *r.arg, *r.fields))
+        self.registers = registers
+        self.as_sent, self.rounded, self.other = tuple(as_sent), tuple(rounded), tuple(other)
+        self.pins = tuple(k for k in range(len(values)) if k not in free_slots)
+        self.pinned = tuple(values[k] for k in self.pins)
+        # 0.0 == -0.0, but they print differently: the signs of pinned floats are compared too (NaN never fits)
+        self.signs = tuple(
+            (k, copysign(1.0, values[k])) for k in self.pins if leaves[k].tag in (axdr.FLOAT32, axdr.FLOAT64)
         )
-    missing_obis = any(r.obis is None for r in registers)
-    unknown = chosen is None and (unscaled > 0 or missing_obis)
-    if chosen is None and unknown:
-        what = f"list {list_id!r}" if list_id else "this list"
-        parts = []
-        if unscaled:
-            parts.append("values without a scaler on the wire are given raw")
-        if missing_obis:
-            parts.append("values without an OBIS code are given by position")
-        notes.append(f"no profile matched {what}: " + " and ".join(parts) + " (see 'han profiles')")
-    if chosen is not None:
-        notes.extend(chosen.notes)
-    if applied:
-        notes.append("multiplied (current transformer): " + ", ".join(applied))
-    meter_time = notification.datetime or clock
-    if meter_time is not None and meter_time.invalid:
-        notes.append("the meter flags its clock as invalid (clock status bit 0)")
-    timestamp, timestamp_utc, tzname = _times(meter_time, chosen, country, timezone)
-    return Push(
-        registers=tuple(registers),
-        list_id=list_id,
-        profile=chosen.name if chosen else None,
-        meter_time=meter_time,
-        invoke_id_and_priority=notification.invoke_id_and_priority,
-        security=security,
-        meter_id=meter_id,
-        notes=tuple(notes),
-        timestamp=timestamp,
-        timestamp_utc=timestamp_utc,
-        apdu=apdu,
-        shape=shape,
-        unknown_list=unknown,
-        object_list=ex.object_list,
-        timezone=tzname,
-    )
+        # the pinned values of a push as a tuple, in one C call
+        if len(self.pins) > 1:
+            self._pinned_of = itemgetter(*self.pins)
+        elif self.pins:
+            k = self.pins[0]
+            self._pinned_of = lambda values: (values[k],)
+        else:
+            self._pinned_of = lambda values: ()
+        self.clock = self._source(a.clock, slot_of)
+        self.meter_id = a.meter_id
+        self.guard = self._source(a.guard, slot_of)
+        self.layout = RegisterLayout(tuple(r.fields for r in a.recipes))
+
+    def _source(self, index: int | None, slot_of: dict) -> tuple | None:
+        """(recipe, slot or None) of a recipe the push's clock / list-id guard reads."""
+        if index is None:
+            return None
+        r = self.analysis.recipes[index]
+        return (r, slot_of.get(id(r.data)) if r.free else None)
+
+    def fits(self, values: tuple) -> bool:
+        if self._pinned_of(values) != self.pinned:
+            return False
+        for k, sign in self.signs:
+            if copysign(1.0, values[k]) != sign:
+                return False
+        if self.guard is not None:
+            r, slot = self.guard
+            if slot is not None and _is_list_id(axdr.Data(r.data.tag, values[slot])):
+                return False
+        return True
+
+    def push(
+        self, notification: DataNotification, security: SecurityInfo | None, apdu: bytes, country, timezone
+    ) -> Push:
+        values = notification.values
+        registers = list(self.registers)
+        new = tuple.__new__
+        for i, slot, o, name, unit, type_, scaler, position, key, positional, attribute in self.as_sent:
+            v = values[slot]
+            registers[i] = new(Register, (o, name, v, unit, v, type_, scaler, position, key, positional, attribute))
+        for i, slot, f, digits, o, name, unit, type_, scaler, position, key, positional, attribute in self.rounded:
+            v = values[slot]
+            registers[i] = new(
+                Register, (o, name, round(v * f, digits), unit, v, type_, scaler, position, key, positional, attribute)
+            )
+        for i, slot, r in self.other:
+            value, raw = _evaluate(r, values[slot])
+            o, name, unit, type_, scaler, position, key, positional, attribute = r.fields
+            registers[i] = new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute))
+        clock = None
+        if self.clock is not None and notification.datetime is None:
+            r, slot = self.clock
+            clock = CosemDateTime.from_bytes(values[slot] if slot is not None else r.data.value)
+        meter_id = str(registers[self.meter_id].value) if self.meter_id is not None else None  # type: ignore[union-attr]
+        return _push(
+            self.analysis, tuple(registers), clock, meter_id, notification, security, apdu, country, timezone,  # type: ignore[arg-type]
+            self.layout,
+        )  # fmt: skip
+
+
+#: plans by (template, profile, manufacturer, country, time zone, multipliers, CT ratio):
+#: [misses, the profile (keeps its id taken), plan, plan, ...]
+_PLANS: dict[tuple, list] = {}
+MAX_PLANS = 256  #: cache keys kept (the oldest dropped first)
+PLANS_PER_KEY = 4  #: plans kept per key (one per set of pinned values: OBIS codes, scaler-units, ...)
+
+
+def _plan_for(
+    notification: DataNotification,
+    maker: str | None,
+    profile: Profile | None,
+    country: str | None,
+    timezone: str | None,
+    opts: _Options,
+) -> _Plan | None:
+    """The cached plan for this notification's list, made on a miss; None when the list keeps changing."""
+    values = notification.values
+    # factors by repr: 0.0 == -0.0 (and 2 == 2.0, harmlessly) would share a plan
+    factors = frozenset((o, repr(f)) for o, f in opts.multipliers.items()) if opts.multipliers else None
+    # the profile by identity (the plan holds it, so the id stays its own); everything else by value
+    key = (notification.template, id(profile), maker, country, timezone, factors, repr(opts.ct_ratio))
+    entry = _PLANS.get(key)
+    if entry is not None:
+        for plan in entry[2:]:
+            if plan.fits(values):
+                return plan
+        made = entry[0]
+        entry[0] = made + 1
+        if made >= 4 * PLANS_PER_KEY and made % axdr.RETRY_EVERY:
+            return None  # pinned values that change every push: interpret the slow way (and retry rarely)
+    else:
+        while len(_PLANS) >= MAX_PLANS:
+            _PLANS.pop(next(iter(_PLANS), None), None)
+        entry = _PLANS[key] = [1, profile]
+    body = notification.body
+    a = _analyse(body, maker, profile, country, opts)
+    plan = _Plan(a, values, axdr.slot_leaves(body))
+    entry.append(plan)
+    if len(entry) - 2 > PLANS_PER_KEY:
+        del entry[2]
+    return plan
 
 
 # -- DSMR text telegrams ---------------------------------------------------------------

@@ -40,6 +40,23 @@ class Register(NamedTuple):
         return self.obis.dotted if self.obis else None
 
 
+class RegisterLayout:
+    """What the registers of every push of one list share: all their fields but ``value`` and ``raw``.
+
+    The decoder's plan for a list (see :mod:`obis.interpret`) makes one, and
+    every push it decodes carries it (see :meth:`Push.shared_layout`).
+    Output formats may key caches on it, by identity, for what they derive
+    from those fields alone (the JSON writer keeps the text around each
+    value).  ``fields[i]`` is register *i* without value and raw:
+    ``(obis, name, unit, type, scaler, position, key, positional, attribute)``.
+    """
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: tuple[tuple, ...]) -> None:
+        self.fields = fields
+
+
 @dataclass(frozen=True, slots=True)
 class SecurityInfo:
     system_title: bytes | None
@@ -52,16 +69,32 @@ class SecurityInfo:
 
     @property
     def manufacturer(self) -> str | None:
-        from decoders.security import manufacturer
-
-        return manufacturer(self.system_title)
+        return _manufacturer(self.system_title)
 
     @property
     def mode(self) -> str:
-        a, e = bool(self.security_control & 0x10), bool(self.security_control & 0x20)
-        return {(True, True): "authenticated+encrypted", (False, True): "encrypted", (True, False): "authenticated"}.get(
-            (a, e), "none"
-        )
+        return _MODES[self.security_control & 0x30]
+
+
+#: security control bits 0x10 (authenticated) and 0x20 (encrypted) -> mode
+_MODES = {0x30: "authenticated+encrypted", 0x20: "encrypted", 0x10: "authenticated", 0x00: "none"}
+_MAKERS: dict[bytes | None, str | None] = {}
+
+
+def _manufacturer(system_title: bytes | None) -> str | None:
+    """decoders.security.manufacturer, remembered per system title (every push asks; the import waits for the first)."""
+    try:
+        return _MAKERS[system_title]  # type: ignore[index]
+    except (KeyError, TypeError):  # TypeError: an unhashable title (a bytearray) is not remembered
+        pass
+    from decoders.security import manufacturer
+
+    maker = manufacturer(system_title)
+    if type(system_title) is bytes or system_title is None:
+        if len(_MAKERS) >= 1024:
+            _MAKERS.clear()
+        _MAKERS[system_title] = maker
+    return maker
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +125,19 @@ class Push:
     timezone: str | None = None
     #: the layers that carried the push (a ``decoders.stream.DecodedApdu``), kept only when asked for
     layers: object = field(default=None, repr=False, compare=False)
+    #: (RegisterLayout, the registers tuple it was made for): see :meth:`shared_layout`
+    _layout: tuple | None = field(default=None, repr=False, compare=False)
+
+    def shared_layout(self) -> RegisterLayout | None:
+        """The layout these registers share with the other pushes of their list, when the decoder knows it.
+
+        None when it does not, or when ``registers`` is no longer the tuple
+        the layout was made for (a push rebuilt with other registers).
+        """
+        layout = self._layout
+        if layout is not None and layout[1] is self.registers:
+            return layout[0]
+        return None
 
     def register(self, obis: Obis | str, attribute: int | None = None) -> Register | None:
         """The first register with this OBIS code (and this attribute, when given)."""

@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     from decoders.errors import DecodeError, NotAFrame
     from obis.push import Push
 
-    from ..inputs import InputError, parse_hex, read_input
+    from ..inputs import InputError, open_input, parse_hex
     from ..pipeline import PushDecoder
     from ..summary import Summary
 
@@ -203,11 +203,13 @@ def run(args: argparse.Namespace) -> int:
     explain_error = getattr(writer, "error", None)
     summary = Summary()
     decoded = failed = 0
-    chunk = 1 << 16
+    # the decoder gets a few frames at a time: the pushes of one feed() stay few, so they die young
+    # (a 64 KiB feed held ~130 pushes at once, and the garbage collector's work grew with them)
+    step = 1 << 12
     try:
         for arg in inputs:
             try:
-                label, data = read_input(arg)
+                label, chunks = open_input(arg)
             except InputError as exc:
                 print(f"han decode: {exc}", file=sys.stderr)
                 failed += 1
@@ -222,12 +224,24 @@ def run(args: argparse.Namespace) -> int:
                 **options,
             )
             pushes_here = 0
+            size = 0
             noise: list[DecodeError] = []  # reported at the end: a note if pushes were found, else a failure
-            view = memoryview(data)
-            # feed in chunks and write as pushes complete: memory stays flat on big captures
-            steps = [view[i : i + chunk] for i in range(0, len(data), chunk)] + [None]
-            for piece in steps:
-                results = decoder.feed(piece) if piece is not None else decoder.flush()
+
+            def pieces():
+                # read in chunks, feed in steps, write as pushes complete: memory stays flat on big captures
+                nonlocal size, failed
+                try:
+                    for data in chunks:
+                        size += len(data)
+                        view = memoryview(data)
+                        for i in range(0, len(data), step):
+                            yield decoder.feed(view[i : i + step])
+                except InputError as exc:
+                    print(f"han decode: {exc}", file=sys.stderr)
+                    failed += 1
+                yield decoder.flush()
+
+            for results in pieces():
                 for item in results:
                     summary.add(item)
                     if isinstance(item, Push):
@@ -249,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     print(f"han decode: {where}: {item.one_line()}", file=sys.stderr)
                     failed += 1
-            if not data:
+            if not size:
                 print(f"han decode: {label}: no data", file=sys.stderr)
                 failed += 1
     finally:
