@@ -43,3 +43,13 @@ SEED_AK = bytes.fromhex("AFB3F93E3E7204EDB3C27F96DBD51AE0")
 def seed_frame() -> bytes:
     """The seed document's Kamstrup push (published with its keys; bundled in samples/)."""
     return bytes.fromhex((SAMPLES / "kamstrup_dk_radius.hex").read_text())
+
+
+@pytest.fixture
+def pty(tmp_path):
+    """A real pseudo terminal standing in for the meter's serial port (see daemonkit.Pty)."""
+    from daemonkit import Pty
+
+    p = Pty(str(tmp_path / "ttyHAN"))
+    yield p
+    p.close()

@@ -18,6 +18,9 @@ from collections import Counter
 from datetime import datetime
 
 from decoders.security import Keys
+from han.config import RunConfig, SerialSettings, SinkSpec
+from han.daemon import Daemon
+from han.keyring import KeyRing
 from han.simulator import KamstrupSimulator
 
 EK = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
@@ -131,3 +134,39 @@ def journal_last_seq(state_dir: str) -> int:
 def caught_up(daemon) -> bool:
     last = daemon.journal.last_seq
     return all(w.position == last for w in daemon.workers)
+
+
+def run_config(tmp_path, link: str, *sinks: str, **kw) -> RunConfig:
+    """A daemon configuration for tests: fast retries, the pty as the port; sqlite + jsonl unless sinks are given."""
+    base = dict(
+        state_dir=str(tmp_path / "state"),
+        serial=SerialSettings(port=link),
+        keyring=KeyRing(KEYS),
+        sinks=tuple(SinkSpec(s) for s in sinks)
+        or (SinkSpec(f"sqlite:{tmp_path / 'han.db'}"), SinkSpec(f"jsonl:{tmp_path / 'pushes.jsonl'}")),
+        idle_flush=0.2,
+        retry_min=0.05,
+        retry_max=0.2,
+        sink_retry_max=0.2,
+        status_interval=0.2,
+    )
+    base.update(kw)
+    return RunConfig(**base)
+
+
+async def start(cfg: RunConfig) -> tuple[Daemon, asyncio.Future]:
+    """Start the daemon in this event loop and wait until it has opened the port."""
+    d = Daemon(cfg)
+    task = asyncio.ensure_future(d.run())
+    await wait_until(lambda: task.done() or (d.source is not None and d.source.connected.is_set()), "the port to open")
+    assert not task.done(), task.result()
+    return d, task
+
+
+async def stop(d: Daemon, task) -> int:
+    d.request_stop()
+    return await asyncio.wait_for(task, 30)
+
+
+def accepted(d: Daemon) -> int:
+    return d.ingest.outcomes.counts["accepted"]

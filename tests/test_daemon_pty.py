@@ -8,53 +8,12 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from daemonkit import KEYS, START, Pty, caught_up, jsonl_counters, simulator, sqlite_counters, wait_until
+from daemonkit import KEYS, START, accepted, caught_up, jsonl_counters, simulator, sqlite_counters, start, stop, wait_until
+from daemonkit import run_config as config
 
-from han.config import RunConfig, SerialSettings, SinkSpec
-from han.daemon import Daemon
+from han.config import SinkSpec
 from han.keyring import KeyRing
 from han.simulator import Faults
-
-
-def config(tmp_path, link, **kw) -> RunConfig:
-    state = str(tmp_path / "state")
-    base = dict(
-        state_dir=state,
-        serial=SerialSettings(port=link),
-        keyring=KeyRing(KEYS),
-        sinks=(SinkSpec(f"sqlite:{tmp_path / 'han.db'}"), SinkSpec(f"jsonl:{tmp_path / 'pushes.jsonl'}")),
-        idle_flush=0.2,
-        retry_min=0.05,
-        retry_max=0.2,
-        sink_retry_max=0.2,
-        status_interval=0.2,
-    )
-    base.update(kw)
-    return RunConfig(**base)
-
-
-async def start(cfg) -> tuple[Daemon, asyncio.Future]:
-    d = Daemon(cfg)
-    task = asyncio.ensure_future(d.run())
-    await wait_until(lambda: task.done() or (d.source is not None and d.source.connected.is_set()), "the port to open")
-    assert not task.done(), task.result()
-    return d, task
-
-
-async def stop(d: Daemon, task) -> int:
-    d.request_stop()
-    return await asyncio.wait_for(task, 30)
-
-
-def accepted(d: Daemon) -> int:
-    return d.ingest.outcomes.counts["accepted"]
-
-
-@pytest.fixture
-def pty(tmp_path):
-    p = Pty(str(tmp_path / "ttyHAN"))
-    yield p
-    p.close()
 
 
 def test_noise_and_torn_frames_every_good_push_once(tmp_path, pty):

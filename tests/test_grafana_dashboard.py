@@ -9,9 +9,11 @@ import re
 from datetime import timedelta
 
 import pytest
-from daemonkit import START, Pty, caught_up, simulator, wait_until
+from daemonkit import START, caught_up, simulator, wait_until
 from servers import influxd  # noqa: F401 - session fixture
-from test_sink_influx import UTC_START, accepted, config, fresh_db, start, stop
+from daemonkit import accepted, start, stop
+from daemonkit import run_config as config
+from test_sink_influx import UTC_START, fresh_db
 
 from conftest import ROOT
 
@@ -42,13 +44,6 @@ def test_dashboard_structure_and_provisioning():
     titles = " ".join(p["title"].lower() for p in d["panels"])
     for want in ("power now", "voltage", "current", "power per phase", "power factor", "energy per hour", "energy per day"):
         assert want in titles
-
-
-@pytest.fixture
-def pty(tmp_path):
-    p = Pty(str(tmp_path / "ttyHAN"))
-    yield p
-    p.close()
 
 
 def test_every_panel_query_returns_data_written_by_the_daemon(tmp_path, pty, influxd):

@@ -15,58 +15,16 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from daemonkit import KEYS, START, Pty, caught_up, simulator, wait_until
+from daemonkit import KEYS, START, accepted, caught_up, simulator, start, stop, wait_until
+from daemonkit import run_config as config
 from servers import influxd, victoria  # noqa: F401 - session fixtures
 
-from han.config import RunConfig, SerialSettings, SinkSpec
-from han.daemon import Daemon
-from han.keyring import KeyRing
 from obis.code import Obis
 from obis.push import Push, Register
 from sinks.base import Checkpoint, Entry, create_sink, redact
 
 #: the meter's clock is local time (Europe/Copenhagen, +01:00 in January); points carry it in UTC
 UTC_START = int(START.replace(tzinfo=timezone(timedelta(hours=1))).timestamp())
-
-
-def config(tmp_path, link, sink: str, **kw) -> RunConfig:
-    base = dict(
-        state_dir=str(tmp_path / "state"),
-        serial=SerialSettings(port=link),
-        keyring=KeyRing(KEYS),
-        sinks=(SinkSpec(sink),),
-        idle_flush=0.2,
-        retry_min=0.05,
-        retry_max=0.2,
-        sink_retry_max=0.2,
-        status_interval=0.2,
-    )
-    base.update(kw)
-    return RunConfig(**base)
-
-
-async def start(cfg) -> tuple[Daemon, asyncio.Future]:
-    d = Daemon(cfg)
-    task = asyncio.ensure_future(d.run())
-    await wait_until(lambda: task.done() or (d.source is not None and d.source.connected.is_set()), "the port to open")
-    assert not task.done(), task.result()
-    return d, task
-
-
-async def stop(d: Daemon, task) -> int:
-    d.request_stop()
-    return await asyncio.wait_for(task, 30)
-
-
-def accepted(d: Daemon) -> int:
-    return d.ingest.outcomes.counts["accepted"]
-
-
-@pytest.fixture
-def pty(tmp_path):
-    p = Pty(str(tmp_path / "ttyHAN"))
-    yield p
-    p.close()
 
 
 def fresh_db(influxd, name: str) -> str:

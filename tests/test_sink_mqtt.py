@@ -15,9 +15,11 @@ from datetime import datetime, timedelta, timezone
 
 import aiomqtt
 import pytest
-from daemonkit import KEYS, START, Pty, caught_up, simulator, wait_until
+from daemonkit import START, caught_up, simulator, wait_until
 from servers import mosquitto  # noqa: F401 - session fixture
-from test_sink_influx import UTC_START, accepted, config, start, stop
+from daemonkit import accepted, start, stop
+from daemonkit import run_config as config
+from test_sink_influx import UTC_START
 
 from obis.push import Push, Register
 from sinks.base import Checkpoint, Entry, create_sink
@@ -95,13 +97,6 @@ class Subscriber:
             await self.task
         except asyncio.CancelledError:
             pass
-
-
-@pytest.fixture
-def pty(tmp_path):
-    p = Pty(str(tmp_path / "ttyHAN"))
-    yield p
-    p.close()
 
 
 def test_discovery_state_and_availability_reach_a_real_subscriber(tmp_path, pty, mosquitto):
