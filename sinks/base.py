@@ -28,6 +28,7 @@ This module imports only ``obis``, never ``decoders`` or ``han``.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -204,3 +205,17 @@ def iso_utc(dt: datetime) -> str:
     dt = dt.astimezone(timezone.utc)
     text = dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds")
     return text.replace("+00:00", "Z")
+
+
+def secret(env_name: str, credential: str) -> str | None:
+    """A token or password from the environment, else from a systemd credential (``LoadCredential=``)."""
+    value = os.environ.get(env_name)
+    if value:
+        return value
+    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        path = os.path.join(cred_dir, credential)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return fh.read().strip()
+    return None

@@ -35,7 +35,6 @@ from __future__ import annotations
 import base64
 import logging
 import math
-import os
 import re
 import urllib.error
 import urllib.parse
@@ -46,7 +45,7 @@ from typing import Any
 
 from obis.push import Push, Register
 
-from .base import Entry, Sink, SinkError, time_utc
+from .base import Entry, Sink, SinkError, secret, time_utc
 
 log = logging.getLogger("han.sink")
 
@@ -85,19 +84,6 @@ def field_value(v: Any) -> float | str | None:
     if isinstance(v, bytes):
         return v.hex().upper()
     return str(v)
-
-
-def _secret(env_name: str, credential: str) -> str | None:
-    value = os.environ.get(env_name)
-    if value:
-        return value
-    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
-    if cred_dir:
-        path = os.path.join(cred_dir, credential)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                return fh.read().strip()
-    return None
 
 
 class InfluxSink(Sink):
@@ -163,14 +149,14 @@ class InfluxSink(Sink):
         if retry_max is not None:
             self.retry_max = float(retry_max)
         if self.api == "v2":
-            self._token = pick("token", token) or _secret("HAN_INFLUX_TOKEN", "han-influx-token") or ""
+            self._token = pick("token", token) or secret("HAN_INFLUX_TOKEN", "han-influx-token") or ""
             if not self.bucket:
                 raise SinkError("influx sink: the v2 API needs a bucket (…?org=ORG&bucket=BUCKET&token=…)")
         else:
             self._password = (
                 pick("password", password)
                 or (urllib.parse.unquote(parsed.password) if parsed.password else None)
-                or _secret("HAN_INFLUX_PASSWORD", "han-influx-password")
+                or secret("HAN_INFLUX_PASSWORD", "han-influx-password")
             )
             if not self.db:
                 raise SinkError("influx sink: the v1 API needs a database (…?api=v1&db=han)")

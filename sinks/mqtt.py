@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import threading
 import urllib.parse
@@ -44,7 +43,7 @@ from typing import Any
 
 from obis.push import Push
 
-from .base import Checkpoint, Entry, Sink, SinkError, iso_utc, time_utc
+from .base import Checkpoint, Entry, Sink, SinkError, iso_utc, secret, time_utc
 
 log = logging.getLogger("han.sink")
 
@@ -270,7 +269,7 @@ class MqttSink(Sink):
         self._password = (
             password
             or (urllib.parse.unquote(parsed.password) if parsed.password else None)
-            or _secret("HAN_MQTT_PASSWORD", "han-mqtt-password")
+            or secret("HAN_MQTT_PASSWORD", "han-mqtt-password")
         )
         self.client_id = pick("client_id", client_id, None)
         self.timeout = float(timeout)
@@ -418,19 +417,6 @@ class MqttsSink(MqttSink):
     """``mqtts://``: MQTT over TLS (port 8883 unless given)."""
 
     scheme = "mqtts"
-
-
-def _secret(env_name: str, credential: str) -> str | None:
-    value = os.environ.get(env_name)
-    if value:
-        return value
-    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
-    if cred_dir:
-        path = os.path.join(cred_dir, credential)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                return fh.read().strip()
-    return None
 
 
 def _reason(exc: BaseException) -> str:
