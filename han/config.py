@@ -280,7 +280,7 @@ def _decode_options(args: Any, table: Mapping[str, Any]) -> dict[str, Any]:
     import argparse
 
     from .cli import UsageError
-    from .commands.decode import _options
+    from .commands.decode import decode_options
 
     multipliers = getattr(args, "multiplier", None)
     if multipliers is None:
@@ -297,7 +297,7 @@ def _decode_options(args: Any, table: Mapping[str, Any]) -> dict[str, Any]:
         ct_ratio=str(ct_ratio) if ct_ratio is not None else None,
     )
     try:
-        return _options(merged)
+        return decode_options(merged)
     except UsageError as exc:
         raise ConfigError(str(exc)) from None
 

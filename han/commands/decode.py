@@ -127,7 +127,7 @@ def _writer(fmt: str, out, explain: bool = False):
     return TableWriter(out)
 
 
-def _options(args: argparse.Namespace) -> dict:
+def decode_options(args: argparse.Namespace) -> dict:
     """Country, time zone, profile and multipliers from the command line; UsageError when one is wrong."""
     from obis.code import Obis, ObisError
     from obis.profiles import ISO_3166, PROFILES, profile_by_name
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--system-title: {exc}") from None
         if len(system_title) != 8:
             raise UsageError("--system-title must be 8 bytes (16 hex digits)")
-    options = _options(args)
+    options = decode_options(args)
     if args.explain and args.format != "table":
         raise UsageError("--explain is a view of its own: leave out --format")
     inputs = args.inputs or ["-"]
