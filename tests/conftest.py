@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+# keyleak: every output of the run is searched for the test keys (tests/keyleak.py);
+# pytester: tests/test_keyleak.py runs a small session of its own to show a leak fails it
+pytest_plugins = ["keyleak", "pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 VECTORS_DIR = Path(os.environ.get("HAN_VECTORS_DIR", ROOT.parent / "shared" / "vectors"))
