@@ -17,6 +17,7 @@ never stored.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import uuid
@@ -65,6 +66,10 @@ def _record(row: tuple) -> Record:
 
 
 def _connect(path: str) -> sqlite3.Connection:
+    # the journal holds decrypted readings: private to han (SQLite gives its -wal and -shm
+    # files the database file's mode), whatever the umask
+    if path != ":memory:" and not os.path.exists(path):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode: a commit survives a crash of the process (kill -9);

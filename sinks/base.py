@@ -27,6 +27,8 @@ This module imports only ``obis``, never ``decoders`` or ``han``.
 
 from __future__ import annotations
 
+import hashlib
+
 import importlib
 import os
 import re
@@ -182,11 +184,19 @@ def meter_of(push: Push) -> str:
 
 
 def push_key(push: Push) -> str | None:
-    """What makes a push unique for its meter: the invocation counter, else the meter time."""
+    """What makes a push unique for its meter: its counter (else its meter time) and its content.
+
+    ``ic:<counter>:<digest>`` or ``time:<meter time>:<digest>``, the digest over the
+    plain APDU.  Neither half is enough alone: a re-keyed or reset meter counts from
+    1 again, and a clock that stands still or repeats the fall-back hour sends
+    different pushes with one time.  Two pushes with the same counter (or time) and
+    the same content are one push received twice.  None when there is neither.
+    """
+    digest = hashlib.blake2b(push.apdu, digest_size=8).hexdigest()
     if push.security is not None:
-        return f"ic:{push.security.invocation_counter}"
+        return f"ic:{push.security.invocation_counter}:{digest}"
     if push.meter_time is not None:
-        return f"time:{push.meter_time.raw.hex()}"
+        return f"time:{push.meter_time.raw.hex()}:{digest}"
     return None
 
 

@@ -6,7 +6,8 @@ daemon runs, WAL lets readers and the writer work at the same time)::
     pushes    one row per push
       id                 INTEGER PRIMARY KEY
       meter              TEXT     system title in hex (e.g. 4B414D4501A4DC52), else meter number
-      push_key           TEXT     what makes the push unique for its meter: ic:<invocation counter> or time:<meter time>
+      push_key           TEXT     what makes the push unique for its meter: ic:<invocation counter>:<digest> or
+                                  time:<meter time>:<digest> (digest: of the plain APDU)
       time_utc           TEXT     meter time in UTC, ISO 8601 with Z (the receive time when the meter time cannot be placed)
       meter_time         TEXT     the meter's own time stamp: local time, with its UTC offset when known
       received_utc       TEXT     when han accepted the push

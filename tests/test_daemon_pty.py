@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import stat
 import os
 from collections import Counter
 from datetime import timedelta
@@ -120,14 +121,26 @@ def test_replayed_frame_rejected_and_counter_persisted(tmp_path, pty):
         == 0
     )
 
+    # the reset meter counts from 900 and passes 1000 again: a counter seen before, new content
+    again = simulator(seed=3, counter_start=1000).frame(START.replace(minute=5))
+
     async def third_run():  # after a reset the meter's next frame is accepted whatever its counter
         d, task = await start(config(tmp_path, pty.link))
         await pty.write(older)
-        await wait_until(lambda: accepted(d) == 1 and caught_up(d), "the frame after the reset")
+        await pty.write(again)
+        await wait_until(lambda: accepted(d) == 2 and caught_up(d), "the frames after the reset")
         assert await stop(d, task) == 0
 
     asyncio.run(third_run())
-    assert sqlite_counters(str(tmp_path / "han.db")) == Counter({1000: 1, 1001: 1, 900: 1})
+    assert sqlite_counters(str(tmp_path / "han.db")) == Counter({1000: 2, 1001: 1, 900: 1})
+    assert jsonl_counters(str(tmp_path / "pushes.jsonl")) == Counter({1000: 2, 1001: 1, 900: 1})
+
+    # the state directory is private: it holds decrypted readings and the counters
+    state = tmp_path / "state"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    private = [p for p in state.rglob("*") if p.is_file() and p.name != "lock"]
+    assert {p.name for p in private} >= {"journal.db", "counters.json", "status.json"}
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in private} == {p.name: "0o600" for p in private}
 
 
 def test_dead_sink_does_not_stop_reading_or_other_sinks(tmp_path, pty):

@@ -57,7 +57,7 @@ def test_decode_never_imports_sinks_or_sqlite():
 def test_meter_time_and_keys():
     e = entries(1)[0]
     assert meter_of(e.push) == "4B414D4501DF5E76"
-    assert push_key(e.push) == "ic:1000"
+    assert push_key(e.push).startswith("ic:1000:") and push_key(e.push) == push_key(entries(1)[0].push)
     # Kamstrup sends local time without a deviation: obis places it with the profile's zone (CET in January)
     assert time_utc(e.push, RECEIVED) == datetime(2026, 1, 15, 11, 0, 0, tzinfo=timezone.utc)
 
@@ -81,11 +81,11 @@ def test_sqlite_schema_and_values(tmp_path):
     current = con.execute("SELECT value, unit FROM readings WHERE obis = '1.1.31.7.0.255'").fetchone()
     assert isinstance(current[0], float) and current[1] == "A"
     push = con.execute(
-        "SELECT push_key, meter_time, invocation_counter, security, verified, list_id, profile, meter_id FROM pushes"
-        " ORDER BY id"
+        "SELECT substr(push_key, 1, 8), meter_time, invocation_counter, security, verified, list_id, profile, meter_id"
+        " FROM pushes ORDER BY id"
     ).fetchone()
     assert push == (
-        "ic:1000",
+        "ic:1000:",
         "2026-01-15T12:00:00+01:00",
         1000,
         "authenticated+encrypted",
@@ -181,3 +181,23 @@ def test_console_line(tmp_path, capsys):
     assert sink.flush().seq == 8
     out = capsys.readouterr().out
     assert out.startswith("2026-01-15 11:00:00Z  4B414D4501DF5E76  import ") and " kWh" in out and "L1 " in out
+
+
+def test_same_counter_or_time_with_new_content_is_a_new_push(tmp_path):
+    """A re-keyed or reset meter counts from the start again, a stuck clock repeats its time:
+    those pushes are new and must be stored; the same push received twice is stored once."""
+    first = entries(3)
+    restarted = entries(3, first_seq=4, seed=2)  # the same counters and times, other readings
+    assert [push_key(e.push).split(":")[1] for e in first] == [push_key(e.push).split(":")[1] for e in restarted]
+    sink = create_sink(f"sqlite:{tmp_path / 'han.db'}")
+    sink.open(Checkpoint("j1", 0))
+    sink.write(first + restarted)
+    sink.flush()
+    sink.close()
+    sink = create_sink(f"sqlite:{tmp_path / 'han.db'}")
+    sink.open(Checkpoint("j2", 0))  # a new journal re-sends everything: nothing new
+    sink.write([Entry(i + 1, e.received, e.push) for i, e in enumerate(first + restarted)])
+    sink.flush()
+    sink.close()
+    con = sqlite3.connect(tmp_path / "han.db")
+    assert con.execute("SELECT count(*), count(DISTINCT push_key) FROM pushes").fetchone() == (6, 6)
