@@ -9,16 +9,14 @@ from __future__ import annotations
 import os
 
 from .cli import UsageError
+from .inputs import InputError, parse_hex, parse_key
 
 
 def hex_bytes(value: str, option: str, *, secret: bool = False, lengths: tuple[int, ...] = ()) -> bytes:
-    """Parse hex written as ``00112233``, ``00 11 22 33``, ``00:11:22`` or ``0x0011...``."""
-    cleaned = "".join(value.split()).replace(":", "").replace("-", "")
-    if cleaned[:2].lower() == "0x":
-        cleaned = cleaned[2:]
+    """Parse hex as :func:`han.inputs.parse_hex` reads it (``00112233``, ``00 11 22``, ``00:11``, ``0x0011``...)."""
     try:
-        data = bytes.fromhex(cleaned)
-    except ValueError:
+        data = parse_hex(value)
+    except InputError:
         shown = "" if secret else f" ({value!r})"
         raise UsageError(f"{option}: not a hex string{shown}; write bytes as hex digits, e.g. 000102...") from None
     if lengths and len(data) not in lengths:
@@ -28,14 +26,21 @@ def hex_bytes(value: str, option: str, *, secret: bool = False, lengths: tuple[i
 
 
 def key(value: str | None, option: str, env: str | None = None) -> bytes | None:
-    """A 16- or 32-byte key from the option, else from the environment variable ``env``."""
+    """A 16- or 32-byte key from the option, else from the environment variable ``env``.
+
+    The same parser as the daemon's configuration (:func:`han.inputs.parse_key`), so a
+    key is written the same way everywhere, and its messages never repeat the key.
+    """
     source = option
     if value is None and env:
         value = os.environ.get(env) or None
         source = f"{option} (from ${env})"
     if value is None:
         return None
-    return hex_bytes(value, source, secret=True, lengths=(16, 32))
+    try:
+        return parse_key(value, source)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def system_title(value: str | None, option: str = "--system-title") -> bytes | None:

@@ -242,7 +242,7 @@ def test_hls_sha256_needs_titles(capsys):
                 "--challenge",
                 "00",
             ],
-            "--key: not a hex string;",
+            "--key is not valid hex",
         ),
         (
             [
@@ -258,7 +258,7 @@ def test_hls_sha256_needs_titles(capsys):
                 "--challenge",
                 "00",
             ],
-            "--key: 15 bytes given, 16 or 32 expected",
+            "--key must be 16 or 32 bytes (32 or 64 hex digits), got 15 bytes",
         ),
         (
             ["gmac", "--key", "00" * 16, "--system-title", "00" * 8, "--invocation-counter", "1", "--challenge", "00"],
