@@ -42,6 +42,8 @@ class Obis:
             raise ObisError(f"an OBIS code is 6 bytes, got {len(raw)}")
         cached = _CACHE.get(raw)
         if cached is None:
+            if len(_CACHE) >= CACHE_MAX:  # codes from a hostile or broken port must not grow memory forever
+                _CACHE.clear()
             cached = _CACHE[bytes(raw)] = cls(*raw)
         return cached
 
@@ -76,7 +78,9 @@ class Obis:
         return self.dotted
 
 
+#: one object per code seen (a meter sends the same few dozen codes in every push); emptied when full
 _CACHE: dict[bytes, Obis] = {}
+CACHE_MAX = 4096
 
 
 def looks_like_obis(raw: bytes) -> bool:

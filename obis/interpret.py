@@ -305,21 +305,23 @@ _DESCRIBED: dict[tuple[int, str | None, Obis], tuple[Profile | None, _Info]] = {
 
 
 #: profile selections by the shape of a list: (list id, shape, unkeyed types, maker, country, OBIS ids) -> profile
-_SELECTED: dict[tuple, Profile | None] = {}
+_SELECTED: dict[tuple, tuple[Profile | None, tuple[Obis, ...]]] = {}
 
 
 def _select(list_id, entries, maker, country, shape, tags) -> Profile | None:
-    # Obis.from_bytes returns one cached object per code, so their ids identify the list's codes cheaply
-    key = (list_id, shape, tags, maker, country, tuple(id(e.obis) for e in entries if e.obis is not None))
+    # Obis.from_bytes returns one cached object per code, so their ids identify the list's codes
+    # cheaply.  Each entry keeps the code objects of its key alive, so no other object can take
+    # one of those ids while the entry exists (even after the code cache was emptied).
+    codes = tuple(e.obis for e in entries if e.obis is not None)
+    key = (list_id, shape, tags, maker, country, tuple(map(id, codes)))
     try:
-        return _SELECTED[key]
+        return _SELECTED[key][0]
     except KeyError:
         pass
-    present = {e.obis for e in entries if e.obis is not None}
-    chosen = select_profile(list_id, present, maker, country, shape=shape, unkeyed=tags)
+    chosen = select_profile(list_id, set(codes), maker, country, shape=shape, unkeyed=tags)
     if len(_SELECTED) > 1024:
         _SELECTED.clear()
-    _SELECTED[key] = chosen
+    _SELECTED[key] = (chosen, codes)
     return chosen
 
 

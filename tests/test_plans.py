@@ -557,3 +557,19 @@ def test_journal_rebuilds_take_the_fast_path_and_give_the_same_push():
         push = push_from_apdu(apdu, SEC_KAM, country="NO")
         assert canon(push) == canon(slow(apdu, security=SEC_KAM, country="NO"))
         assert push.shared_layout() is not None
+
+
+def test_code_cache_is_bounded_and_profile_choice_survives_its_clearing(seed_frame):
+    """Codes from a hostile port must not grow memory forever; emptying the code cache must not
+    let a cached profile choice (keyed by the code objects' ids) serve another list."""
+    from obis import code
+
+    (before,) = PushDecoder(SEED_KEYS).feed(seed_frame)
+    for n in range(code.CACHE_MAX + 10):
+        code.Obis.from_bytes(bytes([9, 9]) + n.to_bytes(4, "big"))
+    assert len(code._CACHE) <= code.CACHE_MAX
+    (after,) = PushDecoder(SEED_KEYS).feed(seed_frame)
+    assert [(r.obis, r.name, r.value, r.unit) for r in after.registers] == [
+        (r.obis, r.name, r.value, r.unit) for r in before.registers
+    ]
+    assert after.profile == before.profile
