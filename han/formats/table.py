@@ -38,10 +38,8 @@ class TableWriter:
             st = s.system_title.hex().upper() if s.system_title else "-"
             maker = f" ({s.manufacturer})" if s.manufacturer else ""
             trust = "tag verified" if s.verified else ("UNVERIFIED" if s.security_control & 0x10 else "no tag")
-            w(
-                f"  system title {st}{maker} · invocation counter {s.invocation_counter}"
-                f" · security 0x{s.security_control:02X} {s.mode}, {trust}\n"
-            )
+            w(f"  system title {st}{maker} · invocation counter {s.invocation_counter}\n")
+            w(f"  security 0x{s.security_control:02X} {s.mode}, {trust}\n")
         for note in push.notes:
             w(f"  note: {note}\n")
         rows = [
