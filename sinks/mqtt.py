@@ -430,7 +430,11 @@ class MqttSink(Sink):
         try:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:
+            _detach(client)
             raise SinkError(f"mqtt sink: cannot connect to {self.host}:{self.port}: {_reason(exc)}") from None
+        except BaseException:  # cancelled: no answer within the timeout (a hung broker)
+            _detach(client)
+            raise
         self._client = client
         await self._publish(self.plan.status_topic, "online", retain=True)
 
@@ -479,6 +483,28 @@ class MqttSink(Sink):
             except Exception:  # noqa: BLE001
                 pass
         self._stop_loop()
+        if client is not None:
+            _detach(client)
+
+
+def _detach(client: Any) -> None:
+    """Cut a client that could not say goodbye (a hung broker) loose from our stopped event loop.
+
+    Otherwise paho closes its socket when the object is collected and calls aiomqtt's socket
+    callbacks, which schedule work on the closed loop: a traceback on standard error.
+    """
+    paho = getattr(client, "_client", None)
+    if paho is None:
+        return
+    for name in ("on_socket_open", "on_socket_close", "on_socket_register_write", "on_socket_unregister_write"):
+        try:
+            setattr(paho, name, None)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+    try:
+        paho._sock_close()  # with no callbacks left: just closes the socket
+    except Exception:  # noqa: BLE001
+        pass
 
 
 class MqttsSink(MqttSink):
