@@ -422,7 +422,7 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
     rng = random.Random(seed)
     work.mkdir(parents=True, exist_ok=True)
     state = work / "state"
-    disk = Disk(state, size_mb=max(64, int(days * 40) + 32), allow_mount=allow_mount)
+    disk = Disk(state, size_mb=max(64, int(days * 120) + 64), allow_mount=allow_mount)
     influx = mosq = sub = daemon = pty = None
     t0 = time.monotonic()
     log = open(work / "daemon.log", "wb")
