@@ -38,12 +38,16 @@ def _obis(text: str) -> Data:
     return axdr.octet_string(bytes(int(x) for x in text.split(".")))
 
 
-def cosem_local_time(when: datetime, *, dst: bool) -> CosemDateTime:
-    """The meter's local time as Kamstrup sends it: no hundredths, no deviation, DST in the status."""
+def cosem_local_time(when: datetime, *, dst: bool, deviation: int | None = None) -> CosemDateTime:
+    """The meter's local time as Kamstrup sends it: no hundredths, no deviation, DST in the status.
+
+    ``deviation`` (minutes, UTC - local: -60 for CET, -120 for CEST) makes a meter that sends it.
+    """
+    dev = b"\x80\x00" if deviation is None else (deviation & 0xFFFF).to_bytes(2, "big")
     raw = (
         when.year.to_bytes(2, "big")
         + bytes((when.month, when.day, when.isoweekday(), when.hour, when.minute, when.second, 0xFF))
-        + b"\x80\x00"
+        + dev
         + bytes((0x80 if dst else 0x00,))
     )
     return CosemDateTime.from_bytes(raw)
@@ -116,11 +120,11 @@ class KamstrupSimulator:
         self.reactive_import_varh += reactive * seconds / 3600
         return powers, reactive
 
-    def body(self, when: datetime, dst: bool = False) -> Data:
+    def body(self, when: datetime, dst: bool = False, deviation: int | None = None) -> Data:
         seconds = 10.0 if self.last is None else max(0.0, (when - self.last).total_seconds())
         self.last = when
         powers, reactive = self._step(seconds)
-        clock = cosem_local_time(when, dst=dst).raw
+        clock = cosem_local_time(when, dst=dst, deviation=deviation).raw
         v = [round(x) for x in self.voltage]
         amps = [round(p / max(self.voltage[i], 1) / self.pf[i] * 100) for i, p in enumerate(powers)]
         pf = [round(x * 100) for x in self.pf]
@@ -167,14 +171,20 @@ class KamstrupSimulator:
             items += [_obis(obis), value]
         return axdr.structure(*items)
 
-    def apdu(self, when: datetime) -> bytes:
-        """The plain DataNotification for meter time ``when`` (naive local time)."""
-        dst = _is_dst(when, self.timezone)
-        return build_data_notification(self.body(when, dst), datetime=cosem_local_time(when, dst=dst))
+    def apdu(self, when: datetime, *, dst: bool | None = None, deviation: int | None = None) -> bytes:
+        """The plain DataNotification for meter time ``when`` (naive local time).
 
-    def frame(self, when: datetime) -> bytes:
+        ``dst`` defaults to what the meter's time zone says (in the repeated autumn hour: the first,
+        summer-time pass, unless given); ``deviation`` is left unspecified unless given, as a Kamstrup sends it.
+        """
+        if dst is None:
+            dst = _is_dst(when, self.timezone)
+        stamp = cosem_local_time(when, dst=dst, deviation=deviation)
+        return build_data_notification(self.body(when, dst, deviation), datetime=stamp)
+
+    def frame(self, when: datetime, *, dst: bool | None = None, deviation: int | None = None) -> bytes:
         """The next push as one HDLC frame; the invocation counter advances."""
-        plain = self.apdu(when)
+        plain = self.apdu(when, dst=dst, deviation=deviation)
         if self.keys is None:
             payload = plain
         else:

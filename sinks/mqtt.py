@@ -1,8 +1,9 @@
 """``mqtt://[USER[:PASSWORD]@]HOST[:PORT]?prefix=homeassistant&topic=han``: MQTT with Home Assistant discovery.
 
-Per push, one JSON state message on ``<topic>/<node>/state`` (QoS 1)::
+Per push, one JSON state message on ``<topic>/<node>/state`` (QoS 1, retained)::
 
-    {"time": "2026-01-15T11:00:00Z", "active_power_import": 297, "active_energy_import": 9643.721, ...}
+    {"time": "2026-01-15T11:00:00Z", "journal": "9c1f…", "seq": 1042, "invocation_counter": 1041,
+     "active_power_import": 297, "active_energy_import": 9643.721, ...}
 
 ``<node>`` is ``han_<meter id>`` (else the system title).  Energy in Wh is sent
 in kWh.  For every register Home Assistant knows a sensor for, a retained
@@ -18,10 +19,21 @@ published is left out of the state message with a warning: Home Assistant
 would count it as a meter reset.  The highest values are kept in the sink's
 checkpoint, so this holds across restarts.
 
-Delivery: a push is acknowledged only after the broker's PUBACK; until then
-it waits in the daemon's journal (the pending queue, on disk), and after a
-lost connection the sink reconnects with capped back-off and re-publishes the
-discovery configs, ``online`` and the backlog in order (QoS 1: at least once).
+Delivery, exactly once: a push is acknowledged only after the broker's PUBACK;
+until then it waits in the daemon's journal (on disk), and after a lost
+connection the sink reconnects with capped back-off and re-publishes the
+discovery configs, ``online`` and the backlog in order.  QoS 1 alone is at
+least once: a PUBACK lost with the connection, or a kill -9 between the PUBACK
+and the checkpoint, would publish a push again.  So every state message is
+*retained* and carries its identity (``journal``, ``seq``, and
+``invocation_counter`` for ciphered pushes), and :meth:`MqttSink.open` first
+reads the broker's retained state messages under ``<topic>/+/state``: the
+highest journal position among them (same journal) was delivered, whatever
+the local checkpoint says, and delivery resumes after it.  Publishing is
+sequential (each message waits for its PUBACK), so every position below it
+was delivered too.  What remains: a broker that loses its retained messages
+(killed without persistence) falls back to the local checkpoint, and a push
+after it may be published twice.
 The password may come from ``HAN_MQTT_PASSWORD`` or the systemd credential
 ``han-mqtt-password``; it is never logged.  Needs ``pip install han[mqtt]`` (aiomqtt).
 
@@ -128,11 +140,17 @@ class MqttPlan:
         """A new connection: discovery configs are published again (Home Assistant may have restarted too)."""
         self.announced.clear()
 
-    def messages(self, entries: Sequence[Entry]) -> list[Message]:
+    def messages(self, entries: Sequence[Entry], journal: str = "") -> list[Message]:
         out: list[Message] = []
         for e in entries:
             node = node_id(e.push)
             state: dict[str, Any] = {"time": iso_utc(time_utc(e.push, e.received))}
+            # the push's identity: the journal position (exactly-once after a reconnect) and the meter's counter
+            if journal:
+                state["journal"] = journal
+                state["seq"] = e.seq
+            if e.push.security is not None:
+                state["invocation_counter"] = e.push.security.invocation_counter
             new_keys = []
             for r in e.push.registers:
                 if not r.key or r.key == "clock" or r.value is None:
@@ -166,15 +184,30 @@ class MqttPlan:
             for key, kind in new_keys:
                 out.append(Message(*self.discovery(e.push, node, key, kind), retain=True))
                 self.announced.setdefault(node, set()).add(key)
-            out.append(Message(f"{self.topic}/{node}/state", json.dumps(state, separators=(",", ":"))))
+            out.append(Message(self.state_topic(node), json.dumps(state, separators=(",", ":")), retain=True))
         return out
+
+    def state_topic(self, node: str) -> str:
+        return f"{self.topic}/{node}/state"
+
+    def delivered(self, payloads: Sequence[bytes], journal: str) -> int:
+        """The highest journal position among retained state messages of ``journal`` (0 when none)."""
+        best = 0
+        for raw in payloads:
+            try:
+                state = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(state, dict) and state.get("journal") == journal and isinstance(state.get("seq"), int):
+                best = max(best, state["seq"])
+        return best
 
     def discovery(self, push: Push, node: str, key: str, kind: SensorKind) -> tuple[str, str]:
         config: dict[str, Any] = {
             "name": sensor_name(key),
             "unique_id": f"{node}_{key}",
             "default_entity_id": f"sensor.{node}_{key}",
-            "state_topic": f"{self.topic}/{node}/state",
+            "state_topic": self.state_topic(node),
             "value_template": f"{{{{ value_json.{key} }}}}",
             "device_class": kind.device_class,
             "state_class": kind.state_class,
@@ -340,7 +373,42 @@ class MqttSink(Sink):
         self._start_loop()
         self._run(self._connect(aiomqtt))
         self.plan.connected()
-        return Checkpoint(ckpt.journal, ckpt.seq, self._mark())
+        seq = ckpt.seq
+        if ckpt.journal:
+            retained = self._run(self._retained(aiomqtt), timeout=self.timeout * 2 + 5)
+            seq = max(seq, self.plan.delivered(retained, ckpt.journal))
+            self._seq = seq
+        return Checkpoint(ckpt.journal, seq, self._mark())
+
+    async def _retained(self, aiomqtt: Any) -> list[bytes]:
+        """The retained state messages the broker holds under ``<topic>/+/state``.
+
+        Retained messages come right after the SUBACK; a message to a topic of our
+        own, subscribed to after them and published by us, comes back after all of
+        them (the broker handles one client's packets in order), so it ends the list.
+        """
+        import secrets as _secrets
+
+        pattern = self.plan.state_topic("+")
+        marker = f"{self.plan.topic}/sync/{_secrets.token_hex(8)}"
+        found: list[bytes] = []
+        try:
+            await self._client.subscribe(pattern, qos=1, timeout=self.timeout)
+            await self._client.subscribe(marker, qos=1, timeout=self.timeout)
+            await self._client.publish(marker, "sync", qos=1, timeout=self.timeout)
+            async with asyncio.timeout(self.timeout):
+                async for m in self._client.messages:
+                    if str(m.topic) == marker:
+                        break
+                    if m.retain and isinstance(m.payload, (bytes, bytearray)):
+                        found.append(bytes(m.payload))
+            await self._client.unsubscribe(pattern, timeout=self.timeout)
+            await self._client.unsubscribe(marker, timeout=self.timeout)
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            raise SinkError(
+                f"mqtt sink: cannot read the retained state from {self.host}:{self.port}: {_reason(exc)}"
+            ) from None
+        return found
 
     async def _connect(self, aiomqtt: Any) -> None:
         tls_context = None
@@ -362,7 +430,11 @@ class MqttSink(Sink):
         try:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:
+            _detach(client)
             raise SinkError(f"mqtt sink: cannot connect to {self.host}:{self.port}: {_reason(exc)}") from None
+        except BaseException:  # cancelled: no answer within the timeout (a hung broker)
+            _detach(client)
+            raise
         self._client = client
         await self._publish(self.plan.status_topic, "online", retain=True)
 
@@ -377,7 +449,7 @@ class MqttSink(Sink):
     def write(self, entries: Sequence[Entry]) -> None:
         if self._client is None:
             raise SinkError("mqtt sink: not connected")
-        messages = self.plan.messages(entries)
+        messages = self.plan.messages(entries, self._journal)
 
         async def send() -> None:
             for m in messages:
@@ -411,6 +483,28 @@ class MqttSink(Sink):
             except Exception:  # noqa: BLE001
                 pass
         self._stop_loop()
+        if client is not None:
+            _detach(client)
+
+
+def _detach(client: Any) -> None:
+    """Cut a client that could not say goodbye (a hung broker) loose from our stopped event loop.
+
+    Otherwise paho closes its socket when the object is collected and calls aiomqtt's socket
+    callbacks, which schedule work on the closed loop: a traceback on standard error.
+    """
+    paho = getattr(client, "_client", None)
+    if paho is None:
+        return
+    for name in ("on_socket_open", "on_socket_close", "on_socket_register_write", "on_socket_unregister_write"):
+        try:
+            setattr(paho, name, None)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+    try:
+        paho._sock_close()  # with no callbacks left: just closes the socket
+    except Exception:  # noqa: BLE001
+        pass
 
 
 class MqttsSink(MqttSink):

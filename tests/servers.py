@@ -7,7 +7,8 @@ in the middle of a run (an outage); its data directory survives.  When a
 binary is missing the tests that need it are skipped with a clear message
 (CI installs the packages from ``.ci/apt-packages``).
 
-Fixtures (session scope): ``influxd``, ``victoria``, ``mosquitto``.
+Fixtures (session scope): ``influxd``, ``victoria``, ``mosquitto``.  The soak
+(``python -m benchmarks.soak``) starts the same servers with the same classes.
 """
 
 from __future__ import annotations
@@ -208,6 +209,11 @@ class Mosquitto(Server):
             fh.write(
                 f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
                 f"persistence true\npersistence_location {self.dir}/\nautosave_interval 0\n"
+                # a subscriber that falls behind (a backlog of thousands after an outage) gets every message
+                "max_queued_messages 0\n"
+                # as root mosquitto switches to user mosquitto, which cannot write the private temporary
+                # directory: the persistence file would silently never be saved
+                + ("user root\n" if os.geteuid() == 0 else "")
             )
 
     def argv(self) -> list[str]:

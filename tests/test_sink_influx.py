@@ -59,7 +59,62 @@ def test_v1_every_push_arrives_with_tags_fields_and_meter_time(tmp_path, pty, in
     energies = [r["active_energy_import_wh"] for r in rows]
     assert energies == sorted(energies)
     fields = {r["fieldKey"]: r["fieldType"] for r in influxd.series('SHOW FIELD KEYS FROM "han"', db)}
-    assert fields["active_power_import_w"] == "float" and len(fields) == 30  # 32 registers less clock and meter number
+    assert fields["active_power_import_w"] == "float" and fields["invocation_counter"] == "integer"
+    assert len(fields) == 31  # 32 registers less clock and meter number, plus the invocation counter
+    counters = influxd.series('SELECT "invocation_counter" FROM "han"', db)
+    assert [r["invocation_counter"] for r in counters] == list(range(1000, 1012))
+
+
+def test_same_meter_second_never_overwrites_and_a_resent_batch_is_idempotent(tmp_path, pty, influxd):
+    """A stuck clock, a clock set back an hour and a local-time meter's repeated autumn hour give pushes
+    with the same meter second: each is its own point (the journal position's sub-second discriminator),
+    and the same batch sent again (a crash between write and checkpoint) lands on the same points."""
+    db = fresh_db(influxd, "han_same")
+    sim = simulator(seed=21)
+    t = START + timedelta(days=3)
+    fall_back = datetime(2026, 10, 25, 2, 30, 0)  # Europe/Copenhagen: 02:30 happens twice
+    frames = [
+        sim.frame(t), sim.frame(t), sim.frame(t),  # a stuck clock
+        sim.frame(t + timedelta(hours=1)), sim.frame(t + timedelta(seconds=10)),  # forward an hour, set back: ...
+        sim.frame(t + timedelta(hours=1)),  # ... and the same hour again
+        sim.frame(fall_back, dst=True), sim.frame(fall_back, dst=False),  # summer time, then winter time: 2 instants
+        sim.frame(fall_back), sim.frame(fall_back),  # a meter that does not say which pass it is
+    ]
+    url = f"influx://127.0.0.1:{influxd.port}?api=v1&db={db}"
+
+    async def main():
+        d, task = await start(config(tmp_path, pty.link, url))
+        for f in frames:
+            await pty.write(f)
+        await wait_until(lambda: accepted(d) == len(frames) and caught_up(d), "every push delivered")
+        assert await stop(d, task) == 0
+
+    asyncio.run(main())
+    q = 'SELECT count("invocation_counter"), count(distinct("invocation_counter")) FROM "han"'
+    (row,) = influxd.series(q, db)
+    assert (row["count"], row["count_1"]) == (len(frames), len(frames))
+    # the same journal rows sent again: the very same points, no new ones
+    sink = create_sink(url)
+    sink.open(Checkpoint("j"))
+    pushes = [Entry(i + 1, datetime(2026, 1, 1, tzinfo=timezone.utc), p) for i, p in enumerate(_decoded(frames))]
+    sink.write(pushes)
+    sink.write(pushes)
+    sink.close()
+    (row,) = influxd.series(q, db)
+    assert (row["count"], row["count_1"]) == (len(frames), len(frames))
+    stamps = [r[0] for r in influxd.query('SELECT "invocation_counter" FROM "han"', db, epoch="ns")["results"][0]
+              ["series"][0]["values"]]
+    assert len(set(stamps)) == len(frames)
+
+
+def _decoded(frames: list[bytes]) -> list[Push]:
+    from han.pipeline import PushDecoder
+
+    dec = PushDecoder(KEYS)
+    out = []
+    for f in frames:
+        out += dec.feed(f)
+    return out
 
 
 def test_outage_and_daemon_restart_every_point_exactly_once(tmp_path, pty, victoria, caplog):
@@ -105,7 +160,8 @@ def test_outage_and_daemon_restart_every_point_exactly_once(tmp_path, pty, victo
         "system_title": "4B414D4501DF5E76",
     }
     stamps = Counter(series[0]["timestamps"])
-    expected = [(UTC_START + 30 * 86400 + 10 * i) * 1000 for i in range(30)]
+    # whole seconds of meter time + the journal position's discriminator (milliseconds: the position mod 1000)
+    expected = [(UTC_START + 30 * 86400 + 10 * i) * 1000 + (i + 1) for i in range(30)]
     assert sorted(stamps) == expected
     assert set(stamps.values()) == {1}, "a point was sent twice"
     text = caplog.text
@@ -125,7 +181,7 @@ def test_strings_stay_strings_and_bad_data_is_skipped_not_retried(influxd, caplo
     t1 = t0 + timedelta(days=21)  # another shard group: no conflict there
     # the first shard already holds power as a string: a float there is a type conflict (HTTP 400)
     create_sink(f"influx://127.0.0.1:{influxd.port}?api=v1&db={db}")._post_v1(
-        f'han,meter_id=other active_power_import_w="x" {int(t0.timestamp()) - 60}'
+        f'han,meter_id=other active_power_import_w="x" {(int(t0.timestamp()) - 60) * 10**9}'
     )
     fw = Register(Obis.parse("1.0.0.2.0.255"), "Firmware version", "1.2.3", None, "1.2.3", "visible_string", None, 0,
                   key="firmware_version")
