@@ -117,15 +117,30 @@ _PACK = {tag: struct.Struct(fmt).pack for tag, (_s, fmt) in _FIXED.items() if fm
 MAX_DEPTH = 16  # nesting limit: a hostile input cannot exhaust the stack
 
 
+def _truncated(message: str) -> AxdrError:
+    """An error for data that ends before the value does: more bytes could complete it.
+
+    The raw-APDU framer delimits a plain data-notification by decoding it,
+    and waits for more bytes only on these; any other error is final, so a
+    candidate in noise is given up at once instead of being decoded again
+    with every chunk that arrives.
+    """
+    err = AxdrError(message)
+    err.truncated = True
+    return err
+
+
 def _length(buf: bytes, pos: int) -> tuple[int, int]:
     if pos >= len(buf):
-        raise AxdrError(f"data ends at offset {pos} where a length was expected (truncated)")
+        raise _truncated(f"data ends at offset {pos} where a length was expected (truncated)")
     b = buf[pos]
     if b < 0x80:
         return b, pos + 1
     n = b & 0x7F
-    if n == 0 or n > 4 or pos + 1 + n > len(buf):
+    if n == 0 or n > 4:
         raise AxdrError(f"invalid length prefix 0x{b:02X} at offset {pos}")
+    if pos + 1 + n > len(buf):
+        raise _truncated(f"length prefix 0x{b:02X} at offset {pos} is cut off: the data ends first")
     return int.from_bytes(buf[pos + 1 : pos + 1 + n], "big"), pos + 1 + n
 
 
@@ -146,7 +161,7 @@ def decode_at(buf: bytes, pos: int = 0, _depth: int = 0) -> tuple[Data, int]:
     cur_items: list | None = None
     while True:
         if pos >= n:
-            raise AxdrError(f"data ends at offset {pos} where a value was expected (truncated)")
+            raise _truncated(f"data ends at offset {pos} where a value was expected (truncated)")
         tag = buf[pos]
         pos += 1
         fixed = fixed_table[tag]
@@ -154,21 +169,21 @@ def decode_at(buf: bytes, pos: int = 0, _depth: int = 0) -> tuple[Data, int]:
             size, unpack = fixed
             end = pos + size
             if end > n:
-                raise AxdrError(f"{TYPE_NAMES[tag]} at offset {pos - 1} needs {size} bytes; the data ends first")
+                raise _truncated(f"{TYPE_NAMES[tag]} at offset {pos - 1} needs {size} bytes; the data ends first")
             value = new(Data, (tag, buf[pos:end] if unpack is None else unpack(buf, pos)[0]))
             pos = end
         elif tag == OCTET_STRING and pos < n and buf[pos] < 0x80:
             end = pos + 1 + buf[pos]
             if end > n:
-                raise AxdrError(f"octet_string at offset {pos - 1} claims {buf[pos]} bytes; the data ends first")
+                raise _truncated(f"octet_string at offset {pos - 1} claims {buf[pos]} bytes; the data ends first")
             value = new(Data, (OCTET_STRING, buf[pos + 1 : end]))
             pos = end
         elif tag == STRUCTURE or tag == ARRAY:
             if pos >= n:
-                raise AxdrError(f"{TYPE_NAMES[tag]} at offset {pos - 1} has no element count (truncated)")
+                raise _truncated(f"{TYPE_NAMES[tag]} at offset {pos - 1} has no element count (truncated)")
             count, pos = _length(buf, pos)
             if count > n - pos:
-                raise AxdrError(
+                raise _truncated(
                     f"{TYPE_NAMES[tag]} at offset {pos - 1} claims {count} elements; the data is too short"
                 )
             if count:
@@ -203,13 +218,13 @@ def _decode_simple(tag: int, buf: bytes, pos: int, depth: int) -> tuple[Data, in
         size, unpack = fixed
         end = pos + size
         if end > len(buf):
-            raise AxdrError(f"{TYPE_NAMES[tag]} at offset {pos - 1} needs {size} bytes; the data ends first")
+            raise _truncated(f"{TYPE_NAMES[tag]} at offset {pos - 1} needs {size} bytes; the data ends first")
         return Data(tag, buf[pos:end] if unpack is None else unpack(buf, pos)[0]), end
     if tag == OCTET_STRING or tag == VISIBLE_STRING or tag == UTF8_STRING:
         n, pos = _length(buf, pos)
         end = pos + n
         if end > len(buf):
-            raise AxdrError(f"{TYPE_NAMES[tag]} at offset {pos - 1} claims {n} bytes; the data ends first")
+            raise _truncated(f"{TYPE_NAMES[tag]} at offset {pos - 1} claims {n} bytes; the data ends first")
         raw = buf[pos:end]
         if tag == OCTET_STRING:
             return Data(tag, raw), end
@@ -220,7 +235,7 @@ def _decode_simple(tag: int, buf: bytes, pos: int, depth: int) -> tuple[Data, in
         nbits, pos = _length(buf, pos)
         end = pos + (nbits + 7) // 8
         if end > len(buf):
-            raise AxdrError(f"bit-string at offset {pos - 1} claims {nbits} bits; the data ends first")
+            raise _truncated(f"bit-string at offset {pos - 1} claims {nbits} bits; the data ends first")
         bits = "".join(f"{b:08b}" for b in buf[pos:end])[:nbits]
         return Data(tag, bits), end
     if tag == COMPACT_ARRAY:
@@ -244,13 +259,19 @@ def _type_description(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     try:
         tag = buf[pos]
     except IndexError:
-        raise AxdrError("compact-array type description is truncated") from None
+        raise _truncated("compact-array type description is truncated") from None
     pos += 1
     if tag == ARRAY:
         if pos + 2 > len(buf):
-            raise AxdrError("compact-array type description is truncated")
+            raise _truncated("compact-array type description is truncated")
         count = int.from_bytes(buf[pos : pos + 2], "big")
         inner, pos = _type_description(buf, pos + 2, depth + 1)
+        if count and not _min_size(inner):
+            # nothing in the contents would bound it: 13 01 FFFF 01 FFFF 00 (9 bytes) asks for 2**32 nulls
+            raise AxdrError(
+                f"compact-array type description at offset {pos - 1} declares an array of {count} elements"
+                " that take no bytes (null-data or empty structures): not decodable (corrupted data?)"
+            )
         return (ARRAY, count, inner), pos
     if tag == STRUCTURE:
         count, pos = _length(buf, pos)
@@ -262,6 +283,23 @@ def _type_description(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     if tag in TYPE_NAMES and tag != COMPACT_ARRAY:
         return tag, pos
     raise AxdrError(f"unknown type 0x{tag:02X} in a compact-array type description")
+
+
+def _min_size(desc: Any) -> int:
+    """The fewest content bytes one element of type description ``desc`` takes (0: null-data, empty structure).
+
+    An array of zero-size elements is refused when its description is read:
+    its count is not checked against the contents by anything else, and
+    nested ones multiply (2**32 values from a 9-byte input).
+    """
+    if isinstance(desc, tuple):
+        if desc[0] == ARRAY:
+            return desc[1] * _min_size(desc[2])
+        return sum(_min_size(m) for m in desc[1])
+    fixed = _FIXED.get(desc)
+    if fixed is not None:
+        return fixed[0]
+    return 0 if desc == NULL else 1  # strings and bit-strings: at least their length byte
 
 
 def _decode_untagged(desc: Any, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
@@ -286,12 +324,16 @@ def _decode_compact_array(buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
     n, pos = _length(buf, pos)
     end = pos + n
     if end > len(buf):
-        raise AxdrError("compact-array contents are truncated")
+        raise _truncated("compact-array contents are truncated")
     contents = bytes(buf[pos:end])
     items = []
     p = 0
     while p < len(contents):
-        item, q = _decode_untagged(desc, contents, p, depth + 1)
+        try:
+            item, q = _decode_untagged(desc, contents, p, depth + 1)
+        except AxdrError as exc:
+            exc.truncated = False  # the contents' length is known: more data cannot complete them
+            raise
         if q == p:
             raise AxdrError("compact-array elements of zero size cannot be counted")
         items.append(item)

@@ -89,6 +89,8 @@ class MalformedSecurityHeader(SecurityError):
 class AxdrError(DecodeError):
     layer = "a-xdr"
     reason = "bad_axdr"
+    #: the data ended before the value did (more bytes could complete it); False: malformed whatever follows
+    truncated = False
 
 
 class ApduError(DecodeError):

@@ -92,8 +92,8 @@ def _notification_end(buf: bytes | bytearray, p: int, final: bool) -> int | str:
     window = bytes(buf[pos : p + MAX_APDU])
     try:
         _value, end = axdr.decode_at(window, 0)
-    except AxdrError:
-        if final or n - p >= MAX_APDU:
+    except AxdrError as exc:
+        if final or n - p >= MAX_APDU or not exc.truncated:  # malformed, not short: more bytes cannot help
             return "no"
         return "more"
     return pos + end
