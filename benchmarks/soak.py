@@ -389,6 +389,8 @@ class Disk:
 
     def close(self) -> None:
         if self.mounted:
+            if os.environ.get("HAN_SOAK_KEEP"):
+                shutil.copytree(self.state, str(self.state) + "-kept", dirs_exist_ok=True)
             subprocess.run(["umount", "-l", str(self.state)], capture_output=True)
 
 
@@ -703,7 +705,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default="soak-report.json", help="where the report goes as JSON")
     ap.add_argument("--work", help="working directory (default: a temporary one, removed at the end)")
     ap.add_argument("--no-mount", action="store_true", help="inject the full disk as a write error instead of a tmpfs")
+    ap.add_argument("--keep-state", action="store_true", help="copy the tmpfs state directory to WORK/state-kept at the end")
     args = ap.parse_args(argv)
+    if args.keep_state:
+        os.environ["HAN_SOAK_KEEP"] = "1"
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="han-soak-"))
     try:
         report = run(args.days, work, seed=args.seed, allow_mount=not args.no_mount,
