@@ -150,9 +150,32 @@ class Daemon:
                 live_start=live_start,
                 retry_min=min(1.0, cfg.sink_retry_max),
                 retry_max=min(cfg.sink_retry_max, sink.retry_max or cfg.sink_retry_max),
+                holds=self._sink_holds,
             )
             for sink in sinks
         ]
+        for w in self.workers:  # the checkpoints stored by the last run
+            if not w.live:
+                self._sink_holds(w.name, w.position)
+
+    def _sink_holds(self, name: str, seq: int) -> None:
+        """A sink holds position ``seq``: the journal never gives it (or any before it) again."""
+        assert self.journal is not None
+        try:
+            skipped = self.journal.ensure_after(seq)
+        except JournalError as exc:
+            log.error("%s", exc)
+            return
+        if skipped:
+            log.error(
+                "journal: %s holds position %d but the journal ends at %d: its last %d push(es) were lost after"
+                " that sink got them (a power cut?); those positions are not given again, and the sinks that"
+                " lacked them report them as dropped",
+                name,
+                seq,
+                seq - skipped,
+                skipped,
+            )
 
     def rebuild(self, r: Record) -> Push:
         """A journal row back into the push it was (called in sink threads)."""

@@ -99,6 +99,7 @@ class SinkWorker:
         retry_min: float = 1.0,
         retry_max: float = 60.0,
         batch: int = BATCH,
+        holds: Callable[[str, int], None] | None = None,
     ) -> None:
         self.sink = sink
         self.name = sink.name
@@ -110,6 +111,7 @@ class SinkWorker:
         self.retry_min = retry_min
         self.retry_max = retry_max
         self.batch = batch
+        self.holds = holds  #: told the position the sink says it holds, when it opens (see Journal.ensure_after)
         self.ckpt_path = checkpoint_path(state_dir, self.name)
         self.position = live_start if self.live else self._stored().seq  #: last journal position the sink holds
         self.state = "starting"  # starting | ok | failing | stopped
@@ -211,6 +213,8 @@ class SinkWorker:
             self._reader = JournalReader(self.journal_path)
         resume = Checkpoint(self.journal_id, max(self.position, self.live_start)) if self.live else self._stored()
         ckpt = self.sink.open(resume)
+        if self.holds is not None and ckpt.journal == self.journal_id:
+            self.holds(self.name, ckpt.seq)
         self.position = ckpt.seq
         if not self.live:
             os.makedirs(os.path.dirname(self.ckpt_path), mode=0o700, exist_ok=True)

@@ -133,6 +133,28 @@ class Journal:
                 raise JournalError(f"journal {self.path}: cannot append: {exc}") from None
         return [int(s) for s in seqs]
 
+    def ensure_after(self, seq: int) -> int:
+        """Make the next position come after ``seq``, a position some sink already holds.
+
+        A sink can hold a position the journal no longer has when the journal lost
+        its last commits after the sink got them (a power cut under
+        ``synchronous=NORMAL``).  Giving those positions again to other pushes would
+        make the sinks that follow positions skip them, and the InfluxDB sink, whose
+        point time is derived from them, overwrite points.  So they are never given
+        again; the sinks that lacked them report them as dropped.  Returns how many
+        positions were skipped (0 when the journal is ahead already).
+        """
+        with self._lock:
+            last = self.last_seq
+            if seq <= last:
+                return 0
+            try:
+                if self.db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'journal'", (seq,)).rowcount == 0:
+                    self.db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('journal', ?)", (seq,))
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal {self.path}: cannot move its positions past {seq}: {exc}") from None
+            return seq - last
+
     @property
     def last_seq(self) -> int:
         """The last position ever given (0 for a new journal)."""

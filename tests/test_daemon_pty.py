@@ -247,3 +247,34 @@ def test_dead_database_comes_back(tmp_path, pty):
     asyncio.run(main())
     assert sqlite_counters(str(db)) == Counter(range(1000, 1005))
     assert jsonl_counters(str(tmp_path / "pushes.jsonl")) == Counter(range(1000, 1005))
+
+
+def test_positions_a_sink_holds_are_never_given_again(tmp_path, pty, caplog):
+    """The journal lost its last commits after the sinks got them (a power cut under
+    synchronous=NORMAL, simulated by cutting the rows and the sequence): the next pushes
+    must get new positions, or the sinks that follow positions would skip them."""
+    import sqlite3
+
+    sim = simulator(seed=11)
+    frames = [sim.frame(START + timedelta(seconds=10 * i)) for i in range(7)]
+
+    async def run(part):
+        d, task = await start(config(tmp_path, pty.link))
+        for f in part:
+            await pty.write(f)
+        await wait_until(lambda: accepted(d) == len(part) and caught_up(d), f"{len(part)} pushes")
+        last = d.journal.last_seq
+        assert await stop(d, task) == 0
+        return last
+
+    assert asyncio.run(run(frames[:5])) == 5
+    con = sqlite3.connect(tmp_path / "state" / "journal.db")
+    con.execute("DELETE FROM journal WHERE seq > 3")
+    con.execute("UPDATE sqlite_sequence SET seq = 3 WHERE name = 'journal'")
+    con.commit()
+    con.close()
+    assert asyncio.run(run(frames[5:])) == 7  # positions 6 and 7, not 4 and 5 again
+    ics = [1000 + i for i in range(7)]
+    assert sqlite_counters(str(tmp_path / "han.db")) == Counter(ics)
+    assert jsonl_counters(str(tmp_path / "pushes.jsonl")) == Counter(ics)
+    assert "holds position 5 but the journal ends at 3" in caplog.text
