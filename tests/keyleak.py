@@ -78,6 +78,7 @@ class Needles:
     raw: bytes
     text: tuple[str, ...]  #: case-sensitive text forms (repr, base64)
     hex: tuple[str, ...]  #: lower-case hex forms (searched in lower-cased text)
+    ascii: str = ""  #: the repr of a key made of printable characters: the raw bytes themselves
 
     @classmethod
     def of(cls, name: str, key: bytes) -> "Needles":
@@ -85,7 +86,7 @@ class Needles:
         pairs = [h[i : i + 2] for i in range(0, len(h), 2)]
         r = repr(key)[2:-1]
         text = (r, base64.b64encode(key).decode().rstrip("="), base64.urlsafe_b64encode(key).decode().rstrip("="))
-        return cls(name, key, tuple(dict.fromkeys(text)), (h, " ".join(pairs), ":".join(pairs)))
+        return cls(name, key, tuple(dict.fromkeys(text)), (h, " ".join(pairs), ":".join(pairs)), r if r.encode() == key else "")
 
 
 @dataclass
@@ -136,7 +137,7 @@ class Scanner:
                 self._found(n, "raw bytes", where)
             elif any(form.encode() in lower for form in n.hex):
                 self._found(n, "hex", where)
-            elif any(form.encode("ascii", "backslashreplace") in data for form in n.text):
+            elif any(form.encode("ascii", "backslashreplace") in data for form in n.text if raw or form != n.ascii):
                 self._found(n, "repr/base64", where)
 
     def scan_tree(self, top: Path, where: str, raw: bool = True) -> None:
