@@ -91,6 +91,17 @@ def _check(buf: bytes | bytearray, p: int, length: int) -> int:
     return 1 if cs == buf[p + 4 + length] and buf[p + 5 + length] == STOP else 0
 
 
+#: the shortest user data the transport auto-detection takes as evidence of a DLMS link:
+#: C, A, CI and two bytes (a short frame of C, A and CI alone is easily made by garbage)
+MIN_DLMS_LENGTH = 5
+
+
+def is_short_frame(buf: bytes | bytearray, p: int) -> bool:
+    """A checked frame at ``p`` whose user data is shorter than :data:`MIN_DLMS_LENGTH`."""
+    length = buf[p + 1]
+    return length < MIN_DLMS_LENGTH and _check(buf, p, length) == 1
+
+
 def probe(buf: bytes | bytearray, p: int, final: bool = False) -> str:
     """What starts at ``buf[p]``: ``frame``, ``more`` (incomplete), ``bad`` (a header, wrong checksum) or ``no``.
 

@@ -55,7 +55,7 @@ def _ciphered_end(buf: bytes | bytearray, p: int, final: bool) -> int | str:
         length, pos = read_length(buf, lpos)
     except (IndexError, ValueError):
         return "no"
-    if length < 5 or length > MAX_APDU:
+    if length < 6 or length > MAX_APDU:  # SC, IC and at least one byte of ciphertext
         return "no"
     if pos < n:
         sc = buf[pos]

@@ -201,6 +201,8 @@ class StreamDecoder:
                 kind, state = "hdlc", _hdlc.probe(buf, p, final)
             elif b == 0x68:
                 kind, state = "mbus", _mbus.probe(buf, p, final)
+                if state == "frame" and _mbus.is_short_frame(buf, p):
+                    continue  # an 8-bit sum over 3 or 4 bytes: too weak to settle the link on
             else:
                 kind, state = "raw", _raw.probe(buf, p, final)
             if state == "frame":

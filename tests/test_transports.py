@@ -318,3 +318,17 @@ def test_a_string_tag_as_the_last_byte_is_an_axdr_error():
     with pytest.raises(DecodeError) as e:
         parse_data_notification(bytes.fromhex("0F0000000000020109"))
     assert e.value.layer == "a-xdr" and "truncated" in e.value.message
+
+
+def test_auto_detection_is_not_settled_by_garbage_that_only_looks_like_a_frame():
+    """Found by the fuzz tests: garbage before the first frame settled the link layer wrongly,
+    and every HDLC push after it was lost."""
+    from daemonkit import KEYS, START, simulator
+
+    from han.pipeline import PushDecoder
+
+    garbage = bytes.fromhex("68 03 03 68 53 FF 10 62 16")  # an M-Bus frame of C, A, CI alone, its 8-bit sum right
+    sim = simulator(seed=5)
+    frames = b"".join(sim.frame(START.replace(second=10 * i)) for i in range(3))
+    pushes = [x for x in PushDecoder(KEYS).feed(garbage + frames) if not isinstance(x, Exception)]
+    assert [p.security.invocation_counter for p in pushes] == [1000, 1001, 1002]
