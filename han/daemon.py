@@ -154,7 +154,9 @@ class Daemon:
             )
             for sink in sinks
         ]
-        for w in self.workers:  # the checkpoints stored by the last run
+        # before any push is appended: a sink may take long to open (its server down), and the
+        # positions its stored checkpoint holds must not be given out meanwhile
+        for w in self.workers:
             if not w.live:
                 self._sink_holds(w.name, w.position)
 

@@ -28,7 +28,6 @@ This module imports only ``obis``, never ``decoders`` or ``han``.
 from __future__ import annotations
 
 import hashlib
-
 import importlib
 import os
 import re
@@ -192,12 +191,13 @@ def push_key(push: Push) -> str | None:
     different pushes with one time.  Two pushes with the same counter (or time) and
     the same content are one push received twice.  None when there is neither.
     """
-    digest = hashlib.blake2b(push.apdu, digest_size=8).hexdigest()
     if push.security is not None:
-        return f"ic:{push.security.invocation_counter}:{digest}"
-    if push.meter_time is not None:
-        return f"time:{push.meter_time.raw.hex()}:{digest}"
-    return None
+        identity = f"ic:{push.security.invocation_counter}"
+    elif push.meter_time is not None:
+        identity = f"time:{push.meter_time.raw.hex()}"
+    else:
+        return None
+    return f"{identity}:{hashlib.blake2b(push.apdu, digest_size=8).hexdigest()}"
 
 
 def time_utc(push: Push, received: datetime) -> datetime:
