@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from conftest import SAMPLES, require_vectors
 from decoders import hls
-from decoders.association import Aare, ApplicationContext, Diagnostic
+from decoders.association import Aare, ApplicationContext, Diagnostic, MechanismName
 from decoders.error_pdus import ConfirmedServiceError, ExceptionResponse
 from decoders.security import Keys, protect
 from diagnosekit import AK, CLIENT_ST, DK, EK, KEYS, SECRET, SERVER_ST, STOC, _k, as_hdlc_log, exchange, hdlc
@@ -372,3 +372,19 @@ def test_suite_1_pass3_hint():
     )
     d = diagnose(as_hdlc_log(pdus[:2] + [(True, pass3)]))
     assert "pass3_not_signed" in codes(d)
+
+
+def test_mechanism_name_outside_the_dlms_arc(tmp_path, capsys):
+    aarq = exchange(5)[0][1]
+    dlms, other = MechanismName.of(5).oid, "2.16.740.5.8.2.5"
+    odd = aarq.replace(bytes.fromhex("60857405080205"), bytes.fromhex("60856405080205"))  # 756 -> 740
+    assert odd != aarq and dlms != other
+    log = as_hdlc_log([(True, odd)] + exchange(5)[1:])
+    d = diagnose(log)
+    assert "unknown_mechanism" in codes(d) and d.association["mechanism"] is None
+    assert ("mechanism", f"{other}: not a DLMS mechanism name") in d.pdus[0].details
+    assert "DLMS mechanism name" in d.fixes[0]
+    path = tmp_path / "log"
+    path.write_text(log)
+    assert main(["diagnose", str(path)]) == 0
+    assert "internal error" not in capsys.readouterr().err

@@ -51,10 +51,20 @@ def aarq(w: Walk, pdu: PduDraft, aarq: Aarq) -> None:
         _check_title(w, pdu, a.client_st, "client")
     mech = aarq.mechanism.id if aarq.mechanism else 0
     a.mechanism = mech
-    info = hls.mechanism_info(mech)
-    pdu.add("mechanism", f"{mech} = {info.name}")
-    if mech >= 2:
-        pdu.add("", f"f() is computed from {info.uses}")
+    if mech is None:  # a mechanism name outside the DLMS arc
+        oid = aarq.mechanism.oid if aarq.mechanism else ""
+        pdu.add("mechanism", f"{oid}: not a DLMS mechanism name")
+        w.find(
+            pdu,
+            Kind.UNKNOWN_MECHANISM,
+            f"the mechanism name {oid} is not a DLMS one ({hls.MECHANISM_OID_PREFIX}.0 to .7): a meter answers"
+            " authentication-mechanism-name-not-recognised",
+        )
+    else:
+        info = hls.mechanism_info(mech)
+        pdu.add("mechanism", f"{mech} = {info.name}")
+        if mech >= 2:
+            pdu.add("", f"f() is computed from {info.uses}")
     if mech == 2:
         w.find(
             pdu,
@@ -81,7 +91,7 @@ def aarq(w: Walk, pdu: PduDraft, aarq: Aarq) -> None:
         else:
             a.ctos = auth.value
             pdu.add("CtoS", f"{len(auth.value)}-byte client challenge")
-            if mech >= 2 and not 8 <= len(auth.value) <= 64:
+            if mech is not None and mech >= 2 and not 8 <= len(auth.value) <= 64:
                 w.find(pdu, Kind.CHALLENGE_LENGTH, f"CtoS is {len(auth.value)} bytes; 8 to 64 expected")
     if aarq.user_information is not None:
         user_information(w, pdu, aarq.user_information.content)

@@ -124,6 +124,7 @@ ERROR_FIXES = {
     " trust the meter.",
     Kind.MALFORMED_PDU: "Check that the log holds whole frames; a malformed PDU cannot be explained.",
     Kind.IC_NOT_INCREASING: "Increase the invocation counter with every protected APDU.",
+    Kind.UNKNOWN_MECHANISM: "Use a DLMS mechanism name (2.16.756.5.8.2.x) in the AARQ's mechanism-name.",
 }
 
 

@@ -51,6 +51,7 @@ class Kind(Enum):
     # the AARQ and AARE
     MECHANISM_HIGH = ("mechanism_high", Severity.WARNING)
     MECHANISM_GMAC = ("mechanism_gmac", Severity.INFO)
+    UNKNOWN_MECHANISM = ("unknown_mechanism", Severity.ERROR)
     MISSING_TITLE = ("missing_title", Severity.ERROR)
     CHALLENGE_LENGTH = ("challenge_length", Severity.WARNING)
     BAD_TITLE = ("bad_title", Severity.ERROR)
