@@ -11,9 +11,9 @@ from decoders.security import Keys
 
 from .. import keyargs
 from ..cli import UsageError
-from ..diagnose import Diagnosis, Secrets, diagnose
+from ..diagnose import Diagnosis, Secrets, Severity, diagnose
 
-SYMBOL = {"info": "i", "warning": "!", "error": "X"}
+SYMBOL = {Severity.INFO: "i", Severity.WARNING: "!", Severity.ERROR: "X"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
