@@ -41,7 +41,7 @@ from decoders.dsmr import Telegram
 
 from .code import Obis, ObisError, looks_like_obis
 from .names import obis_name
-from .profiles import Profile, profile_by_name, select_profile, timezone_name
+from .profiles import LIST_ID, Profile, profile_by_name, select_profile, timezone_name
 from .push import Push, Register, RegisterLayout, SecurityInfo
 from .units import unit_symbol
 
@@ -435,10 +435,13 @@ def _analyse(
     has_factors = bool(opts.multipliers) or opts.ct_ratio is not None
     container = body.tag in (axdr.STRUCTURE, axdr.ARRAY)
     for e in entries:
-        if skip_first and e is entries[0]:
-            continue  # the list id: reported as Push.list_id
         d = e.value
-        obis = e.obis if e.obis is not None else mapped.get(e.position)
+        list_id_first = skip_first and e is entries[0]
+        if list_id_first:
+            # the list id sent without an OBIS code: the register every maker's list id is (and Push.list_id)
+            obis = chosen.list_id_obis if chosen is not None and chosen.list_id_obis is not None else LIST_ID
+        else:
+            obis = e.obis if e.obis is not None else mapped.get(e.position)
         if obis is not None:
             info = _describe(chosen, obis)
             name, key, spec = info.name, info.key, info.spec
@@ -495,6 +498,7 @@ def _analyse(
         # an OBIS code, a string under x-x:0.2.129 may be the list id; containers are never free
         free = (
             tag in axdr.SLOT_TYPES
+            and not list_id_first
             and not (tag == _OCTET and len(d.value) == 6)
             and not (e.obis is not None and (e.obis.c, e.obis.d, e.obis.e) == (0, 2, 129))
         )

@@ -69,7 +69,8 @@ class Profile:
     registers: tuple[RegisterSpec, ...]
     #: OBIS codes that must all be present for this profile to match a list
     requires: tuple[Obis, ...] = ()
-    #: OBIS code of the list id when it is sent without one (first element)
+    #: OBIS code of the list id when it is sent without one (first element); None = 1.1.0.2.129.255,
+    #: the code every maker's list id is output under
     list_id_obis: Obis | None = None
     #: the IANA time zone of the meter's local time (used when neither --timezone nor --country is given)
     timezone: str | None = None
