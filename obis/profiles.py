@@ -471,6 +471,54 @@ LGZ_BURGENLAND = Profile(
     ),
 )
 
+# -- Wiener Netze (Landis+Gyr E450, Iskraemeco AM550, Siemens IM350): a clock and eight counters, no OBIS ----
+#   structure{ [serial number,] clock (09 0C date-time), +A, -A, +R, -R, +P, -P, +Q, -Q (06 each) }
+_WN_COUNTERS = (
+    ("1.0.1.8.0.255", _U32),
+    ("1.0.2.8.0.255", _U32),
+    ("1.0.3.8.0.255", _U32),
+    ("1.0.4.8.0.255", _U32),
+    ("1.0.1.7.0.255", _U32),
+    ("1.0.2.7.0.255", _U32),
+    ("1.0.3.7.0.255", _U32),
+    ("1.0.4.7.0.255", _U32),
+)
+
+AT_WIENER_NETZE = Profile(
+    name="at_wiener_netze",
+    description="Landis+Gyr E450, Iskraemeco AM550, Siemens IM350, Austria (Wiener Netze optical interface:"
+    " a clock and eight counters without OBIS codes; the IM350 may send its serial number first)",
+    list_ids=(),
+    manufacturer=None,
+    manufacturers=("LGZ", "ISK", "SMS"),
+    countries=("AT",),
+    country_only=True,
+    timezone="Europe/Vienna",
+    shapes=("positional",),
+    layouts=(
+        _layout("clock and 8 counters", ("0.0.1.0.0.255", _OCT), *_WN_COUNTERS),
+        _layout("serial number, clock and 8 counters", ("0.0.96.1.0.255", _OCT), ("0.0.1.0.0.255", _OCT), *_WN_COUNTERS),
+    ),
+    link="optical customer interface (infrared) 9600 8N1, one HDLC UI frame, AES-GCM encryption only (SC 0x20),"
+    " key from the Wiener Netze web portal",
+    source="tofuSCHNITZEL/wiener_netze_smartmeter meter_data.py (positions and units);"
+    " bernikr/esphome-wienernetze-smartmeter wienernetze.cpp (the variant with the serial number first);"
+    " Tasmota Smart Meter Interface docs (AM550/IM350 scripts); aldadic/esp-smartmeter-reader;"
+    " Oesterreichs Energie, customer interface concept (the clock-plus-eight layout)",
+    registers=_rows(
+        ("0.0.96.1.0.255", "Meter serial number", None),
+        ("0.0.1.0.0.255", "Clock", None),
+        ("1.0.1.8.0.255", "Active energy import (+A)", "Wh", 0),
+        ("1.0.2.8.0.255", "Active energy export (-A)", "Wh", 0),
+        ("1.0.3.8.0.255", "Reactive energy import (+R)", "varh", 0),
+        ("1.0.4.8.0.255", "Reactive energy export (-R)", "varh", 0),
+        ("1.0.1.7.0.255", "Active power import (+P)", "W", 0),
+        ("1.0.2.7.0.255", "Active power export (-P)", "W", 0),
+        ("1.0.3.7.0.255", "Reactive power import (+Q)", "var", 0),
+        ("1.0.4.7.0.255", "Reactive power export (-Q)", "var", 0),
+    ),
+)
+
 # -- DSMR text telegrams inside a ciphered APDU (Luxembourg Smarty) -------------------------
 DSMR = Profile(
     name="dsmr",
@@ -497,6 +545,7 @@ PROFILES: tuple[Profile, ...] = (
     AUSTRIA_FLAT,
     ISKRA_SI,
     LGZ_BURGENLAND,
+    AT_WIENER_NETZE,
     DSMR,
 )
 
