@@ -93,7 +93,10 @@ class Profile:
     source: str = ""
 
     def spec(self, obis: Obis) -> RegisterSpec | None:
-        return _SPEC_INDEX[self.name].get(obis)
+        hit = _SPEC_INDEX.get(id(self))
+        if hit is None or hit[0] is not self:  # indexed per object: a loaded profile may reuse a built-in's name
+            hit = _SPEC_INDEX[id(self)] = (self, {r.obis: r for r in self.registers})
+        return hit[1].get(obis)
 
     def layout_for(self, tags: tuple[int, ...]) -> Layout | None:
         for layout in self.layouts:
@@ -549,7 +552,19 @@ PROFILES: tuple[Profile, ...] = (
     DSMR,
 )
 
-_SPEC_INDEX: dict[str, dict[Obis, RegisterSpec]] = {p.name: {r.obis: r for r in p.registers} for p in PROFILES}
+#: id(profile) -> (the profile, which keeps the id its own; OBIS -> its row)
+_SPEC_INDEX: dict[int, tuple[Profile, dict[Obis, RegisterSpec]]] = {}
+
+
+def catalogue(loaded: tuple[Profile, ...] | list[Profile] = ()) -> tuple[Profile, ...]:
+    """The profiles to choose from: ``loaded`` ones (``--profiles FILE``) first, then the built-in ones.
+
+    A loaded profile with a built-in's name replaces that built-in.
+    """
+    if not loaded:
+        return PROFILES
+    names = {p.name for p in loaded}
+    return tuple(loaded) + tuple(p for p in PROFILES if p.name not in names)
 
 #: a country's usual time zone, for meters that send local time without a deviation
 COUNTRY_TIMEZONES: dict[str, str] = {
@@ -582,8 +597,8 @@ COUNTRY_TIMEZONES: dict[str, str] = {
 }
 
 
-def profile_by_name(name: str) -> Profile | None:
-    for p in PROFILES:
+def profile_by_name(name: str, profiles: tuple[Profile, ...] | None = None) -> Profile | None:
+    for p in PROFILES if profiles is None else profiles:
         if p.name == name:
             return p
     return None
@@ -597,6 +612,7 @@ def select_profile(
     *,
     shape: str | None = None,
     unkeyed: tuple[int, ...] | None = None,
+    profiles: tuple[Profile, ...] | None = None,
 ) -> Profile | None:
     """The first profile whose list id, shape, registers, layout, manufacturer and country fit.
 
@@ -604,9 +620,10 @@ def select_profile(
     (the list id excluded); a profile known only by its layouts (no list id)
     matches only when one of them fits.  A profile known by its list id
     matches anyway; values no layout fits then keep their positions.
+    ``profiles`` is the catalogue to search (see :func:`catalogue`); default the built-in profiles.
     """
     cc = country.upper() if country else None
-    for p in PROFILES:
+    for p in PROFILES if profiles is None else profiles:
         if p.list_ids and list_id not in p.list_ids:
             continue
         if not p.list_ids and list_id is not None:
