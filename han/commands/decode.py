@@ -138,7 +138,6 @@ def _writer(fmt: str, out, explain: bool = False):
 def decode_options(args: argparse.Namespace) -> dict:
     """Country, time zone, profile and multipliers from the command line; UsageError when one is wrong."""
     from obis.code import Obis, ObisError
-    from obis.profile_file import ProfileFileError, load_profiles
     from obis.profiles import ISO_3166, catalogue, profile_by_name
 
     country = None
@@ -158,6 +157,8 @@ def decode_options(args: argparse.Namespace) -> dict:
     profiles = None
     files = getattr(args, "profiles", None) or []
     if files:
+        from obis.profile_file import ProfileFileError, load_profiles
+
         try:
             profiles = catalogue(load_profiles(files))
         except ProfileFileError as exc:
