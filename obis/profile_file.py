@@ -384,6 +384,8 @@ def parse_profiles(text: str, path: str = "profiles.toml") -> tuple[Profile, ...
     if unknown:
         raise checker.fail((unknown[0],), "unknown setting; a profile file holds [[profile]] tables")
     tables = data.get("profile", [])
+    if isinstance(tables, dict):
+        raise checker.fail(("profile",), "write each profile as [[profile]] (two brackets: a file may hold several)")
     if not isinstance(tables, list) or not tables:
         raise checker.fail((), "no [[profile]] table in the file")
     out: list[Profile] = []

@@ -126,6 +126,10 @@ def _template(args: argparse.Namespace) -> int:
 
     if args.name or args.toml or args.profiles:
         raise UsageError("--template makes a profile file of its own: leave out NAME, --toml and --profiles")
+    import re
+
+    if not re.match(r"^[A-Za-z0-9_.-]{1,60}$", args.template_name):
+        raise UsageError(f"--template-name {args.template_name!r}: use letters, digits, '_', '-' or '.'")
     country = None
     if args.country:
         country = args.country.strip().upper()
