@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("han.commands.demo", "the whole logger on a simulated meter, no hardware needed"),
     "diagnose": ("han.commands.diagnose", "explain an association log (AARQ/AARE, HLS, glo-/ded- keys, errors)"),
     "security": ("han.commands.security", "security helpers: GMAC, protect/unprotect APDUs, key wrap"),
-    "profiles": ("han.commands.profiles", "list the meter profiles (lists, countries, link settings)"),
+    "profiles": ("han.commands.profiles", "list the meter profiles, or make your own from a capture (--template)"),
 }
 
 

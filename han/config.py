@@ -96,6 +96,7 @@ _SECTIONS: dict[str, set[str]] = {
         "system_title",
         "country",
         "profile",
+        "profiles",
         "timezone",
         "multipliers",
         "ct_ratio",
@@ -275,8 +276,11 @@ def ensure_state_dir(path: str) -> str:
 
 
 # -- from flags and file to RunConfig ------------------------------------------------------
-def _decode_options(args: Any, table: Mapping[str, Any]) -> dict[str, Any]:
-    """Country, time zone, profile, multipliers and CT ratio, checked the way ``han decode`` checks them."""
+def _decode_options(args: Any, table: Mapping[str, Any], config_path: str | None = None) -> dict[str, Any]:
+    """Country, time zone, profiles, multipliers and CT ratio, checked the way ``han decode`` checks them.
+
+    Profile files named in the config file are relative to it.
+    """
     import argparse
 
     from .cli import UsageError
@@ -289,10 +293,20 @@ def _decode_options(args: Any, table: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigError('[decode] multipliers is a table: "1.1.31.7.0.255" = 50')
         multipliers = [f"{obis}={factor}" for obis, factor in given.items()]
     ct_ratio = getattr(args, "ct_ratio", None) or table.get("ct_ratio")
+    files = getattr(args, "profiles", None)
+    if not files:
+        given = table.get("profiles") or []
+        if isinstance(given, str):
+            given = [given]
+        if not isinstance(given, list) or not all(isinstance(f, str) for f in given):
+            raise ConfigError(f'{config_path or "config"}: [decode] profiles is a file name or a list: "my-meter.toml"')
+        base = os.path.dirname(os.path.abspath(config_path)) if config_path else ""
+        files = [os.path.join(base, os.path.expanduser(f)) for f in given]
     merged = argparse.Namespace(
         country=getattr(args, "country", None) or table.get("country"),
         timezone=getattr(args, "timezone", None) or table.get("timezone"),
         profile=getattr(args, "profile", None) or table.get("profile"),
+        profiles=files,
         multiplier=multipliers,
         ct_ratio=str(ct_ratio) if ct_ratio is not None else None,
     )
@@ -363,7 +377,7 @@ def build_run_config(args: Any, environ: Mapping[str, str] | None = None) -> Run
             raise ConfigError(f"system title: {exc}") from None
         if len(system_title) != 8:
             raise ConfigError("system title must be 8 bytes (16 hex digits)")
-    decode_options = _decode_options(args, decode_t)
+    decode_options = _decode_options(args, decode_t, config_path)
     from decoders.stream import TRANSPORTS
 
     transport = pick("transport", decode_t, "transport", "hdlc")

@@ -49,12 +49,14 @@ class PushDecoder:
         timezone: str | None = None,
         multipliers: Mapping[Obis, float] | None = None,
         ct_ratio: float | None = None,
+        profiles: tuple[Profile, ...] | None = None,
         keep_layers: bool = False,
         keyring: "KeyRing | None" = None,
     ) -> None:
         """``keep_layers`` keeps every layer that carried a push in ``Push.layers`` (for ``--explain``).
 
         ``keyring`` (several meters) picks each frame's keys by its system title instead of ``keys``.
+        ``profiles`` is the catalogue profiles are chosen from (:func:`obis.profiles.catalogue`).
         """
         options = dict(
             transport=transport,
@@ -74,6 +76,7 @@ class PushDecoder:
         self.timezone = timezone
         self.multipliers = dict(multipliers or {})
         self.ct_ratio = ct_ratio
+        self.profiles = profiles
         self.keep_layers = keep_layers
 
     @property
@@ -97,6 +100,7 @@ class PushDecoder:
                 timezone=self.timezone,
                 multipliers=self.multipliers,
                 ct_ratio=self.ct_ratio,
+                profiles=self.profiles,
             )
         except DecodeError as exc:
             exc.offset = item.offset  # type: ignore[attr-defined]
@@ -131,6 +135,7 @@ def to_push(
     timezone: str | None = None,
     multipliers: Mapping[Obis, float] | None = None,
     ct_ratio: float | None = None,
+    profiles: tuple[Profile, ...] | None = None,
 ) -> Push:
     c = decoded.ciphered
     security = None
@@ -151,13 +156,15 @@ def to_push(
         timezone=timezone,
         multipliers=multipliers,
         ct_ratio=ct_ratio,
+        profiles=profiles,
     )
 
 
 def push_from_apdu(apdu: bytes, security: SecurityInfo | None, **options) -> Push:
     """The push of a plain APDU that already passed its checks (the daemon's journal keeps these).
 
-    ``options`` are :func:`to_push`'s (country, profile, timezone, multipliers, ct_ratio); raises DecodeError.
+    ``options`` are :func:`to_push`'s (country, profile, timezone, multipliers, ct_ratio, profiles);
+    raises DecodeError.
     """
     if looks_like_telegram(apdu):
         content = parse_telegram(apdu)

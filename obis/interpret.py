@@ -41,7 +41,7 @@ from decoders.dsmr import Telegram
 
 from .code import Obis, ObisError, looks_like_obis
 from .names import obis_name
-from .profiles import Profile, profile_by_name, select_profile, timezone_name
+from .profiles import LIST_ID, Profile, profile_by_name, select_profile, timezone_name
 from .push import Push, Register, RegisterLayout, SecurityInfo
 from .units import unit_symbol
 
@@ -308,26 +308,29 @@ _DESCRIBED: dict[tuple[int, str | None, Obis], tuple[Profile | None, _Info]] = {
 _SELECTED: dict[tuple, tuple[Profile | None, tuple[Obis, ...]]] = {}
 
 
-def _select(list_id, entries, maker, country, shape, tags) -> Profile | None:
+def _select(list_id, entries, maker, country, shape, tags, profiles) -> Profile | None:
     # Obis.from_bytes returns one cached object per code, so their ids identify the list's codes
     # cheaply.  Each entry keeps the code objects of its key alive, so no other object can take
     # one of those ids while the entry exists (even after the code cache was emptied).
     codes = tuple(e.obis for e in entries if e.obis is not None)
-    key = (list_id, shape, tags, maker, country, tuple(map(id, codes)))
+    # the catalogue by identity too: the entry holds it, so its id stays its own
+    key = (list_id, shape, tags, maker, country, tuple(map(id, codes)), id(profiles))
     try:
         return _SELECTED[key][0]
     except KeyError:
         pass
-    chosen = select_profile(list_id, set(codes), maker, country, shape=shape, unkeyed=tags)
+    chosen = select_profile(list_id, set(codes), maker, country, shape=shape, unkeyed=tags, profiles=profiles)
     if len(_SELECTED) > 1024:
         _SELECTED.clear()
-    _SELECTED[key] = (chosen, codes)
+    _SELECTED[key] = (chosen, codes, profiles)
     return chosen
 
 
 class _Options(NamedTuple):
     multipliers: Mapping[Obis, float]
     ct_ratio: float | None
+    #: the profiles to choose from (built-in and loaded, see obis.profiles.catalogue); None = the built-in ones
+    profiles: tuple[Profile, ...] | None = None
 
 
 def _factor(obis: Obis | None, opts: _Options) -> float | None:
@@ -413,7 +416,7 @@ def _analyse(
     tags = tuple(e.value.tag for e in unkeyed)
     chosen = profile
     if chosen is None:
-        chosen = _select(list_id, entries, maker, country.upper() if country else None, shape, tags)
+        chosen = _select(list_id, entries, maker, country.upper() if country else None, shape, tags, opts.profiles)
     mapped: dict[int, Obis | None] = {}
     if chosen is not None and unkeyed and chosen.layouts:
         layout = chosen.layout_for(tags)
@@ -435,10 +438,13 @@ def _analyse(
     has_factors = bool(opts.multipliers) or opts.ct_ratio is not None
     container = body.tag in (axdr.STRUCTURE, axdr.ARRAY)
     for e in entries:
-        if skip_first and e is entries[0]:
-            continue  # the list id: reported as Push.list_id
         d = e.value
-        obis = e.obis if e.obis is not None else mapped.get(e.position)
+        list_id_first = skip_first and e is entries[0]
+        if list_id_first:
+            # the list id sent without an OBIS code: the register every maker's list id is (and Push.list_id)
+            obis = chosen.list_id_obis if chosen is not None and chosen.list_id_obis is not None else LIST_ID
+        else:
+            obis = e.obis if e.obis is not None else mapped.get(e.position)
         if obis is not None:
             info = _describe(chosen, obis)
             name, key, spec = info.name, info.key, info.spec
@@ -495,6 +501,7 @@ def _analyse(
         # an OBIS code, a string under x-x:0.2.129 may be the list id; containers are never free
         free = (
             tag in axdr.SLOT_TYPES
+            and not list_id_first
             and not (tag == _OCTET and len(d.value) == 6)
             and not (e.obis is not None and (e.obis.c, e.obis.d, e.obis.e) == (0, 2, 129))
         )
@@ -568,6 +575,7 @@ def interpret(
     timezone: str | None = None,
     multipliers: Mapping[Obis, float] | None = None,
     ct_ratio: float | None = None,
+    profiles: tuple[Profile, ...] | None = None,
 ) -> Push:
     """Name, scale and collect the registers of one notification.
 
@@ -575,14 +583,16 @@ def interpret(
     sent without a deviation; by default the country's, else the profile's.
     ``multipliers`` (OBIS -> factor) and ``ct_ratio`` multiply values after
     scaling, for current-transformer meters that send secondary values; an
-    explicit multiplier wins over the CT ratio.
+    explicit multiplier wins over the CT ratio.  ``profiles`` is the
+    catalogue a profile is chosen from (:func:`obis.profiles.catalogue`:
+    profiles loaded from files, then the built-in ones); default the built-in ones.
 
     A notification whose body matched a template (see
     :class:`decoders.axdr.Templates`) is interpreted by a cached plan for
     its list when there is one (see :class:`_Plan`): the same result,
     computing only what the values change.
     """
-    opts = _Options(multipliers or {}, ct_ratio)
+    opts = _Options(multipliers or {}, ct_ratio, profiles)
     maker = security.manufacturer if security else None
     if notification.template is not None:
         plan = _plan_for(notification, maker, profile, country, timezone, opts)
@@ -717,8 +727,8 @@ class _Plan:
         )  # fmt: skip
 
 
-#: plans by (template, profile, manufacturer, country, time zone, multipliers, CT ratio):
-#: [misses, the profile (keeps its id taken), plan, plan, ...]
+#: plans by (template, profile, manufacturer, country, time zone, multipliers, CT ratio, catalogue):
+#: [misses, (the profile, the catalogue) (keeps their ids taken), plan, plan, ...]
 _PLANS: dict[tuple, list] = {}
 MAX_PLANS = 256  #: cache keys kept (the oldest dropped first)
 PLANS_PER_KEY = 4  #: plans kept per key (one per set of pinned values: OBIS codes, scaler-units, ...)
@@ -737,7 +747,7 @@ def _plan_for(
     # factors by repr: 0.0 == -0.0 (and 2 == 2.0, harmlessly) would share a plan
     factors = frozenset((o, repr(f)) for o, f in opts.multipliers.items()) if opts.multipliers else None
     # the profile by identity (the plan holds it, so the id stays its own); everything else by value
-    key = (notification.template, id(profile), maker, country, timezone, factors, repr(opts.ct_ratio))
+    key = (notification.template, id(profile), maker, country, timezone, factors, repr(opts.ct_ratio), id(opts.profiles))
     entry = _PLANS.get(key)
     if entry is not None:
         for plan in entry[2:]:
@@ -750,7 +760,7 @@ def _plan_for(
     else:
         while len(_PLANS) >= MAX_PLANS:
             _PLANS.pop(next(iter(_PLANS), None), None)
-        entry = _PLANS[key] = [1, profile]
+        entry = _PLANS[key] = [1, (profile, opts.profiles)]
     body = notification.body
     a = _analyse(body, maker, profile, country, opts)
     plan = _Plan(a, values, axdr.slot_leaves(body))
@@ -809,9 +819,10 @@ def interpret_telegram(
     timezone: str | None = None,
     multipliers: Mapping[Obis, float] | None = None,
     ct_ratio: float | None = None,
+    profiles: tuple[Profile, ...] | None = None,
 ) -> Push:
     """The registers of a DSMR telegram: OBIS, value, and the unit the telegram gives."""
-    chosen = profile or profile_by_name("dsmr")
+    chosen = profile or profile_by_name("dsmr", profiles)
     opts = _Options(multipliers or {}, ct_ratio)
     registers: list[Register] = []
     notes: list[str] = []

@@ -125,4 +125,5 @@ MANUFACTURERS: dict[str, str] = {
     "ISK": "Iskraemeco",
     "SAG": "Sagemcom",
     "ADN": "Aidon",
+    "SMS": "Siemens",
 }

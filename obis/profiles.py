@@ -69,7 +69,8 @@ class Profile:
     registers: tuple[RegisterSpec, ...]
     #: OBIS codes that must all be present for this profile to match a list
     requires: tuple[Obis, ...] = ()
-    #: OBIS code of the list id when it is sent without one (first element)
+    #: OBIS code of the list id when it is sent without one (first element); None = 1.1.0.2.129.255,
+    #: the code every maker's list id is output under
     list_id_obis: Obis | None = None
     #: the IANA time zone of the meter's local time (used when neither --timezone nor --country is given)
     timezone: str | None = None
@@ -92,7 +93,10 @@ class Profile:
     source: str = ""
 
     def spec(self, obis: Obis) -> RegisterSpec | None:
-        return _SPEC_INDEX[self.name].get(obis)
+        hit = _SPEC_INDEX.get(id(self))
+        if hit is None or hit[0] is not self:  # indexed per object: a loaded profile may reuse a built-in's name
+            hit = _SPEC_INDEX[id(self)] = (self, {r.obis: r for r in self.registers})
+        return hit[1].get(obis)
 
     def layout_for(self, tags: tuple[int, ...]) -> Layout | None:
         for layout in self.layouts:
@@ -470,6 +474,54 @@ LGZ_BURGENLAND = Profile(
     ),
 )
 
+# -- Wiener Netze (Landis+Gyr E450, Iskraemeco AM550, Siemens IM350): a clock and eight counters, no OBIS ----
+#   structure{ [serial number,] clock (09 0C date-time), +A, -A, +R, -R, +P, -P, +Q, -Q (06 each) }
+_WN_COUNTERS = (
+    ("1.0.1.8.0.255", _U32),
+    ("1.0.2.8.0.255", _U32),
+    ("1.0.3.8.0.255", _U32),
+    ("1.0.4.8.0.255", _U32),
+    ("1.0.1.7.0.255", _U32),
+    ("1.0.2.7.0.255", _U32),
+    ("1.0.3.7.0.255", _U32),
+    ("1.0.4.7.0.255", _U32),
+)
+
+AT_WIENER_NETZE = Profile(
+    name="at_wiener_netze",
+    description="Landis+Gyr E450, Iskraemeco AM550, Siemens IM350, Austria (Wiener Netze optical interface:"
+    " a clock and eight counters without OBIS codes; the IM350 may send its serial number first)",
+    list_ids=(),
+    manufacturer=None,
+    manufacturers=("LGZ", "ISK", "SMS"),
+    countries=("AT",),
+    country_only=True,
+    timezone="Europe/Vienna",
+    shapes=("positional",),
+    layouts=(
+        _layout("clock and 8 counters", ("0.0.1.0.0.255", _OCT), *_WN_COUNTERS),
+        _layout("serial number, clock and 8 counters", ("0.0.96.1.0.255", _OCT), ("0.0.1.0.0.255", _OCT), *_WN_COUNTERS),
+    ),
+    link="optical customer interface (infrared) 9600 8N1, one HDLC UI frame, AES-GCM encryption only (SC 0x20),"
+    " key from the Wiener Netze web portal",
+    source="tofuSCHNITZEL/wiener_netze_smartmeter meter_data.py (positions and units);"
+    " bernikr/esphome-wienernetze-smartmeter wienernetze.cpp (the variant with the serial number first);"
+    " Tasmota Smart Meter Interface docs (AM550/IM350 scripts); aldadic/esp-smartmeter-reader;"
+    " Oesterreichs Energie, customer interface concept (the clock-plus-eight layout)",
+    registers=_rows(
+        ("0.0.96.1.0.255", "Meter serial number", None),
+        ("0.0.1.0.0.255", "Clock", None),
+        ("1.0.1.8.0.255", "Active energy import (+A)", "Wh", 0),
+        ("1.0.2.8.0.255", "Active energy export (-A)", "Wh", 0),
+        ("1.0.3.8.0.255", "Reactive energy import (+R)", "varh", 0),
+        ("1.0.4.8.0.255", "Reactive energy export (-R)", "varh", 0),
+        ("1.0.1.7.0.255", "Active power import (+P)", "W", 0),
+        ("1.0.2.7.0.255", "Active power export (-P)", "W", 0),
+        ("1.0.3.7.0.255", "Reactive power import (+Q)", "var", 0),
+        ("1.0.4.7.0.255", "Reactive power export (-Q)", "var", 0),
+    ),
+)
+
 # -- DSMR text telegrams inside a ciphered APDU (Luxembourg Smarty) -------------------------
 DSMR = Profile(
     name="dsmr",
@@ -496,10 +548,23 @@ PROFILES: tuple[Profile, ...] = (
     AUSTRIA_FLAT,
     ISKRA_SI,
     LGZ_BURGENLAND,
+    AT_WIENER_NETZE,
     DSMR,
 )
 
-_SPEC_INDEX: dict[str, dict[Obis, RegisterSpec]] = {p.name: {r.obis: r for r in p.registers} for p in PROFILES}
+#: id(profile) -> (the profile, which keeps the id its own; OBIS -> its row)
+_SPEC_INDEX: dict[int, tuple[Profile, dict[Obis, RegisterSpec]]] = {}
+
+
+def catalogue(loaded: tuple[Profile, ...] | list[Profile] = ()) -> tuple[Profile, ...]:
+    """The profiles to choose from: ``loaded`` ones (``--profiles FILE``) first, then the built-in ones.
+
+    A loaded profile with a built-in's name replaces that built-in.
+    """
+    if not loaded:
+        return PROFILES
+    names = {p.name for p in loaded}
+    return tuple(loaded) + tuple(p for p in PROFILES if p.name not in names)
 
 #: a country's usual time zone, for meters that send local time without a deviation
 COUNTRY_TIMEZONES: dict[str, str] = {
@@ -532,8 +597,8 @@ COUNTRY_TIMEZONES: dict[str, str] = {
 }
 
 
-def profile_by_name(name: str) -> Profile | None:
-    for p in PROFILES:
+def profile_by_name(name: str, profiles: tuple[Profile, ...] | None = None) -> Profile | None:
+    for p in PROFILES if profiles is None else profiles:
         if p.name == name:
             return p
     return None
@@ -547,6 +612,7 @@ def select_profile(
     *,
     shape: str | None = None,
     unkeyed: tuple[int, ...] | None = None,
+    profiles: tuple[Profile, ...] | None = None,
 ) -> Profile | None:
     """The first profile whose list id, shape, registers, layout, manufacturer and country fit.
 
@@ -554,9 +620,10 @@ def select_profile(
     (the list id excluded); a profile known only by its layouts (no list id)
     matches only when one of them fits.  A profile known by its list id
     matches anyway; values no layout fits then keep their positions.
+    ``profiles`` is the catalogue to search (see :func:`catalogue`); default the built-in profiles.
     """
     cc = country.upper() if country else None
-    for p in PROFILES:
+    for p in PROFILES if profiles is None else profiles:
         if p.list_ids and list_id not in p.list_ids:
             continue
         if not p.list_ids and list_id is not None:

@@ -105,7 +105,7 @@ def sqlite_counters(db: str) -> Counter:
         readings = con.execute("SELECT push_id, count(*) FROM readings GROUP BY push_id").fetchall()
     finally:
         con.close()
-    assert all(n == 32 for _, n in readings), "every push has its 32 readings"
+    assert all(n == 33 for _, n in readings), "every push has its 33 readings (the list id and 32 registers)"
     assert len(readings) == len(rows)
     return Counter(r[0] for r in rows)
 

@@ -60,7 +60,7 @@ def test_modes_and_addresses(sc, addr):
     (push,) = pushes(decode(frame, keys))
     assert push.security.system_title == ST and push.security.security_control == sc
     assert push.security.verified == bool(sc & 0x10)
-    assert [r.raw for r in push.registers][:6] == [1000, 1001, 1002, 1003, 1004, 1005]
+    assert [r.raw for r in push.registers][:7] == ["Kamstrup_V0001", 1000, 1001, 1002, 1003, 1004, 1005]
     assert push.timestamp == "2026-11-21T12:00:00+01:00"  # kamstrup_dk: Europe/Copenhagen
 
 
@@ -81,7 +81,7 @@ def test_segmented_and_encrypted(max_info):
     wire = protect(apdu(40), keys=keys, system_title=ST, invocation_counter=99)
     frames = build_frames(wire, max_info=max_info, dest=b"\xcf", src=b"\x02\x23")
     (push,) = pushes(decode(b"".join(frames), keys))
-    assert len(push.registers) == 41 and push.security.invocation_counter == 99
+    assert len(push.registers) == 42 and push.security.invocation_counter == 99  # the list id + 41
 
 
 def test_other_keys_32_byte_suite2():
@@ -99,7 +99,7 @@ def test_split_at_every_byte_boundary():
     )
     stream += b"".join(build_frames(protect(apdu(30), keys=keys, system_title=ST, invocation_counter=4), max_info=90))
     whole = [(p.security.invocation_counter, len(p.registers)) for p in pushes(decode(stream, keys))]
-    assert whole == [(1, 7), (2, 7), (3, 7), (4, 31)]
+    assert whole == [(1, 8), (2, 8), (3, 8), (4, 32)]  # the list id + the values
     for cut in range(1, len(stream)):
         got = [(p.security.invocation_counter, len(p.registers)) for p in pushes(decode(stream, keys, [cut]))]
         assert got == whole, cut

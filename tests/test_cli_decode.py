@@ -45,7 +45,8 @@ def test_json_fields(capsys):
         "verified": True,
     }
     regs = {r["obis"]: r for r in push["registers"]}
-    assert len(push["registers"]) == 32
+    assert len(push["registers"]) == 33
+    assert push["registers"][0]["obis"] == "1.1.0.2.129.255" and push["registers"][0]["value"] == "Kamstrup_V0001"
     assert regs["1.1.1.8.0.255"] == {
         "obis": "1.1.1.8.0.255",
         "name": "Active energy A14",
@@ -63,7 +64,7 @@ def test_keys_from_environment(capsys, monkeypatch):
     monkeypatch.setenv("HAN_KEY", SEED_EK.hex())
     monkeypatch.setenv("HAN_AUTH_KEY", SEED_AK.hex())
     code, out, _ = run(capsys, "decode", SAMPLE, "-f", "jsonl")
-    assert code == 0 and json.loads(out)["registers"][0]["value"] == 866636
+    assert code == 0 and json.loads(out)["registers"][1]["value"] == 866636
 
 
 def test_jsonl_many_frames_one_stream(capsys, tmp_path):
@@ -92,8 +93,9 @@ def test_stdin(capsys, monkeypatch):
 def test_csv(capsys):
     code, out, _ = run(capsys, "decode", SAMPLE, *KEYARGS, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert code == 0 and len(rows) == 32
-    assert rows[0]["obis"] == "1.1.1.8.0.255" and rows[0]["value"] == "866636" and rows[0]["unit"] == "Wh"
+    assert code == 0 and len(rows) == 33
+    assert rows[0]["obis"] == "1.1.0.2.129.255" and rows[0]["value"] == "Kamstrup_V0001"
+    assert rows[1]["obis"] == "1.1.1.8.0.255" and rows[1]["value"] == "866636" and rows[1]["unit"] == "Wh"
 
 
 def test_xml_matches_the_seed_translator_view(capsys):

@@ -116,7 +116,7 @@ def test_simulator_values_are_plausible():
     pushes = dec.feed(b"".join(sim.frames(datetime(2026, 7, 1, 12), 10, 360)))  # an hour
     assert len(pushes) == 360
     first, last = pushes[0], pushes[-1]
-    assert first.profile == "kamstrup_dk" and first.list_id == "Kamstrup_V0001" and len(first.registers) == 32
+    assert first.profile == "kamstrup_dk" and first.list_id == "Kamstrup_V0001" and len(first.registers) == 33
     assert first.meter_time.dst  # July in Copenhagen
     energy = [p.register("1.1.1.8.0.255").value for p in pushes]
     assert energy == sorted(energy) and energy[-1] > energy[0]

@@ -117,9 +117,12 @@ def test_positional_list_mapped_by_a_layout():
     assert push.register("1.0.31.7.0.255").value == 3.141 and push.register("1.0.31.7.0.255").positional
     assert push.register("1.0.32.7.0.255").value == 229.7 and push.register("1.0.32.7.0.255").unit == "V"
     assert push.meter_id == "9990000000000099" and not push.unknown_list
+    lid = push.registers[0]  # the list id, sent without an OBIS code, is the register every maker's list id is
+    assert (lid.obis.dotted, lid.value, lid.type, lid.positional) == ("1.1.0.2.129.255", "KFM_001", "octet_string", True)
     # one value more than any layout knows: nothing is guessed
     odd = interpret(notif(axdr.structure(*values, Data(U32, 7))))
-    assert odd.profile == "kaifa_kfm001" and all(r.obis is None for r in odd.registers)
+    assert odd.profile == "kaifa_kfm001" and all(r.obis is None for r in odd.registers[1:])
+    assert odd.registers[0].obis.dotted == "1.1.0.2.129.255" and odd.registers[0].value == "KFM_001"  # the list id
     assert any("no layout" in n for n in odd.notes)
 
 

@@ -414,7 +414,7 @@ def test_not_reused_when_an_obis_code_differs():
 
 def test_not_reused_when_a_type_differs():
     pa, pb = _two(kamstrup(1), kamstrup(1, tag=I32))
-    assert pa.registers[1].type == "double_long_unsigned" and pb.registers[1].type == "double_long"
+    assert pa.registers[2].type == "double_long_unsigned" and pb.registers[2].type == "double_long"
 
 
 @pytest.mark.parametrize("scaler,unit", [(-2, 33), (-1, 35), (1, 33)])
@@ -445,7 +445,9 @@ def test_a_first_text_that_reads_as_a_list_id_is_taken_for_one():
 
     pa, pb = _two(positional("1234567890"), positional("ABCD_67890"))
     assert pa.list_id is None and len(pa.registers) == 3
-    assert pb.list_id == "ABCD_67890" and len(pb.registers) == 2
+    assert pb.list_id == "ABCD_67890" and len(pb.registers) == 3  # the list id is register 1.1.0.2.129.255
+    assert (pb.registers[0].obis.dotted, pb.registers[0].value) == ("1.1.0.2.129.255", "ABCD_67890")
+    assert (pa.registers[0].obis, pa.registers[0].value) == (None, "1234567890")
 
 
 @pytest.mark.parametrize(

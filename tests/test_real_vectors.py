@@ -24,6 +24,7 @@ from decoders.stream import StreamDecoder
 from han.pipeline import PushDecoder, to_push
 from obis.push import Push
 from vectorcheck import (
+    LIST_ID_OBIS,
     country_of,
     is_push_vector,
     keys_of,
@@ -236,3 +237,30 @@ def test_noisy_continuous_stream(transport):
     assert len(pushes) == len(chosen)
     errors = [x for x in out if isinstance(x, DecodeError)]
     assert errors and all(e.reason in ("not_a_frame", "truncated", "bad_checksum") for e in errors)
+
+
+# -- the list identifier is a register, whatever the maker -------------------------------------
+LISTED = [v for v in DECODABLE + [v for v in NO_KEY if v["expected"].get("plaintext_from_source")]
+          if v["expected"].get("list_id")]  # fmt: skip
+
+
+def _push_of(vector: dict) -> Push:
+    if vector["keys"] is None and vector["expected"].get("security"):
+        return to_push(StreamDecoder().decode_apdu(bytes.fromhex(vector["expected"]["plaintext_apdu"])),
+                       country=country_of(vector))  # fmt: skip
+    return only_push(decode(vector))
+
+
+def test_every_maker_with_a_list_id_is_covered():
+    assert {v["expected"]["list_id"] for v in LISTED} == {"Kamstrup_V0001", "AIDON_V0001", "KFM_001"}
+
+
+@pytest.mark.parametrize("vector", LISTED, ids=ids)
+def test_list_id_is_register_1_1_0_2_129_255(vector):
+    push = _push_of(vector)
+    reg = push.register(LIST_ID_OBIS)
+    assert reg is not None and reg.value == push.list_id == vector["expected"]["list_id"]
+    assert reg.key == "list_id" and reg.name == "List version identifier"
+    # sent without an OBIS code (Kamstrup, Kaifa), it is mapped by its position, first in the list
+    assert reg.positional == (push.shape != "structs")
+    assert push.registers[0] is reg or push.shape == "structs"

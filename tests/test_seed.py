@@ -76,9 +76,12 @@ def test_seed_push(seed_frame):
     s = push.security
     assert s.invocation_counter == 493793 and s.security_control == 0x30 and s.verified
     assert s.system_title == bytes.fromhex("4B414D4501A4DC52") and s.manufacturer == "KAM"
-    assert len(push.registers) == 32
+    assert len(push.registers) == 33
     got = [(r.obis.dotted, r.raw, r.type, r.name, r.unit, r.value) for r in push.registers]
-    assert got == SEED_REGISTERS
+    # the list id, sent without an OBIS code, is register 1.1.0.2.129.255 (mapped by its position)
+    assert got[0] == ("1.1.0.2.129.255", "Kamstrup_V0001", "visible_string", "List version identifier", None,
+                      "Kamstrup_V0001") and push.registers[0].positional  # fmt: skip
+    assert got[1:] == SEED_REGISTERS
 
 
 def test_seed_headline_values(seed_frame):

@@ -95,7 +95,7 @@ def test_sqlite_schema_and_values(tmp_path):
         "31415926",
     )
     latest = dict(con.execute("SELECT obis, value FROM latest").fetchall())
-    assert len(latest) == 32 and latest["1.1.1.8.0.255"] == rows[2][5]
+    assert len(latest) == 33 and latest["1.1.1.8.0.255"] == rows[2][5]
     con.close()
     sink.close()
 
@@ -119,7 +119,7 @@ def test_sqlite_keeps_its_own_position(tmp_path):
     sink.close()
     con = sqlite3.connect(tmp_path / "han.db")
     assert con.execute("SELECT count(*), count(DISTINCT push_key) FROM pushes").fetchone() == (4, 4)
-    assert con.execute("SELECT count(*) FROM readings").fetchone() == (4 * 32,)
+    assert con.execute("SELECT count(*) FROM readings").fetchone() == (4 * 33,)  # 32 registers and the list id
 
 
 @pytest.mark.parametrize("scheme", ["jsonl", "csv"])
@@ -147,8 +147,9 @@ def test_file_sink_cuts_an_unacknowledged_tail(tmp_path, scheme):
     else:
         rows = list(csv.reader(text.splitlines()))
         assert rows[0] == ["time_utc", "meter", "meter_id", "obis", "name", "key", "value", "unit", "received_utc"]
-        assert len(rows) == 1 + 5 * 32
-        assert rows[1][:5] == [
+        assert len(rows) == 1 + 5 * 33
+        assert rows[1][3:7] == ["1.1.0.2.129.255", "List version identifier", "list_id", "Kamstrup_V0001"]
+        assert rows[2][:5] == [
             "2026-01-15T11:00:00Z",
             "4B414D4501DF5E76",
             "31415926",

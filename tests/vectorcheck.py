@@ -59,12 +59,9 @@ def _same(reg, expected) -> bool:
 
 
 def _unkeyed(push: Push) -> list:
-    """The values that had no OBIS code on the wire, in wire order: the list id (when it had none) first."""
-    out: list = []
-    if push.list_id is not None and push.register(LIST_ID_OBIS) is None and push.shape != "dsmr":
-        out.append({"list_id": push.list_id})
-    out += [r for r in push.registers if r.obis is None or r.positional]
-    return out
+    """The values that had no OBIS code on the wire, in wire order (a list id sent without one is register
+    1.1.0.2.129.255, mapped by its position)."""
+    return [r for r in push.registers if r.obis is None or r.positional]
 
 
 def mismatches(push: Push, vector: dict) -> list[str]:
@@ -89,10 +86,7 @@ def mismatches(push: Push, vector: dict) -> list[str]:
                 out.append(f"{len(got)} unkeyed value(s) != {len(e)}")
                 continue
             for i, (g, want) in enumerate(zip(got, e)):
-                if isinstance(g, dict):
-                    if g["list_id"] != want["value"]:
-                        out.append(f"unkeyed #{i} list id {g['list_id']!r} != {want['value']!r}")
-                elif not _same(g, want["value"]) or g.type != want["type"]:
+                if not _same(g, want["value"]) or g.type != want["type"]:
                     out.append(f"unkeyed #{i} {g.raw!r} ({g.type}) != {want['value']!r} ({want['type']})")
             continue
         if key == "_push_object_list":
@@ -102,8 +96,6 @@ def mismatches(push: Push, vector: dict) -> list[str]:
             continue
         obis, _, attr = key.partition(":a")
         reg = push.register(obis, int(attr) if attr else None)
-        if reg is None and Obis.parse(obis) == LIST_ID_OBIS and push.list_id == e["value"]:
-            continue  # the list id without an OBIS code on the wire is Push.list_id
         if reg is None:
             out.append(f"{key} missing")
         elif not _same(reg, e["value"]):

@@ -59,6 +59,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--profile", metavar="NAME", help="force a meter profile (see 'han profiles')")
     p.add_argument(
+        "--profiles",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="load meter profiles from a TOML file, chosen before the built-in ones (repeatable;"
+        " 'han profiles --template CAPTURE' writes a starting one)",
+    )
+    p.add_argument(
         "--timezone",
         metavar="ZONE",
         help="the meter's time zone for local times sent without a UTC deviation (IANA name, e.g. Europe/Oslo;"
@@ -130,7 +138,7 @@ def _writer(fmt: str, out, explain: bool = False):
 def decode_options(args: argparse.Namespace) -> dict:
     """Country, time zone, profile and multipliers from the command line; UsageError when one is wrong."""
     from obis.code import Obis, ObisError
-    from obis.profiles import ISO_3166, PROFILES, profile_by_name
+    from obis.profiles import ISO_3166, catalogue, profile_by_name
 
     country = None
     if args.country:
@@ -146,11 +154,20 @@ def decode_options(args: argparse.Namespace) -> dict:
         except (ValueError, OSError, KeyError):
             raise UsageError(f"--timezone {args.timezone!r} is not a known time zone (e.g. Europe/Oslo, UTC)") from None
         timezone = args.timezone
+    profiles = None
+    files = getattr(args, "profiles", None) or []
+    if files:
+        from obis.profile_file import ProfileFileError, load_profiles
+
+        try:
+            profiles = catalogue(load_profiles(files))
+        except ProfileFileError as exc:
+            raise UsageError(str(exc)) from None
     profile = None
     if args.profile:
-        profile = profile_by_name(args.profile)
+        profile = profile_by_name(args.profile, profiles)
         if profile is None:
-            names = ", ".join(p.name for p in PROFILES)
+            names = ", ".join(p.name for p in profiles or catalogue())
             raise UsageError(f"unknown profile {args.profile!r} (one of: {names}; see 'han profiles')")
     multipliers = {}
     for text in args.multiplier:
@@ -172,7 +189,9 @@ def decode_options(args: argparse.Namespace) -> dict:
                 raise ValueError
         except (ValueError, ZeroDivisionError):
             raise UsageError(f"--ct-ratio {args.ct_ratio!r}: expected a positive ratio such as 200/5 or 40") from None
-    return dict(country=country, timezone=timezone, profile=profile, multipliers=multipliers, ct_ratio=ct_ratio)
+    return dict(
+        country=country, timezone=timezone, profile=profile, multipliers=multipliers, ct_ratio=ct_ratio, profiles=profiles
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -45,6 +45,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     dec.add_argument("--system-title", metavar="HEX", help="sender system title for APDUs that carry none")
     dec.add_argument("--country", metavar="CC", help="the meter's country, for country profiles")
     dec.add_argument("--profile", metavar="NAME", help="force a meter profile")
+    dec.add_argument(
+        "--profiles", metavar="FILE", action="append", help="load meter profiles from a TOML file (repeatable)"
+    )
     dec.add_argument("--timezone", metavar="ZONE", help="the meter's time zone when its profile has none (Europe/Oslo)")
     dec.add_argument("--multiplier", action="append", metavar="OBIS=FACTOR", help="scale a register (repeatable)")
     dec.add_argument("--ct-ratio", metavar="RATIO", help="current-transformer ratio, e.g. 200/5")
