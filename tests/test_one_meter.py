@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -316,3 +318,67 @@ def test_influxdb_points_carry_the_meter_tag(tmp_path, influxd):
     shorts = [r for r in rows if r.get("list_id") in (None, "")]
     assert len(shorts) == order.count("s") and all(r["active_power_import_w"] >= 2000 for r in shorts)
 
+
+
+# -- a live port, han as a process -----------------------------------------------------------
+def test_live_port_kill_9_while_held_then_the_meter_names_itself(tmp_path):
+    """Short lists on a real pty wait (han status shows them), han is killed, the restart attributes them."""
+    from daemonkit import Pty, wait_until_sync
+
+    frames = aidon("sssLss")
+    state = tmp_path / "state"
+    pty = Pty(str(tmp_path / "ttyHAN"))
+
+    def journal_rows() -> list[tuple]:
+        if not (state / "journal.db").exists():
+            return []
+        con = sqlite3.connect(f"file:{state / 'journal.db'}?mode=ro", uri=True)
+        try:
+            return con.execute("SELECT seq, held, meter FROM journal ORDER BY seq").fetchall()
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            con.close()
+
+    def start() -> subprocess.Popen:
+        cmd = HAN + [
+            "run", "--port", pty.link, "--country", "NO", "--state-dir", str(state), "--status-interval", "0.2",
+            "--sink", f"sqlite:{tmp_path / 'han.db'}", "--sink", f"jsonl:{tmp_path / 'pushes.jsonl'}",
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HAN_") and k != "JOURNAL_STREAM"}
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT, env=env)
+        wait_until_sync(
+            lambda: status().get("pid") == proc.pid and status()["input"]["state"] == "connected", "the port to open"
+        )
+        return proc
+
+    def status() -> dict:
+        try:
+            return json.loads((state / "status.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    with open(tmp_path / "log.txt", "wb") as log:
+        try:
+            proc = start()
+            for f in frames[:3]:
+                pty.write_now(f)
+            wait_until_sync(lambda: len(journal_rows()) == 3, "3 held pushes in the journal")
+            assert [r[1:] for r in journal_rows()] == [(1, None)] * 3
+            wait_until_sync(lambda: status().get("journal", {}).get("held") == 3, "han status to show them")
+            out = subprocess.run(HAN + ["status", "--state-dir", str(state)], capture_output=True, text=True, cwd=ROOT)
+            assert "held: 3 push(es)" in out.stdout
+            assert not (tmp_path / "pushes.jsonl").exists() or (tmp_path / "pushes.jsonl").read_text() == ""
+            proc.kill()
+            proc.wait()
+            proc = start()
+            for f in frames[3:]:
+                pty.write_now(f)
+            wait_until_sync(lambda: len(journal_rows()) == 6 and not any(r[1] for r in journal_rows()), "all 6")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            pty.close()
+    assert stored(tmp_path / "han.db")[0] == {AIDON: 6}
+    assert jsonl_meters(tmp_path / "pushes.jsonl") == [AIDON] * 6
+    assert "Traceback" not in (tmp_path / "log.txt").read_text()
