@@ -195,7 +195,7 @@ class Ingest:
             self.outcomes.counts["journal_error"] += 1
             return False
         if self._journal_failing:
-            log.warning("journal writable again; %d held push(es) written", len(batch))
+            log.warning("journal writable again; %d push(es) kept in memory written", len(batch))
             self._journal_failing = False
         self.pending.clear()
         self._stamp_due = None
