@@ -81,6 +81,8 @@ class RunConfig:
     spool_max_age: float = 90 * 86400.0  #: seconds a push may wait in the journal for a sink (0 = no limit)
     stop_timeout: float = 20.0
     count: int | None = None  #: stop after this many accepted pushes
+    #: the meter's name for pushes of this source that never name it (see han.identity)
+    meter: str | None = None
 
     def sink_specs(self) -> tuple[SinkSpec, ...]:
         """The sinks, or the embedded default: SQLite in the state directory."""
@@ -90,7 +92,7 @@ class RunConfig:
 # -- TOML ---------------------------------------------------------------------------
 _SECTIONS: dict[str, set[str]] = {
     "": {"serial", "decode", "keys", "daemon", "sink", "sinks", "state_dir"},
-    "serial": {"port", "preset", "baud", "parity", "bytesize", "stopbits", "retry_min", "retry_max"},
+    "serial": {"port", "preset", "baud", "parity", "bytesize", "stopbits", "retry_min", "retry_max", "meter"},
     "decode": {
         "transport",
         "system_title",
@@ -416,6 +418,7 @@ def build_run_config(args: Any, environ: Mapping[str, str] | None = None) -> Run
         return v
 
     retry_max = float(pick("retry_max", serial_t, "retry_max", 30.0))
+    meter = meter_name(pick("meter", serial_t, "meter"))
     return RunConfig(
         state_dir=state_dir,
         serial=serial,
@@ -439,4 +442,17 @@ def build_run_config(args: Any, environ: Mapping[str, str] | None = None) -> Run
         spool_max_age=num("spool_max_age", "spool_max_age", 90 * 86400.0),
         stop_timeout=num("stop_timeout", "stop_timeout", 20.0),
         count=getattr(args, "count", None),
+        meter=meter,
     )
+
+
+def meter_name(value: Any) -> str | None:
+    """The configured meter name, checked: it becomes a database value, a tag and part of MQTT topics."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError('meter: give a name, e.g. meter = "house" (or --meter house)')
+    name = value.strip()
+    if len(name) > 64 or not name.isprintable() or any(c in name for c in "/#+"):
+        raise ConfigError(f"meter {name[:64]!r}: at most 64 printable characters, without / # +")
+    return name

@@ -30,6 +30,7 @@ from sinks.base import SinkError, create_sink, redact
 from .atomic import write_json
 from .config import ConfigError, RunConfig, ensure_state_dir
 from .delivery import SinkWorker
+from .identity import HOLD_SECONDS
 from .ingest import Ingest
 from .journal import Journal, JournalError, Record
 from .pipeline import PushDecoder, push_from_apdu
@@ -128,8 +129,23 @@ class Daemon:
             **cfg.decode_options,
         )
         self.ingest = Ingest(
-            decoder, cfg.keyring, counters, self.journal, system_title=cfg.system_title, on_append=self._appended
+            decoder,
+            cfg.keyring,
+            counters,
+            self.journal,
+            system_title=cfg.system_title,
+            meter=cfg.meter,
+            on_append=self._appended,
+            on_release=self._wake_sinks,
         )
+        if self.ingest.held:
+            log.info(
+                "%d push(es) of the last run still wait for the meter's identity (the next push that names"
+                " the meter, else %s after %g s)",
+                self.ingest.held,
+                self.ingest.identity.fallback,
+                HOLD_SECONDS,
+            )
         sinks = []
         for spec in cfg.sink_specs():
             try:
@@ -303,6 +319,7 @@ class Daemon:
         except (asyncio.TimeoutError, asyncio.CancelledError):
             source_task.cancel()
         ticker.cancel()
+        self.ingest.release()  # pushes still waiting for the meter's identity go on under the fallback
         self.ingest.commit()
         for w in self.workers:
             w.drain()
@@ -326,9 +343,12 @@ class Daemon:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _appended(self, last_seq: int) -> None:
+    def _wake_sinks(self) -> None:
         for w in self.workers:
             w.wake()
+
+    def _appended(self, last_seq: int) -> None:
+        self._wake_sinks()
         now = time.time()
         if self._prev_push is not None:
             self._gaps.append(now - self._prev_push)
@@ -353,6 +373,7 @@ class Daemon:
             ingest = self.ingest
             assert ingest is not None
             ingest.burst.tick(now)
+            ingest.tick(now)
             if ingest.pending:
                 ingest.commit()
             if not self.cfg.replay:

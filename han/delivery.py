@@ -195,7 +195,8 @@ class SinkWorker:
                 self.unreadable += 1
                 log.error("%s: journal position %d cannot be rebuilt (%s); skipped", self.name, r.seq, exc)
                 continue
-            entries.append(Entry(r.seq, datetime.fromtimestamp(r.received, timezone.utc), push))
+            received = datetime.fromtimestamp(r.received, timezone.utc)
+            entries.append(Entry(r.seq, received, push, r.meter or "", r.meter_id))
         if entries:
             self.sink.write(entries)
         ckpt = self.sink.flush()

@@ -11,12 +11,13 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from decoders.errors import DecodeError
 from obis.push import Push
 
 from .burstlog import BurstLog
+from .identity import Release, SourceIdentity, Stamp
 from .journal import Journal, JournalError, Record
 from .keyring import KeyRing
 from .pipeline import PushDecoder
@@ -57,8 +58,10 @@ class Ingest:
         journal: Journal,
         *,
         system_title: bytes | None = None,
+        meter: str | None = None,
         clock: Callable[[], float] = time.time,
         on_append: Callable[[int], None] | None = None,
+        on_release: Callable[[], None] | None = None,
         burst: BurstLog | None = None,
     ) -> None:
         self.decoder = decoder
@@ -68,11 +71,17 @@ class Ingest:
         self.system_title = system_title
         self.clock = clock
         self.on_append = on_append
+        self.on_release = on_release  #: held journal rows were handed on (the sinks have more to read)
         self.burst = burst or BurstLog(lambda m: log.warning("%s", m))
         self.outcomes = Outcomes()
         self.pending: deque[Record] = deque(maxlen=MAX_PENDING)
         self._journal_failing = False
         self.lost = 0  #: pushes dropped from the in-memory pending list (disk full for too long)
+        #: this source's meter: every push is stamped with it before the journal (see han.identity)
+        self.identity = SourceIdentity(meter)
+        self.identity.resume(*journal.held())
+        #: a release of held rows already in the journal, applied with the next append
+        self._stamp_due: Stamp | None = None
 
     def feed(self, data: bytes) -> list[Push]:
         self.outcomes.bytes_in += len(data)
@@ -108,6 +117,10 @@ class Ingest:
                     )
                     continue
                 self.counters.accept(record_st, kid, s.invocation_counter)
+            own = record_st.hex().upper() if record_st else push.meter_id
+            stamp, release = self.identity.stamp(own, push.meter_id, now)
+            if release is not None:
+                self._release(release)
             if len(self.pending) == MAX_PENDING:  # the journal has failed for a long time: the oldest goes
                 self.lost += 1
                 self.outcomes.counts["lost"] += 1
@@ -121,23 +134,60 @@ class Ingest:
                     tag=s.tag if s else None,
                     verified=bool(s and s.verified),
                     apdu=push.apdu,
+                    meter=stamp.meter if stamp else None,
+                    meter_id=stamp.meter_id if stamp else None,
+                    held=stamp is None,
                 )
             )
             accepted.append(push)
-            self._note(push, record_st, kid, now)
+            self._note(push, stamp.meter if stamp else None, kid, now)
         if accepted:
             self.burst.success(now)
-        if self.pending:
+        if self.pending or self._stamp_due:
             self.commit()
         return accepted
 
+    @property
+    def held(self) -> int:
+        """Pushes waiting for their source to name its meter (in the journal, not yet given to the sinks)."""
+        return self.identity.held
+
+    def tick(self, now: float) -> None:
+        """Once a second: pushes held too long for their meter go on under the fallback name."""
+        release = self.identity.expire(now)
+        if release is not None:
+            self._release(release)
+            self.commit()
+
+    def release(self) -> None:
+        """han stops: every held push goes on now (under the fallback when its meter is still unknown)."""
+        release = self.identity.release()
+        if release is not None:
+            self._release(release)
+            self.commit()
+
+    def _release(self, release: Release) -> None:
+        """Stamp the held pushes: those still in memory here, those in the journal with the next append."""
+        stamp = release.stamp
+        in_memory = 0
+        for i, r in enumerate(self.pending):
+            if r.held:
+                self.pending[i] = replace(r, meter=stamp.meter, meter_id=stamp.meter_id, held=False)
+                in_memory += 1
+        # the journal's held rows all arrived before anything still in memory, so a release that
+        # is still due (the journal failing) already covers them: the first one stays
+        if in_memory < release.count and self._stamp_due is None:
+            self._stamp_due = stamp
+        self._note_meter(stamp.meter, release.count, self.clock())
+
     def commit(self) -> bool:
         """Append the pending pushes to the journal; True when nothing is left pending."""
-        if not self.pending:
+        due = self._stamp_due
+        if not self.pending and due is None:
             return True
         batch = list(self.pending)
         try:
-            seqs = self.journal.append(batch)
+            seqs = self.journal.append(batch, (due.meter, due.meter_id) if due else None)
         except JournalError as exc:
             if not self._journal_failing:
                 log.error("%s; keeping up to %d pushes in memory and retrying", exc, MAX_PENDING)
@@ -145,11 +195,14 @@ class Ingest:
             self.outcomes.counts["journal_error"] += 1
             return False
         if self._journal_failing:
-            log.warning("journal writable again; %d held push(es) written", len(batch))
+            log.warning("journal writable again; %d push(es) kept in memory written", len(batch))
             self._journal_failing = False
         self.pending.clear()
+        self._stamp_due = None
         self.outcomes.counts["accepted"] += len(batch)
-        if self.on_append is not None:
+        if due is not None and self.on_release is not None:
+            self.on_release()
+        if self.on_append is not None and seqs:
             self.on_append(seqs[-1])
         return True
 
@@ -161,9 +214,12 @@ class Ingest:
             text += f" (frame at stream offset {offset})"
         self.burst.failure(err.reason, text, now)
 
-    def _note(self, push: Push, st: bytes | None, kid: str | None, now: float) -> None:
+    def _note(self, push: Push, meter: str | None, kid: str | None, now: float) -> None:
         o = self.outcomes
-        meter = st.hex().upper() if st else (push.meter_id or "unknown")
+        o.last_push = now
+        o.last_meter_time = push.timestamp
+        if meter is None:
+            return  # held: counted for its meter when it is released
         m = o.meters.get(meter)
         if m is None or m.key_id != (kid or "none"):
             m = o.meters[meter] = MeterStats(kid or "none")
@@ -171,6 +227,10 @@ class Ingest:
         m.last_seen = now
         if push.security is not None:
             m.last_counter = push.security.invocation_counter
-        o.last_push = now
         o.last_meter = meter
-        o.last_meter_time = push.timestamp
+
+    def _note_meter(self, meter: str, pushes: int, now: float) -> None:
+        m = self.outcomes.meters.setdefault(meter, MeterStats("none"))
+        m.pushes += pushes
+        m.last_seen = max(m.last_seen, now)
+        self.outcomes.last_meter = meter

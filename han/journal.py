@@ -39,6 +39,16 @@ CREATE TABLE IF NOT EXISTS journal (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+#: columns added after the first release (an older journal gets them on open; its rows keep NULL / 0)
+UPGRADE = (
+    ("meter", "TEXT"),  # the meter the push is filed under (han.identity); NULL: the push's own identity
+    ("meter_id", "TEXT"),  # that meter's number, when known
+    ("held", "INTEGER NOT NULL DEFAULT 0"),  # 1: waiting for its source to name the meter; sinks stop before it
+)
+HELD_INDEX = """
+CREATE INDEX IF NOT EXISTS journal_held ON journal (seq) WHERE held = 1;
+"""
+
 
 class JournalError(Exception):
     """The journal cannot be opened or written (disk full, a broken file)."""
@@ -55,14 +65,28 @@ class Record:
     verified: bool
     apdu: bytes
     seq: int = 0
+    meter: str | None = None  #: the meter stamped on the push (None in rows of an older journal)
+    meter_id: str | None = None
+    held: bool = False  #: waiting for its source's identity (never handed to a sink)
 
 
-_COLUMNS = "seq, received, system_title, key_id, invocation_counter, security_control, tag, verified, apdu"
+_COLUMNS = (
+    "seq, received, system_title, key_id, invocation_counter, security_control, tag, verified, apdu,"
+    " meter, meter_id, held"
+)
 
 
 def _record(row: tuple) -> Record:
-    seq, received, st, kid, ic, sc, tag, verified, apdu = row
-    return Record(received, st, kid, ic, sc, tag, bool(verified), apdu, seq)
+    seq, received, st, kid, ic, sc, tag, verified, apdu, meter, meter_id, held = row
+    return Record(received, st, kid, ic, sc, tag, bool(verified), apdu, seq, meter, meter_id, bool(held))
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    have = {row[1] for row in db.execute("PRAGMA table_info(journal)")}
+    for column, kind in UPGRADE:
+        if column not in have:
+            db.execute(f"ALTER TABLE journal ADD COLUMN {column} {kind}")
+    db.executescript(HELD_INDEX)
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -88,6 +112,7 @@ class Journal:
         try:
             db = _connect(path)
             db.executescript(SCHEMA)
+            _upgrade(db)
             row = db.execute("SELECT value FROM meta WHERE key = 'id'").fetchone()
             if row is None:
                 journal_id = uuid.uuid4().hex[:16]
@@ -100,17 +125,26 @@ class Journal:
         self.id: str = journal_id
         self._lock = threading.Lock()
 
-    def append(self, records: Sequence[Record]) -> list[int]:
-        """Append in one transaction; returns the positions.  Raises JournalError."""
+    def append(self, records: Sequence[Record], stamp_held: tuple[str, str | None] | None = None) -> list[int]:
+        """Append in one transaction; returns the positions.  Raises JournalError.
+
+        ``stamp_held`` (meter, meter_id) first files every held row under that meter and
+        hands it to the sinks (see :mod:`han.identity`).
+        """
         with self._lock:
             db = self.db
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
+                    if stamp_held is not None:
+                        db.execute(
+                            "UPDATE journal SET meter = ?, meter_id = ?, held = 0 WHERE held = 1", stamp_held
+                        )
                     seqs = [
                         db.execute(
                             "INSERT INTO journal (received, system_title, key_id, invocation_counter,"
-                            " security_control, tag, verified, apdu) VALUES (?,?,?,?,?,?,?,?)",
+                            " security_control, tag, verified, apdu, meter, meter_id, held)"
+                            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                             (
                                 r.received,
                                 r.system_title,
@@ -120,6 +154,9 @@ class Journal:
                                 r.tag,
                                 int(r.verified),
                                 r.apdu,
+                                r.meter,
+                                r.meter_id,
+                                int(r.held),
                             ),
                         ).lastrowid
                         for r in records
@@ -160,6 +197,11 @@ class Journal:
         """The last position ever given (0 for a new journal)."""
         row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").fetchone()
         return int(row[0]) if row else 0
+
+    def held(self) -> tuple[int, float | None]:
+        """How many rows wait for their source's identity, and when the oldest arrived."""
+        n, since = self.db.execute("SELECT count(*), min(received) FROM journal WHERE held = 1").fetchone()
+        return int(n), since
 
     def rows(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM journal").fetchone()[0])
@@ -214,8 +256,12 @@ class JournalReader:
         self.db = _connect(path)
 
     def read_after(self, seq: int, limit: int) -> list[Record]:
+        """The rows after ``seq``, up to the first held one (a held push and all after it wait)."""
         rows = self.db.execute(
-            f"SELECT {_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+            f"SELECT {_COLUMNS} FROM journal WHERE seq > ?"
+            " AND seq < coalesce((SELECT min(seq) FROM journal WHERE held = 1), 9223372036854775807)"
+            " ORDER BY seq LIMIT ?",
+            (seq, limit),
         ).fetchall()
         return [_record(r) for r in rows]
 
@@ -228,8 +274,9 @@ class JournalReader:
 
 def read_all(path: str) -> Iterable[Record]:
     """Every row (tests and tools)."""
-    r = JournalReader(path)
+    db = _connect(path)
     try:
-        yield from r.read_after(0, 1 << 62)
+        for row in db.execute(f"SELECT {_COLUMNS} FROM journal ORDER BY seq").fetchall():
+            yield _record(row)
     finally:
-        r.close()
+        db.close()

@@ -56,7 +56,7 @@ def snapshot(d) -> dict[str, Any]:
             for meter, m in sorted(o.meters.items())
         },
         "counters": {f"{st.hex().upper()}/{kid}": ic for (st, kid), ic in sorted(ingest.counters.counters.items())},
-        "journal": {"last_seq": last_seq, "pending_in_memory": len(ingest.pending)},
+        "journal": {"last_seq": last_seq, "pending_in_memory": len(ingest.pending), "held": ingest.held},
         "sinks": [
             {
                 "name": w.name,
@@ -109,6 +109,9 @@ def render(data: dict[str, Any], running_pid: int | None, now: float | None = No
     accepted = counts.get("accepted", 0)
     others = ", ".join(f"{k} {v}" for k, v in counts.items() if k != "accepted") or "no failures"
     lines.append(f"outcomes: {accepted} accepted; {others}")
+    held = (data.get("journal") or {}).get("held")
+    if held:
+        lines.append(f"held: {held} push(es) without a meter number wait for a push that names the meter")
     meters = data.get("meters") or {}
     counters = data.get("counters") or {}
     if meters or counters:

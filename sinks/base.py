@@ -58,11 +58,26 @@ class SinkError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One accepted push with its journal position and the time the daemon accepted it."""
+    """One accepted push with its journal position, the time the daemon accepted it and its meter.
+
+    ``meter`` and ``meter_id`` are the identity the daemon stamped on the push for its
+    source (see :mod:`han.identity`): a short list that sends no meter number belongs
+    to the meter whose long lists do.  Every sink files the push under ``meter``.
+    Left out (a push outside the daemon, an old journal row), they are the push's own
+    identity (:func:`meter_of`) and its own meter number register.
+    """
 
     seq: int  #: journal position, 1, 2, ... (0 outside the daemon)
     received: datetime  #: UTC, timezone-aware
     push: Push
+    meter: str = ""  #: the meter: system title (hex), else meter number, else the configured name
+    meter_id: str | None = None  #: the meter's number (from this push, or the last one seen on its source)
+
+    def __post_init__(self) -> None:
+        if not self.meter:
+            object.__setattr__(self, "meter", meter_of(self.push))
+        if self.meter_id is None and self.push.meter_id:
+            object.__setattr__(self, "meter_id", self.push.meter_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,12 +189,21 @@ def redact(url: str) -> str:
 
 
 # -- what every sink needs to know about a push -----------------------------------
-def meter_of(push: Push) -> str:
-    """The meter's identity: its system title (hex), else its meter number, else ``unknown``."""
+#: the meter of a push that names none, when nothing else is known on its source
+UNKNOWN_METER = "unknown"
+
+
+def own_identity(push: Push) -> str | None:
+    """The identity a push carries itself: its system title (hex), else its meter number, else None."""
     s = push.security
     if s is not None and s.system_title:
         return s.system_title.hex().upper()
-    return push.meter_id or "unknown"
+    return push.meter_id or None
+
+
+def meter_of(push: Push) -> str:
+    """A push's meter when nothing was stamped on it: its own identity, else ``unknown``."""
+    return own_identity(push) or UNKNOWN_METER
 
 
 def push_key(push: Push) -> str | None:

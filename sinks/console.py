@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from .base import Entry, Sink, meter_of, time_utc
+from .base import Entry, Sink, time_utc
 
 #: (register key, label, format) shown when the push has them, in this order
 SHOWN = (
@@ -42,7 +42,7 @@ class ConsoleSink(Sink):
 def line(e: Entry) -> str:
     p = e.push
     values = {r.key: r for r in p.registers if r.key}
-    parts = [time_utc(p, e.received).strftime("%Y-%m-%d %H:%M:%SZ"), meter_of(p)]
+    parts = [time_utc(p, e.received).strftime("%Y-%m-%d %H:%M:%SZ"), e.meter]
     for key, label, fmt in SHOWN:
         r = values.get(key)
         if r is None or not isinstance(r.value, (int, float)):

@@ -1,7 +1,8 @@
 """``csv:PATH``: one row per register reading (``csv:-`` for standard output).
 
 Columns: ``time_utc, meter, meter_id, obis, name, key, value, unit, received_utc``
-(the same meaning as the SQLite sink's columns).  A header is written to a new file.
+(the same meaning as the SQLite sink's columns: ``meter`` is the meter the push
+is filed under, ``meter_id`` the meter number register when the push sent it).  A header is written to a new file.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import csv
 import io
 
 from .appendfile import AppendFileSink
-from .base import Entry, iso_utc, meter_of, time_utc
+from .base import Entry, iso_utc, time_utc
 
 COLUMNS = ("time_utc", "meter", "meter_id", "obis", "name", "key", "value", "unit", "received_utc")
 
@@ -28,7 +29,7 @@ class CsvSink(AppendFileSink):
     def format(self, entry: Entry) -> str:
         p = entry.push
         when = iso_utc(time_utc(p, entry.received))
-        meter, received = meter_of(p), iso_utc(entry.received)
+        meter, received = entry.meter, iso_utc(entry.received)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         for r in p.registers:

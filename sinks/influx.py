@@ -11,8 +11,10 @@ The token may instead come from ``HAN_INFLUX_TOKEN`` or the systemd credential
 ``han-influx-token``; the v1 password from ``HAN_INFLUX_PASSWORD`` or the
 credential ``han-influx-password``.  Neither is ever logged or shown.
 
-Schema: one measurement (``han``) per push; tags ``meter_id``, ``list_id`` and
-``system_title`` (when known); one field per register named after its stable
+Schema: one measurement (``han``) per push; tags ``meter`` (the meter the push
+is filed under, as in every sink), ``meter_id`` (the meter's number, also on a
+short list that does not send it), ``list_id`` and ``system_title`` (when
+known); one field per register named after its stable
 key and unit (``active_power_import_w``, ``active_energy_import_wh``,
 ``voltage_l1_v``, ``power_factor``); numbers as floats, text registers as
 strings; an integer field ``invocation_counter`` for ciphered pushes (the
@@ -202,8 +204,9 @@ class InfluxSink(Sink):
 
         p: Push = e.push
         pt = Point(self.measurement)
-        if p.meter_id:
-            pt.tag("meter_id", p.meter_id)
+        pt.tag("meter", e.meter)
+        if e.meter_id:
+            pt.tag("meter_id", e.meter_id)
         if p.list_id:
             pt.tag("list_id", p.list_id)
         if p.security is not None and p.security.system_title:

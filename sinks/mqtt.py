@@ -5,7 +5,9 @@ Per push, one JSON state message on ``<topic>/<node>/state`` (QoS 1, retained)::
     {"time": "2026-01-15T11:00:00Z", "journal": "9c1f…", "seq": 1042, "invocation_counter": 1041,
      "active_power_import": 297, "active_energy_import": 9643.721, ...}
 
-``<node>`` is ``han_<meter id>`` (else the system title).  Energy in Wh is sent
+``<node>`` is ``han_<meter number>``, else ``han_<meter>`` (the system title or
+the configured name): a short list that sends no meter number belongs to the
+device of its port's meter (``Entry.meter_id``, ``Entry.meter``).  Energy in Wh is sent
 in kWh.  For every register Home Assistant knows a sensor for, a retained
 discovery config goes to ``<prefix>/sensor/<node>/<key>/config`` with device
 info, ``device_class``, ``state_class`` and unit: energy ``total_increasing``
@@ -53,8 +55,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from obis.push import Push
-
 from .base import Checkpoint, Entry, Sink, SinkError, iso_utc, secret, time_utc
 
 log = logging.getLogger("han.sink")
@@ -96,14 +96,9 @@ def sensor_kind(key: str | None, unit: str | None) -> SensorKind | None:
     return None
 
 
-def node_id(push: Push) -> str:
-    if push.meter_id:
-        ident = push.meter_id
-    elif push.security is not None and push.security.system_title:
-        ident = push.security.system_title.hex().upper()
-    else:
-        ident = "unknown"
-    return "han_" + re.sub(r"[^A-Za-z0-9_-]+", "_", ident)
+def node_id(entry: Entry) -> str:
+    """``han_<meter number>``, else ``han_<meter>``: one Home Assistant device per meter, for all its lists."""
+    return "han_" + re.sub(r"[^A-Za-z0-9_-]+", "_", entry.meter_id or entry.meter)
 
 
 def sensor_name(key: str) -> str:
@@ -143,7 +138,7 @@ class MqttPlan:
     def messages(self, entries: Sequence[Entry], journal: str = "") -> list[Message]:
         out: list[Message] = []
         for e in entries:
-            node = node_id(e.push)
+            node = node_id(e)
             state: dict[str, Any] = {"time": iso_utc(time_utc(e.push, e.received))}
             # the push's identity: the journal position (exactly-once after a reconnect) and the meter's counter
             if journal:
@@ -182,7 +177,7 @@ class MqttPlan:
                 if kind is not None and self.prefix and r.key not in self.announced.get(node, set()):
                     new_keys.append((r.key, kind))
             for key, kind in new_keys:
-                out.append(Message(*self.discovery(e.push, node, key, kind), retain=True))
+                out.append(Message(*self.discovery(e, node, key, kind), retain=True))
                 self.announced.setdefault(node, set()).add(key)
             out.append(Message(self.state_topic(node), json.dumps(state, separators=(",", ":")), retain=True))
         return out
@@ -202,7 +197,7 @@ class MqttPlan:
                 best = max(best, state["seq"])
         return best
 
-    def discovery(self, push: Push, node: str, key: str, kind: SensorKind) -> tuple[str, str]:
+    def discovery(self, entry: Entry, node: str, key: str, kind: SensorKind) -> tuple[str, str]:
         config: dict[str, Any] = {
             "name": sensor_name(key),
             "unique_id": f"{node}_{key}",
@@ -214,7 +209,7 @@ class MqttPlan:
             "availability_topic": self.status_topic,
             "payload_available": "online",
             "payload_not_available": "offline",
-            "device": device_info(push, node),
+            "device": device_info(entry, node),
             "origin": {"name": "han", **({"sw_version": self.version} if self.version else {})},
         }
         if kind.unit:
@@ -226,15 +221,17 @@ class MqttPlan:
         return f"{self.prefix}/sensor/{node}/{key}/config", json.dumps(config, separators=(",", ":"))
 
 
-def device_info(push: Push, node: str) -> dict[str, Any]:
-    info: dict[str, Any] = {"identifiers": [node], "name": f"Electricity meter {push.meter_id or node}"}
+def device_info(entry: Entry, node: str) -> dict[str, Any]:
+    """The device of the push's meter (the same for every list it pushes, so no list's config renames it)."""
+    push = entry.push
+    info: dict[str, Any] = {"identifiers": [node], "name": f"Electricity meter {entry.meter_id or entry.meter}"}
     st = push.security.system_title if push.security is not None else None
     if st and st[:3].isalpha():
         info["manufacturer"] = st[:3].decode("ascii")  # the FLAG id: KAM (Kamstrup), AIE, KFM, LGZ ...
-    if push.list_id or push.profile:
-        info["model"] = push.profile or push.list_id
-    if push.meter_id:
-        info["serial_number"] = push.meter_id
+    if push.meter_id and (push.profile or push.list_id):
+        info["model"] = push.profile or push.list_id  # only from a list that names the meter: not a short list's
+    if entry.meter_id:
+        info["serial_number"] = entry.meter_id
     return info
 
 

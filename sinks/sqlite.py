@@ -5,13 +5,14 @@ daemon runs, WAL lets readers and the writer work at the same time)::
 
     pushes    one row per push
       id                 INTEGER PRIMARY KEY
-      meter              TEXT     system title in hex (e.g. 4B414D4501A4DC52), else meter number
+      meter              TEXT     the meter: system title in hex (e.g. 4B414D4501A4DC52), else meter number, else the
+                                  configured name; a list without either is filed under the meter of its port
       push_key           TEXT     what makes the push unique for its meter: ic:<invocation counter>:<digest> or
                                   time:<meter time>:<digest> (digest: of the plain APDU)
       time_utc           TEXT     meter time in UTC, ISO 8601 with Z (the receive time when the meter time cannot be placed)
       meter_time         TEXT     the meter's own time stamp: local time, with its UTC offset when known
       received_utc       TEXT     when han accepted the push
-      meter_id           TEXT     the meter number register, when sent
+      meter_id           TEXT     the meter number register, when this push sent it
       list_id, profile   TEXT
       invocation_counter INTEGER
       security           TEXT     authenticated+encrypted | encrypted | authenticated | none
@@ -30,7 +31,7 @@ daemon runs, WAL lets readers and the writer work at the same time)::
       position  INTEGER  index of the value in the push
       PRIMARY KEY (push_id, position)
 
-    latest    view: the newest reading per meter and OBIS code
+    latest    view: the newest reading per meter and OBIS code, from all the meter's lists
     han_position  the journal position this database holds (exactly-once delivery)
 
 Exactly once: the rows of a batch and the journal position go into one
@@ -45,9 +46,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from .base import Checkpoint, Entry, Sink, SinkError, iso_utc, meter_of, push_key, time_utc
+from .base import Checkpoint, Entry, Sink, SinkError, iso_utc, push_key, time_utc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pushes (
@@ -66,6 +67,7 @@ CREATE TABLE IF NOT EXISTS pushes (
     UNIQUE (meter, push_key)
 );
 CREATE INDEX IF NOT EXISTS pushes_time ON pushes (time_utc);
+CREATE INDEX IF NOT EXISTS pushes_list ON pushes (meter, list_id, profile, id);
 CREATE TABLE IF NOT EXISTS readings (
     push_id  INTEGER NOT NULL REFERENCES pushes (id),
     meter    TEXT NOT NULL,
@@ -79,14 +81,32 @@ CREATE TABLE IF NOT EXISTS readings (
     PRIMARY KEY (push_id, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS readings_obis_time ON readings (obis, time_utc);
-CREATE VIEW IF NOT EXISTS latest AS
-    SELECT r.meter, r.obis, r.name, r.value, r.unit, r.time_utc
-    FROM readings r JOIN (SELECT max(id) AS id, meter FROM pushes GROUP BY meter) p ON r.push_id = p.id;
 CREATE TABLE IF NOT EXISTS han_position (
     sink    TEXT PRIMARY KEY,
     journal TEXT NOT NULL,
     seq     INTEGER NOT NULL
 );
+"""
+
+#: the newest reading per meter and OBIS code: a meter that pushes several lists (Aidon, Kaifa: power
+#: every 2 s, energy hourly) shows the registers of all of them.  Only the newest push of each of the
+#: meter's lists is looked at (an index scan of pushes), then the newest of those per code; a value
+#: sent without a code is told apart by its list and position.  (Version 1 showed the newest push only.)
+LATEST = """
+DROP VIEW IF EXISTS latest;
+CREATE VIEW latest AS
+    WITH newest AS (SELECT max(id) AS id FROM pushes GROUP BY meter, list_id, profile),
+    ranked AS (
+        SELECT r.meter, r.obis, r.name, r.value, r.unit, r.time_utc, r.push_id, r.position,
+               row_number() OVER (
+                   PARTITION BY r.meter, r.obis,
+                       CASE WHEN r.obis IS NULL THEN coalesce(p.list_id, '') || '#' || r.position END
+                   ORDER BY r.push_id DESC
+               ) AS newest_first
+        FROM newest JOIN pushes p ON p.id = newest.id JOIN readings r ON r.push_id = newest.id
+    )
+    SELECT meter, obis, name, value, unit, time_utc FROM ranked WHERE newest_first = 1
+    ORDER BY meter, push_id, position;
 """
 
 
@@ -116,7 +136,9 @@ class SqliteSink(Sink):
             # lose the last commits but never corrupts the database.
             db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.executescript(SCHEMA)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                db.executescript(LATEST)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             row = db.execute("SELECT journal, seq FROM han_position WHERE sink = 'han'").fetchone()
         except sqlite3.Error as exc:
             raise SinkError(f"sqlite sink: cannot open {path}: {exc}") from None
@@ -160,7 +182,7 @@ class SqliteSink(Sink):
     def _insert(self, db: sqlite3.Connection, e: Entry) -> None:
         p = e.push
         s = p.security
-        meter = meter_of(p)
+        meter = e.meter
         when = iso_utc(time_utc(p, e.received))
         key = push_key(p) or f"seq:{self._journal}:{e.seq}"
         cur = db.execute(

@@ -155,6 +155,7 @@ def test_outage_and_daemon_restart_every_point_exactly_once(tmp_path, pty, victo
     assert len(series) == 1
     assert series[0]["metric"] == {
         "__name__": "outage_active_power_import_w",
+        "meter": "4B414D4501DF5E76",
         "meter_id": "31415926",
         "list_id": "Kamstrup_V0001",
         "system_title": "4B414D4501DF5E76",

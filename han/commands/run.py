@@ -34,6 +34,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     src.add_argument("--parity", choices=("N", "E", "O", "M", "S"), type=str.upper, help="parity")
     src.add_argument("--bytesize", type=int, choices=(5, 6, 7, 8), help="data bits")
     src.add_argument("--stopbits", type=float, choices=(1, 1.5, 2), help="stop bits")
+    src.add_argument(
+        "--meter",
+        metavar="NAME",
+        help="the meter's name when its pushes never name it (no system title, no meter number; default unknown)",
+    )
     src.add_argument("--replay", metavar="FILE", help="feed a capture (hex or binary; - for stdin) instead of a port")
     src.add_argument(
         "--pace", action="store_true", default=None, help="replay at the meter's own pace (its time stamps)"
