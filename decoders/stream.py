@@ -45,6 +45,24 @@ DETECT_LIMIT = 4096
 _CANDIDATE = re.compile(rb"[\x7e\x68\xdb\xdc]")
 
 LinkMessage = HdlcMessage | MbusMessage
+_GBT_TAG = bytes((GENERAL_BLOCK_TRANSFER,))
+#: reasons that mean "these bytes are not a whole APDU" (as opposed to a key or policy problem)
+_UNPARSED = frozenset({"bad_axdr", "bad_apdu", "malformed_security", "bad_frame", "truncated"})
+
+
+def _joined(link: LinkMessage | None) -> bool:
+    """``link`` is an HDLC message joined from several segments (which carry no sequence numbers)."""
+    return isinstance(link, HdlcMessage) and len(link.frames) > 1
+
+
+def _source(link: LinkMessage | None) -> object:
+    """Who sent ``link``: the HDLC address pair, the M-Bus A-field, or None for bare APDUs."""
+    if isinstance(link, HdlcMessage):
+        first = link.frames[0]
+        return (first.dest, first.src)
+    if isinstance(link, MbusMessage):
+        return link.frames[0].a
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +109,11 @@ class StreamDecoder:
         self._hdlc = HdlcReassembler()
         self._mbus = MbusReassembler()
         self._gbt = GbtReassembler()
-        self._gbt_links: list[LinkMessage | None] = []
-        self._gbt_offset = 0
         #: the body layouts of this stream's lists: repeated pushes skip the A-XDR tree (see axdr.Templates)
         self._templates = axdr.Templates()
         self._pending = bytearray()  # auto mode: bytes seen before the transport was recognised
         #: a damaged frame was reported: errors of the message it broke are its consequence, not new faults
         self._damaged = False
-        #: HDLC segments of a message whose earlier segment was damaged, skipped until its last segment
-        self._hdlc_skip: int | None = None
         # transport detection state (auto mode): where to resume, the end of a damaged frame, the fallback
         self._det_pos = 0
         self._det_inside = 0
@@ -148,21 +162,9 @@ class StreamDecoder:
             self._pending = bytearray()
         for item in self._framer.flush():  # type: ignore[union-attr]
             self._link_item(item, out)
-        for reassembler in (self._hdlc, self._mbus):
-            err = reassembler.flush()
-            if err is not None:
+        for reassembler in (self._hdlc, self._mbus, self._gbt):
+            for err in reassembler.flush():
                 self._consequence(err, out)
-        err = self._gbt.flush()
-        if err is not None:
-            self._gbt_links = []
-            self._consequence(err, out)
-        if self._hdlc_skip is not None:
-            err = TruncatedFrame(
-                f"segmented message broken by a damaged segment: {self._hdlc_skip} other segment(s) discarded,"
-                " the last segment never came"
-            )
-            self._hdlc_skip = None
-            self._consequence(err, out)
         return out
 
     # -- link layer -----------------------------------------------------------
@@ -229,8 +231,12 @@ class StreamDecoder:
         return None
 
     def _consequence(self, err: DecodeError, out: list) -> None:
-        """Report ``err``; when it follows a damaged frame, mark it as that damage's consequence."""
-        if self._damaged:
+        """Report ``err``; when it follows a damaged frame, mark it as that damage's consequence.
+
+        A reassembler that knew which message the damage broke has marked its
+        report already (and said so in it).
+        """
+        if not getattr(err, "consequence", False) and self._damaged:
             err.consequence = True  # type: ignore[attr-defined]
             err.args = (f"{err.message} (after the damaged frame reported before)",)
         err.transport = self._transport  # type: ignore[attr-defined]
@@ -243,42 +249,17 @@ class StreamDecoder:
             if isinstance(item, NotAFrame):
                 return
             self._damaged = True
-            frame = getattr(item, "frame", None)
-            if isinstance(frame, HdlcFrame) and self._hdlc_skip is None:
-                pending = self._hdlc.pending
-                self._hdlc.reset()
-                if frame.segmented:
-                    self._hdlc_skip = pending  # the rest of this message is useless: skip to its last segment
-                elif pending:
-                    err = FramingError(
-                        f"the damaged frame ended a segmented message: {pending} earlier segment(s) discarded"
-                    )
-                    err.reason = "broken_segments"
-                    err.offset = item.offset  # type: ignore[attr-defined]
+            header = getattr(item, "header", None)
+            if isinstance(header, HdlcFrame):  # the header checked out: the reassembler knows whose push broke
+                for err in self._hdlc.damaged(header):
                     self._consequence(err, out)
             return
         if isinstance(item, HdlcFrame):
-            if self._hdlc_skip is not None:
-                if not item.carries_data:
-                    return
-                self._hdlc_skip += 1
-                if not item.segmented:
-                    err = FramingError(
-                        f"segmented message broken by a damaged segment: {self._hdlc_skip} other segment(s) discarded"
-                    )
-                    err.reason = "broken_segments"
-                    err.offset = item.offset  # type: ignore[attr-defined]
-                    self._hdlc_skip = None
-                    self._consequence(err, out)
-                return
-            msg = self._hdlc.push(item)
-            if msg is None:
-                return
-            if isinstance(msg, DecodeError):
-                msg.offset = item.offset  # type: ignore[attr-defined]
-                self._consequence(msg, out)
-                return
-            self._payload(msg.payload, msg, msg.frames[0].offset, out)
+            for got in self._hdlc.push(item):
+                if isinstance(got, DecodeError):
+                    self._consequence(got, out)
+                else:
+                    self._payload(got.payload, got, got.frames[0].offset, out)
         elif isinstance(item, MbusFrame):
             for got in self._mbus.push(item):
                 if isinstance(got, DecodeError):
@@ -289,32 +270,61 @@ class StreamDecoder:
             self._payload(item.apdu, None, item.offset, out)
 
     def _payload(self, payload: bytes, link: LinkMessage | None, offset: int, out: list) -> None:
-        if payload[:1] == bytes((GENERAL_BLOCK_TRANSFER,)):
+        if payload[:1] == _GBT_TAG:
             try:
                 block = parse_block(payload)
             except DecodeError as exc:
-                self._fail(exc, offset, payload, (link,) if link else (), None, out)
+                if _joined(link) and exc.reason in _UNPARSED:
+                    self._undecodable(link, exc, out)  # type: ignore[arg-type]
+                else:
+                    self._fail(exc, offset, payload, (link,) if link else (), None, out)
                 return
-            if self._gbt.pending == 0:
-                self._gbt_links, self._gbt_offset = [], offset
-            links = tuple(x for x in self._gbt_links + [link] if x is not None)
-            for got in self._gbt.push(block):
+            for got in self._gbt.push(block, _source(link), link, offset):
                 if isinstance(got, DecodeError):
-                    got.offset = offset  # type: ignore[attr-defined]
                     self._consequence(got, out)
                 else:
                     self._damaged = False
-                    out.append(self._safe_decode(got.payload, links, got, self._gbt_offset))
-            # keep the link messages of the blocks still pending (a broken transfer may restart at block 1)
-            if self._gbt.pending == 0:
-                self._gbt_links = []
-            elif self._gbt.pending == 1:
-                self._gbt_links, self._gbt_offset = [link], offset
-            else:
-                self._gbt_links.append(link)
+                    out.append(self._safe_decode(got.payload, got.carriers, got, got.offset))
+            return
+        result = self._safe_decode(payload, (link,) if link else (), None, offset)
+        if isinstance(result, DecodeError) and _joined(link) and result.reason in _UNPARSED:
+            self._undecodable(link, result, out)  # type: ignore[arg-type]
             return
         self._damaged = False
-        out.append(self._safe_decode(payload, (link,) if link else (), None, offset))
+        out.append(result)
+
+    def _undecodable(self, link: HdlcMessage, err: DecodeError, out: list) -> None:
+        """A message joined from HDLC segments does not decode: a segment was lost.
+
+        UI segments carry no sequence number, so the join is the first place a
+        lost segment shows.  Retried from its last segment that can begin a
+        message (a meter that sends no LLC header: the last segment of the
+        push before was lost); the retry stands when it decodes or fails for
+        a reason other than malformed bytes.  Otherwise the whole join is
+        reported once as a broken push (layer ``hdlc``).
+        """
+        split = self._hdlc.retry(link)
+        if split is not None:
+            head, tail = split
+            offset = tail.frames[0].offset
+            if tail.payload[:1] == _GBT_TAG:
+                try:
+                    parse_block(tail.payload)
+                except DecodeError:
+                    pass
+                else:
+                    self._consequence(head, out)
+                    self._payload(tail.payload, tail, offset, out)
+                    return
+            else:
+                result = self._safe_decode(tail.payload, (tail,), None, offset)
+                if not isinstance(result, DecodeError) or result.reason not in _UNPARSED:
+                    self._consequence(head, out)
+                    self._damaged = False
+                    out.append(result)
+                    return
+        self._consequence(self._hdlc.undecodable(link, err), out)
+        self._damaged = False
 
     def _fail(self, exc: DecodeError, offset: int, wire: bytes, links, gbt, out: list) -> None:
         exc.offset = offset  # type: ignore[attr-defined]
