@@ -50,6 +50,31 @@ _GBT_TAG = bytes((GENERAL_BLOCK_TRANSFER,))
 _UNPARSED = frozenset({"bad_axdr", "bad_apdu", "malformed_security", "bad_frame", "truncated"})
 
 
+_LINK_START = re.compile(rb"[\x7e\x68]")
+
+
+def _checked_frame_inside(buf: bytes | bytearray, p: int, final: bool) -> bool | None:
+    """An HDLC or M-Bus frame with a good checksum starts inside the bare APDU found at ``p``
+    (None: one may, but it has not fully arrived).
+
+    A bare APDU has no checksum of its own, so such a frame is better
+    evidence: the APDU is the inside of a frame whose beginning was lost.
+    """
+    waiting = False
+    for m in _LINK_START.finditer(buf, p + 1, _raw.end_of(buf, p)):
+        q = m.start()
+        if buf[q] == 0x7E:
+            state = _hdlc.probe(buf, q, final)
+        else:
+            state = _mbus.probe(buf, q, final)
+            if state == "frame" and _mbus.is_short_frame(buf, q):
+                continue
+        if state == "frame":
+            return True
+        waiting = waiting or state == "more"
+    return None if waiting else False
+
+
 def _joined(link: LinkMessage | None) -> bool:
     """``link`` is an HDLC message joined from several segments (which carry no sequence numbers)."""
     return isinstance(link, HdlcMessage) and len(link.frames) > 1
@@ -208,6 +233,13 @@ class StreamDecoder:
             else:
                 kind, state = "raw", _raw.probe(buf, p, final)
             if state == "frame":
+                if kind == "raw":
+                    inside = _checked_frame_inside(buf, p, final or over)
+                    if inside is None:  # a frame inside it is still arriving: wait for it
+                        self._det_pos = p
+                        return None
+                    if inside:
+                        continue  # a ciphered APDU inside a frame whose start was lost (the logger began mid-push)
                 return kind
             if state == "more":
                 if not over:
