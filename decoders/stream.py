@@ -14,6 +14,13 @@ Transports::
     raw    DB ... / 0F ...    bare APDUs with no link layer (Luxembourg P1)
     auto   the first of these that yields a complete, checked frame
 
+A push split over segments or blocks that loses one costs only itself:
+the reassemblers keep state per sender, end a pending message at the next
+segment that starts one, and report it once as a
+:class:`~decoders.errors.BrokenMessage` (layer ``hdlc``, ``mbus`` or
+``gbt``); a joined HDLC message that does not decode is retried from its
+last segment that can begin a message.
+
 Whatever the link, an APDU that is a general-block-transfer (0xE0) is
 collected block by block first; the joined APDU may be ciphered (0xDB).  A
 plaintext that is a DSMR text telegram (``/...!CRC``, the Smarty) is parsed
@@ -31,7 +38,7 @@ from . import mbus as _mbus
 from . import rawapdu as _raw
 from .apdu import DataNotification, parse_data_notification
 from .dsmr import Telegram, looks_like_telegram, parse_telegram
-from .errors import ApduError, DecodeError, DowngradeRefused, FramingError, NotAFrame, TruncatedFrame
+from .errors import ApduError, DecodeError, DowngradeRefused, FramingError, NotAFrame
 from .gbt import GENERAL_BLOCK_TRANSFER, GbtMessage, GbtReassembler, parse_block
 from .hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
 from .mbus import MbusFrame, MbusFramer, MbusMessage, MbusReassembler

@@ -249,3 +249,21 @@ def test_end_of_input_with_a_push_open():
     segments = hdlc_segments(ciphered(1), dest=b"\x41", src=b"\x03")
     (report,) = decode(b"".join(segments[:-1]), KEYS)
     assert report.layer == "hdlc" and report.cause == "incomplete" and "the input ended" in report.message
+
+
+def test_han_run_logs_the_broken_push_with_the_damage_that_caused_it():
+    """In ``han run`` a push lost to a damaged segment is one more line after the damage, not another failed frame."""
+    from han.burstlog import BurstLog
+
+    lines: list[str] = []
+    b = BurstLog(lines.append)
+    b.failure("bad_checksum", "framing: frame checksum (FCS) wrong", 1.0)
+    b.failure("broken_segments", "hdlc: segmented push … broken: segment 3 was damaged", 1.0, consequence=True)
+    b.failure("bad_checksum", "framing: frame checksum (FCS) wrong", 2.0)
+    b.failure("broken_segments", "hdlc: segmented push … broken: segment 2 was damaged", 2.0, consequence=True)
+    b.success(3.0)
+    assert lines == [
+        "framing: frame checksum (FCS) wrong",
+        "hdlc: segmented push … broken: segment 3 was damaged",
+        "1 more frame(s) failed in the last 2 s (bad_checksum 1)",
+    ]
