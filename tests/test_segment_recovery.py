@@ -27,8 +27,8 @@ from decoders.stream import DecodedApdu, StreamDecoder
 from han.summary import Summary
 from vectorcheck import keys_of
 
-EK = bytes(range(0x40, 0x50))
-AK = bytes(range(0x50, 0x60))
+EK = bytes.fromhex("9E2B7C41D05A8F3316C4E7092BB15D6A")
+AK = bytes.fromhex("4F81A3C62D97E05B1A3C8E6F7402D9B5")
 ST = b"ISKgu\x00\x00\x07"
 KEYS = Keys(ek=EK, ak=AK)
 
