@@ -82,6 +82,22 @@ def _checked_frame_inside(buf: bytes | bytearray, p: int, final: bool) -> bool |
     return None if waiting else False
 
 
+def _lost_segment(payload: bytes, err: DecodeError) -> bool:
+    """``err`` is what a lost segment does to a joined ``payload``: its bytes do not add up.
+
+    A plain data-notification then fails to parse, a ciphered APDU's length
+    field disagrees (so it is never deciphered), a block's length is wrong.
+    An APDU of a kind we do not decode, or a deciphered one that does not
+    parse (a wrong key), is not a lost segment: its own error stands.
+    """
+    tag = payload[0] if payload else -1
+    if tag == 0x0F:
+        return err.reason in ("bad_axdr", "bad_apdu")
+    if tag == GENERAL_BLOCK_TRANSFER:
+        return err.reason in ("bad_frame", "truncated")
+    return is_ciphered(tag) and err.reason == "malformed_security"
+
+
 def _joined(link: LinkMessage | None) -> bool:
     """``link`` is an HDLC message joined from several segments (which carry no sequence numbers)."""
     return isinstance(link, HdlcMessage) and len(link.frames) > 1
@@ -313,7 +329,7 @@ class StreamDecoder:
             try:
                 block = parse_block(payload)
             except DecodeError as exc:
-                if _joined(link) and exc.reason in _UNPARSED:
+                if _joined(link) and _lost_segment(payload, exc):
                     self._undecodable(link, exc, out)  # type: ignore[arg-type]
                 else:
                     self._fail(exc, offset, payload, (link,) if link else (), None, out)
@@ -326,7 +342,7 @@ class StreamDecoder:
                     out.append(self._safe_decode(got.payload, got.carriers, got, got.offset))
             return
         result = self._safe_decode(payload, (link,) if link else (), None, offset)
-        if isinstance(result, DecodeError) and _joined(link) and result.reason in _UNPARSED:
+        if isinstance(result, DecodeError) and _joined(link) and _lost_segment(payload, result):
             self._undecodable(link, result, out)  # type: ignore[arg-type]
             return
         self._damaged = False

@@ -267,3 +267,35 @@ def test_han_run_logs_the_broken_push_with_the_damage_that_caused_it():
         "hdlc: segmented push … broken: segment 3 was damaged",
         "1 more frame(s) failed in the last 2 s (bad_checksum 1)",
     ]
+
+
+def test_the_cause_is_named():
+    """Each way of losing a segment has its own cause and words."""
+    i_frames = hdlc_segments(ciphered(1), dest=b"\x01", src=b"\x02\x01", i_frames=True)
+    ui = hdlc_segments(ciphered(1), dest=b"\x41", src=b"\x03")
+    nxt = hdlc_segments(ciphered(2), dest=b"\x41", src=b"\x03")
+    cases = [
+        (i_frames[:1] + i_frames[2:], "missing_segment", "N(S) 2 followed 0"),  # the N(S) sequence shows the gap
+        (ui[:1] + ui[2:], "does_not_decode", "do not decode (security: ciphered APDU length field"),  # UI: the join does
+        (ui[:-1], "missing_last", "its last segment never came"),
+        (ui[1:], "missing_first", "without the first one"),
+    ]
+    for damaged, cause, words in cases:
+        out = decode(b"".join(damaged + nxt), KEYS)
+        (report,) = [x for x in out if isinstance(x, BrokenMessage)]
+        assert report.cause == cause and words in report.message, report.one_line()
+        assert [identity(x) for x in out if isinstance(x, DecodedApdu)] == [2]
+
+
+def test_a_wrong_key_on_a_segmented_push_is_still_a_wrong_key():
+    """A joined push that deciphers to garbage lost no segment (its length adds up): the key is named, not the link."""
+    segments = hdlc_segments(ciphered(1, 0x20), dest=b"\xcf", src=b"\x02\x23")
+    (err,) = decode(b"".join(segments), Keys(ek=AK))
+    assert err.reason == "wrong_key" and not isinstance(err, BrokenMessage)
+
+
+def test_a_segmented_apdu_we_do_not_decode_keeps_its_own_error():
+    """An event-notification in three segments: its APDU error stands, no segment was lost."""
+    apdu = b"\xc2" + bytes(250)
+    (err,) = decode(b"".join(build_frames(apdu, max_info=90)), None)
+    assert err.layer == "apdu" and "not a data-notification" in err.message
