@@ -191,17 +191,22 @@ class HdlcFramer:
             q = buf.find(FLAG, q + 1, end)
         return -1
 
-    def _unverified(self, buf: bytearray, p: int, stop: int, dlen: int, slen: int, fcs: bool = False) -> HdlcFrame:
+    def _unverified(
+        self, buf: bytearray, p: int, stop: int, dlen: int, slen: int, fcs: bool = False, vouched: bool = True
+    ) -> HdlcFrame | None:
         """The frame at ``p`` whose header (HCS) checked out but whose body did not, up to ``stop``.
 
         Attached to the framer's error as ``header`` (and, for a bad FCS, as
         ``frame``): its addresses and S bit tell the reassembler whose message
         the damage broke.  ``info`` is what arrived (without the FCS when
-        ``fcs``), and may be cut short.
+        ``fcs``), and may be cut short.  With ``vouched``, None for a frame
+        without an information field: no HCS vouches for its header.
         """
         hlen = 3 + dlen + slen
         length = ((buf[p + 1] & 0x07) << 8) | buf[p + 2]
         info_start = p + 1 + hlen + 2 if length > hlen + 2 else p + 1 + hlen
+        if (vouched and length <= hlen + 2) or info_start > len(buf):
+            return None
         return HdlcFrame(
             format=(buf[p + 1] << 8) | buf[p + 2],
             dest=bytes(buf[p + 3 : p + 3 + dlen]),
@@ -285,7 +290,9 @@ class HdlcFramer:
                         " (a corrupted byte: noise on the line, a bad cable, or wrong serial settings such as parity)"
                     )
                     nxt = p + 1
-                    err.frame = err.header = self._unverified(buf, p, stop, dlen, slen, fcs=True)  # type: ignore[attr-defined]
+                    err.frame = self._unverified(buf, p, stop, dlen, slen, fcs=True, vouched=False)  # type: ignore[attr-defined]
+                    if length > 3 + dlen + slen + 2:  # the HCS vouched for the addresses and the S bit
+                        err.header = err.frame  # type: ignore[attr-defined]
                 err.raw = bytes(buf[p:stop])  # type: ignore[attr-defined]
                 self._error(out, err, p)
                 p = nxt
