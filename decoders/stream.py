@@ -55,8 +55,6 @@ LinkMessage = HdlcMessage | MbusMessage
 _GBT_TAG = bytes((GENERAL_BLOCK_TRANSFER,))
 #: reasons that mean "these bytes are not a whole APDU" (as opposed to a key or policy problem)
 _UNPARSED = frozenset({"bad_axdr", "bad_apdu", "malformed_security", "bad_frame", "truncated"})
-
-
 _LINK_START = re.compile(rb"[\x7e\x68]")
 
 
@@ -238,7 +236,12 @@ class StreamDecoder:
         if p == 0 and n and buf[0] == 0x0F:
             state = _raw.probe(buf, 0, final)
             if state == "frame":
-                return "raw"
+                inside = _checked_frame_inside(buf, 0, final or over)
+                if inside is None:
+                    return None
+                if not inside:
+                    return "raw"
+                state = "no"
             if state == "more" and not over:
                 return None
             p = 1

@@ -299,3 +299,15 @@ def test_a_segmented_apdu_we_do_not_decode_keeps_its_own_error():
     apdu = b"\xc2" + bytes(250)
     (err,) = decode(b"".join(build_frames(apdu, max_info=90)), None)
     assert err.layer == "apdu" and "not a data-notification" in err.message
+
+
+@pytest.mark.parametrize("llc", [True, False])
+def test_a_capture_that_starts_inside_a_frame(llc):
+    """The logger began mid-push, right where the APDU starts: auto-detection must not take it for a bare APDU."""
+    plain = [hdlc_segments(notification(ic), dest=b"\xcf", src=b"\x02\x23", llc=llc) for ic in (1, 2, 3)]
+    first = plain[0][0]
+    start = first.index(b"\x0f\x00\x00\x00\x01")
+    stream = first[start:] + b"".join(plain[0][1:] + plain[1] + plain[2])
+    out = decode(stream, None)
+    assert [identity(x) for x in out if isinstance(x, DecodedApdu)] == [2, 3]
+    assert len([x for x in out if isinstance(x, BrokenMessage)]) == 1
