@@ -89,3 +89,11 @@ def sender(tag: int) -> str | None:
     if base in SERVER_TAGS:
         return "server"
     return None
+
+
+#: tags a meter's push can begin with: data-notification, event-notification, the general
+#: ciphering and signing wrappers, and general-block-transfer (the reassemblers' start evidence)
+PUSH_TAGS = frozenset({0x0F, 0xC2, 0xDB, 0xDC, 0xDD, 0xDF, 0xE0})
+
+#: every APDU tag we can name: the first byte after an LLC header that makes a segment a message start
+MESSAGE_TAGS = frozenset(PLAIN_NAMES) | frozenset(GLO_SERVICE_TAGS) | frozenset(DED_SERVICE_TAGS)

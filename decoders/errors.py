@@ -6,7 +6,8 @@ plain sentence a user can act on.  Callers catch by layer::
     DecodeError
     ├── FramingError         link layer: HDLC, M-Bus, block transfer
     │   ├── ChecksumError    HCS/FCS or M-Bus checksum wrong (noise, bad cable, wrong parity)
-    │   └── TruncatedFrame   the frame ended before its length field said
+    │   ├── TruncatedFrame   the frame ended before its length field said
+    │   └── BrokenMessage    a push split over segments/blocks lost one: layer "hdlc", "mbus" or "gbt"
     ├── SecurityError        ciphering layer
     │   ├── KeyMissing       the frame needs a key that was not given
     │   ├── TagMismatch      GCM tag wrong: wrong key or altered frame
@@ -59,6 +60,22 @@ class TruncatedFrame(FramingError):
 
 class NotAFrame(FramingError):
     reason = "not_a_frame"
+
+
+class BrokenMessage(FramingError):
+    """A push split over several HDLC segments, M-Bus segments or GBT blocks that cannot be completed.
+
+    Reported once per broken push, by the reassembler of its ``layer``
+    (``"hdlc"``, ``"mbus"`` or ``"gbt"``); ``cause`` is a short stable key
+    (``missing_first``, ``missing_last``, ``missing_segment``, ``damaged``,
+    ``does_not_decode``, ``too_long``, ``incomplete``, ``too_many_senders``).
+    The message reads ``<what> broken: <why>; <what was discarded>, the push is lost``.
+    """
+
+    def __init__(self, layer: str, message: str, *, reason: str, cause: str) -> None:
+        super().__init__(message, reason=reason)
+        self.layer = layer
+        self.cause = cause
 
 
 class SecurityError(DecodeError):

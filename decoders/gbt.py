@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import FramingError, TruncatedFrame
+from .errors import BrokenMessage, FramingError, TruncatedFrame
 from .lengths import encode_length, read_length
 
 GENERAL_BLOCK_TRANSFER = 0xE0
@@ -66,97 +66,140 @@ def parse_block(apdu: bytes | memoryview) -> GbtBlock:
     return GbtBlock(control, number, ack, apdu[pos:], pos, apdu[6:pos])
 
 
+#: senders whose partial transfers are kept at once
+MAX_SOURCES = 16
+
+
+@dataclass(slots=True)
+class _Transfer:
+    """One sender's transfer being joined, or being skipped after it broke."""
+
+    blocks: list[GbtBlock]
+    carriers: list  #: what carried each block (the link messages), in order
+    offset: int
+    size: int = 0
+    why: str | None = None  #: set once the transfer broke: its remaining blocks are skipped
+    cause: str = ""
+    discarded: int = 0
+
+
 class GbtReassembler:
     """Joins GBT blocks into the APDU they carry.
 
-    ``push(block)`` returns a list of what the block completed: the
-    :class:`GbtMessage` after the last block, and :class:`FramingError`
-    values for broken transfers (which are dropped, never half-decoded).
+    ``push(block, source, carrier, offset)`` returns a list of what the block
+    completed: the :class:`GbtMessage` after the last block, and
+    :class:`~decoders.errors.BrokenMessage` errors (layer ``gbt``), one per
+    broken transfer (which is dropped, never half-decoded).  Recovery rules:
+
+    * state is kept per ``source`` (the link address): another sender's
+      blocks leave a pending transfer alone;
+    * block 1 always starts a transfer: a pending one ends there, reported broken;
+    * a block whose number does not follow the previous one breaks the
+      transfer; it, and blocks that arrive without block 1, are skipped up to
+      the block with the last-block bit, where the transfer is reported.
     """
 
-    def __init__(self, max_message: int = MAX_MESSAGE) -> None:
-        self._blocks: list[GbtBlock] = []
-        self._size = 0
+    def __init__(self, max_message: int = MAX_MESSAGE, max_sources: int = MAX_SOURCES) -> None:
+        self._open: dict = {}
         self._max = max_message
-        #: a broken transfer being skipped: (error, blocks discarded so far); reported once it ends
-        self._broken: tuple[FramingError, int] | None = None
+        self._max_sources = max_sources
 
     def reset(self) -> None:
-        self._blocks = []
-        self._size = 0
+        self._open.clear()
 
     @property
     def pending(self) -> int:
-        return len(self._blocks)
+        """Blocks of unfinished transfers held (all senders)."""
+        return sum(len(t.blocks) for t in self._open.values())
 
-    def _report_broken(self, out: list) -> None:
-        if self._broken is not None:
-            err, n = self._broken
-            err.args = (f"{err.message}; {n} block(s) discarded",)
-            out.append(err)
-            self._broken = None
-
-    def _break(self, why: str, discarded: int) -> None:
-        err = FramingError(f"general-block-transfer broken: {why}")
-        err.reason = "broken_blocks"
-        self._broken = (err, discarded)
-        self.reset()
-
-    def push(self, block: GbtBlock) -> "list[GbtMessage | FramingError]":
+    def push(
+        self, block: GbtBlock, source: object = None, carrier: object = None, offset: int = 0
+    ) -> "list[GbtMessage | BrokenMessage]":
         """What ``block`` completed: the joined :class:`GbtMessage`, and one error per broken transfer."""
-        out: list[GbtMessage | FramingError] = []
-        if self._broken is not None:
+        out: list[GbtMessage | BrokenMessage] = []
+        t = self._open.get(source)
+        if t is not None:
+            if block.number == 1:
+                if t.why is None:
+                    self._break(t, "missing_last", "its last block never came (block 1 of a new transfer began)")
+                out.append(self._report(source, t))
+                t = None
+            elif t.why is None and block.number != t.blocks[-1].number + 1:
+                prev = t.blocks[-1].number
+                why = (
+                    f"block {block.number} repeated"
+                    if block.number == prev
+                    else f"block {prev + 1} is missing (block {block.number} followed block {prev})"
+                    if block.number > prev
+                    else f"block {block.number} followed block {prev}"
+                )
+                self._break(t, "missing_segment", why)
+        if t is None:
+            if len(self._open) >= self._max_sources:
+                old_source, old = next(iter(self._open.items()))
+                if old.why is None:
+                    self._break(old, "too_many_senders", f"more than {self._max_sources} senders had transfers open")
+                out.append(self._report(old_source, old))
+            t = self._open[source] = _Transfer([], [], offset)
             if block.number != 1:
-                err, n = self._broken
-                self._broken = (err, n + 1)
-                if block.last:
-                    self._report_broken(out)
-                return out
-            self._report_broken(out)  # a new transfer starts: the broken one is over
-        blocks = self._blocks
-        if blocks and block.number != blocks[-1].number + 1:
-            self._break(f"block {block.number} followed block {blocks[-1].number}", len(blocks) + 1)
+                self._break(
+                    t,
+                    "missing_first",
+                    f"block {block.number} arrived without block 1 (the capture started mid-transfer, or it was lost)",
+                )
+        if t.why is not None:
+            t.discarded += 1
             if block.last:
-                self._report_broken(out)
+                out.append(self._report(source, t))
             return out
-        if not blocks and block.number != 1:
-            self._break(
-                f"block {block.number} arrived without block 1 (the capture started in the middle of a transfer?)", 1
-            )
+        t.blocks.append(block)
+        t.carriers.append(carrier)
+        t.size += len(block.data)
+        if t.size > self._max:
+            self._break(t, "too_long", f"the transfer exceeds {self._max} bytes")
             if block.last:
-                self._report_broken(out)
-            return out
-        blocks.append(block)
-        self._size += len(block.data)
-        if self._size > self._max:
-            self._break(f"the transfer exceeds {self._max} bytes", len(blocks))
-            if block.last:
-                self._report_broken(out)
+                out.append(self._report(source, t))
             return out
         if block.last:
-            done = tuple(blocks)
-            self.reset()
-            out.append(GbtMessage(b"".join(b.data for b in done), done))
+            del self._open[source]
+            done = tuple(t.blocks)
+            carriers = tuple(c for c in t.carriers if c is not None)
+            out.append(GbtMessage(b"".join(b.data for b in done), done, carriers, t.offset))
         return out
 
-    def flush(self) -> FramingError | None:
-        out: list = []
-        self._report_broken(out)
-        if self._blocks:
-            n = len(self._blocks)
-            self.reset()
-            err = TruncatedFrame(
-                f"general-block-transfer incomplete: {n} block(s) received, the last block never came"
-            )
-            err.reason = "broken_blocks"
-            out.append(err)
-        return out[0] if out else None
+    def flush(self) -> "list[BrokenMessage]":
+        """End of input: every transfer still open is broken."""
+        out = []
+        for source, t in list(self._open.items()):
+            if t.why is None:
+                self._break(t, "incomplete", "the input ended before its last block")
+            out.append(self._report(source, t))
+        return out
+
+    @staticmethod
+    def _break(t: _Transfer, cause: str, why: str) -> None:
+        t.why, t.cause = why, cause
+        t.discarded += len(t.blocks)
+        t.blocks, t.carriers, t.size = [], [], 0
+
+    def _report(self, source: object, t: _Transfer) -> BrokenMessage:
+        del self._open[source]
+        err = BrokenMessage(
+            "gbt",
+            f"general-block-transfer broken: {t.why}; {t.discarded} block(s) discarded, the push is lost",
+            reason="broken_blocks",
+            cause=t.cause,
+        )
+        err.offset = t.offset  # type: ignore[attr-defined]
+        return err
 
 
 @dataclass(frozen=True, slots=True)
 class GbtMessage:
     payload: bytes
     blocks: tuple[GbtBlock, ...]
+    carriers: tuple = ()  #: the link messages that carried the blocks (as passed to ``push``)
+    offset: int = 0  #: stream offset of block 1 (as passed to ``push``)
 
 
 def build_blocks(apdu: bytes, *, block_size: int = 112, window: int = 0) -> list[bytes]:

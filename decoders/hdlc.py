@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from .crc import crc16_x25, fcs_bytes
 from .noise import NoiseRun
-from .errors import ChecksumError, DecodeError, FramingError, TruncatedFrame
+from .apdu_tags import MESSAGE_TAGS, PUSH_TAGS
+from .errors import BrokenMessage, ChecksumError, DecodeError, FramingError, TruncatedFrame
 
 FLAG = 0x7E
 MAX_FRAME = 0x7FF + 2  # the 11-bit length plus both flags
@@ -190,6 +191,33 @@ class HdlcFramer:
             q = buf.find(FLAG, q + 1, end)
         return -1
 
+    def _unverified(
+        self, buf: bytearray, p: int, stop: int, dlen: int, slen: int, fcs: bool = False, vouched: bool = True
+    ) -> HdlcFrame | None:
+        """The frame at ``p`` whose header (HCS) checked out but whose body did not, up to ``stop``.
+
+        Attached to the framer's error as ``header`` (and, for a bad FCS, as
+        ``frame``): its addresses and S bit tell the reassembler whose message
+        the damage broke.  ``info`` is what arrived (without the FCS when
+        ``fcs``), and may be cut short.  With ``vouched``, None for a frame
+        without an information field: no HCS vouches for its header.
+        """
+        hlen = 3 + dlen + slen
+        length = ((buf[p + 1] & 0x07) << 8) | buf[p + 2]
+        info_start = p + 1 + hlen + 2 if length > hlen + 2 else p + 1 + hlen
+        if (vouched and length <= hlen + 2) or info_start > len(buf):
+            return None
+        return HdlcFrame(
+            format=(buf[p + 1] << 8) | buf[p + 2],
+            dest=bytes(buf[p + 3 : p + 3 + dlen]),
+            src=bytes(buf[p + 3 + dlen : p + 3 + dlen + slen]),
+            control=buf[p + 3 + dlen + slen],
+            info=bytes(buf[info_start : stop - 2 if fcs else stop]),
+            offset=self._base + p,
+            raw=bytes(buf[p:stop]),
+            fcs_ok=False,
+        )
+
     @staticmethod
     def _fcs_ok(buf: bytearray, p: int, length: int) -> bool:
         e = p + 1 + length
@@ -237,15 +265,13 @@ class HdlcFramer:
             if stop > end:
                 inner = self._inner_frame(buf, p, end)
                 if inner != -1 or final:
-                    self._error(
-                        out,
-                        TruncatedFrame(
-                            f"frame at offset {self._base + p} is truncated: its length field says {length} bytes"
-                            f" but only {end - p - 1} arrived"
-                            + (" before the next frame started" if inner != -1 else "")
-                        ),
-                        p,
+                    cut = TruncatedFrame(
+                        f"frame at offset {self._base + p} is truncated: its length field says {length} bytes"
+                        f" but only {end - p - 1} arrived"
+                        + (" before the next frame started" if inner != -1 else "")
                     )
+                    cut.header = self._unverified(buf, p, inner if inner != -1 else end, dlen, slen)  # type: ignore[attr-defined]
+                    self._error(out, cut, p)
                     p = inner if inner != -1 else p + 1
                     continue
                 break  # wait for the rest of the frame
@@ -256,6 +282,7 @@ class HdlcFramer:
                         f"frame at offset {self._base + p} is truncated: the next frame starts at offset"
                         f" {self._base + inner}, before the {length} bytes its length field announced"
                     )
+                    err.header = self._unverified(buf, p, inner, dlen, slen)  # type: ignore[attr-defined]
                     nxt = inner
                 else:
                     err = ChecksumError(
@@ -263,18 +290,9 @@ class HdlcFramer:
                         " (a corrupted byte: noise on the line, a bad cable, or wrong serial settings such as parity)"
                     )
                     nxt = p + 1
-                    hlen = 3 + dlen + slen
-                    info_start = p + 1 + hlen + 2 if length > hlen + 2 else p + 1 + hlen
-                    err.frame = HdlcFrame(  # type: ignore[attr-defined]
-                        format=(buf[p + 1] << 8) | buf[p + 2],
-                        dest=bytes(buf[p + 3 : p + 3 + dlen]),
-                        src=bytes(buf[p + 3 + dlen : p + 3 + dlen + slen]),
-                        control=buf[p + 3 + dlen + slen],
-                        info=bytes(buf[info_start : stop - 2]),
-                        offset=self._base + p,
-                        raw=bytes(buf[p:stop]),
-                        fcs_ok=False,
-                    )
+                    err.frame = self._unverified(buf, p, stop, dlen, slen, fcs=True, vouched=False)  # type: ignore[attr-defined]
+                    if length > 3 + dlen + slen + 2:  # the HCS vouched for the addresses and the S bit
+                        err.header = err.frame  # type: ignore[attr-defined]
                 err.raw = bytes(buf[p:stop])  # type: ignore[attr-defined]
                 self._error(out, err, p)
                 p = nxt
@@ -324,65 +342,269 @@ def probe(buf: bytes | bytearray, p: int, final: bool = False) -> str:
     return "frame" if crc16_x25(buf[p + 1 : e - 2]) == (buf[e - 2] | (buf[e - 1] << 8)) else "bad"
 
 
+#: senders whose partial messages are kept at once (more than a HAN port ever has)
+MAX_SOURCES = 16
+
+
+def _llc(info: bytes) -> bool:
+    return info[:3] == LLC_RESPONSE or info[:3] == LLC_COMMAND
+
+
+def _i_frame_ns(control: int) -> int:
+    """N(S) of an I-frame, or -1 for any other frame."""
+    return -1 if control & 0x01 else (control >> 1) & 0x07
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One sender's message being joined, or being skipped after it broke."""
+
+    frames: list[HdlcFrame]
+    offset: int  #: stream offset of its first segment
+    last: int = 0x13  #: control field of the sender's last data frame (for the N(S) sequence)
+    size: int = 0
+    why: str | None = None  #: set once the message broke: its remaining segments are skipped
+    cause: str = ""
+    discarded: int = 0
+    damaged: bool = False  #: it broke at a frame the framer already reported (a consequence)
+
+
 class HdlcReassembler:
     """Joins S-bit segments into one message and strips the LLC header.
 
-    ``push(frame)`` returns ``None`` while a segmented message is incomplete
-    (or for a frame that carries no data), the finished
-    :class:`HdlcMessage`, or a :class:`FramingError` when a sequence breaks.
+    ``push(frame)`` returns what the frame completed, in order: finished
+    :class:`HdlcMessage` values and :class:`~decoders.errors.BrokenMessage`
+    errors (layer ``hdlc``), each broken message reported once.  A damaged
+    or lost segment costs only its own push:
+
+    * state is kept per sender (destination and source address): a frame from
+      another address is handled on its own and leaves a pending message alone;
+    * a segment that starts a message (:meth:`starts`: an LLC header and a
+      known APDU tag, or an I-frame with N(S) 0 that does not continue N(S) 7)
+      ends the sender's pending message, reported broken, and starts anew;
+    * an I-frame whose N(S) does not follow the previous segment's breaks the
+      message (one went missing);
+    * segments without a first segment, or after a damaged one (reported by
+      the framer and passed to :meth:`damaged`), are skipped up to the last
+      segment (S bit clear), where the broken message is reported.
+
+    :meth:`retry` splits a joined message that does not decode at its last
+    segment that can begin one (the stream decoder asks).
     """
 
-    def __init__(self, max_message: int = MAX_MESSAGE) -> None:
-        self._frames: list[HdlcFrame] = []
-        self._size = 0
+    def __init__(self, max_message: int = MAX_MESSAGE, max_sources: int = MAX_SOURCES) -> None:
+        self._open: dict[tuple[bytes, bytes], _Pending] = {}
+        self._segmenting: set[tuple[bytes, bytes]] = set()  # senders seen sending segments
         self._max = max_message
+        self._max_sources = max_sources
 
-    def push(self, frame: HdlcFrame) -> "HdlcMessage | FramingError | None":
+    # -- what a segment says about itself ----------------------------------------
+    @staticmethod
+    def starts(frame: HdlcFrame, last: int = 0x13) -> bool:
+        """``frame`` starts a message: LLC header and a known APDU tag, or an I-frame whose N(S) began anew.
+
+        ``last`` is the control field of the sender's previous data frame: an
+        N(S) of 0 after 7 continues a sequence, it does not begin one.
+        """
+        info = frame.info
+        if len(info) > 3 and _llc(info) and info[3] in MESSAGE_TAGS:
+            return True
+        return _i_frame_ns(frame.control) == 0 and _i_frame_ns(last) != 7
+
+    @staticmethod
+    def can_begin(frame: HdlcFrame) -> bool:
+        """Weaker evidence (for meters that send no LLC): an LLC header, or a push's APDU tag first."""
+        info = frame.info
+        return _llc(info) or (bool(info) and info[0] in PUSH_TAGS)
+
+    # -- feeding -------------------------------------------------------------------
+    def push(self, frame: HdlcFrame) -> "list[HdlcMessage | BrokenMessage]":
         if not frame.carries_data:
-            return None
-        pending = self._frames
-        if pending and (frame.dest != pending[0].dest or frame.src != pending[0].src):
-            self.reset()
-            err = FramingError(
-                f"segmented message from address {pending[0].src.hex()} was interrupted by a frame from"
-                f" {frame.src.hex()}; {len(pending)} segment(s) discarded"
-            )
-            err.reason = "broken_segments"
-            return err
-        pending.append(frame)
-        self._size += len(frame.info)
-        if self._size > self._max:
-            n = len(pending)
-            self.reset()
-            err = FramingError(f"segmented message exceeds {self._max} bytes; {n} segment(s) discarded")
-            err.reason = "broken_segments"
-            return err
-        if frame.segmented:
-            return None
-        frames = tuple(pending)
+            return []
+        if not self._open and not frame.segmented and not self._segmenting:
+            return [self.join((frame,))]  # the common case: one frame, one push, no state
+        key = (frame.dest, frame.src)
+        out: list[HdlcMessage | BrokenMessage] = []
+        st = self._open.get(key)
+        if st is not None:
+            if self.starts(frame, st.last):
+                if st.why is None:
+                    self._break(st, "missing_last", "its last segment never came (a new push began)")
+                out.append(self._report(key, st))
+                st = None
+            elif st.why is None:
+                ns, prev = _i_frame_ns(frame.control), _i_frame_ns(st.last)
+                if ns >= 0 and prev >= 0 and ns != (prev + 1) & 0x07:
+                    self._break(st, "missing_segment", f"a segment is missing (I-frame N(S) {ns} followed {prev})")
+        if st is None:
+            if not frame.segmented:
+                if key in self._segmenting and not self.can_begin(frame):
+                    err = self._error(
+                        frame,
+                        "missing_first",
+                        "its last segment arrived without the segments before it (the capture started"
+                        " mid-push, or they were lost)",
+                        1,
+                    )
+                    out.append(err)
+                else:
+                    out.append(self.join((frame,)))
+                return out
+            if len(self._segmenting) >= 4 * self._max_sources:
+                self._segmenting.clear()
+            self._segmenting.add(key)
+            st = self._open_for(key, frame, out)
+            if not self.can_begin(frame):
+                self._break(
+                    st,
+                    "missing_first",
+                    "segments arrived without the first one (the capture started mid-push, or it was lost)",
+                )
+        st.last = frame.control
+        if st.why is not None:
+            st.discarded += 1
+            if not frame.segmented:
+                out.append(self._report(key, st))
+            return out
+        st.frames.append(frame)
+        st.size += len(frame.info)
+        if st.size > self._max:
+            self._break(st, "too_long", f"it exceeds {self._max} bytes")
+            if not frame.segmented:
+                out.append(self._report(key, st))
+            return out
+        if not frame.segmented:
+            del self._open[key]
+            out.append(self.join(tuple(st.frames)))
+        return out
+
+    def damaged(self, frame: HdlcFrame) -> "list[BrokenMessage]":
+        """A frame whose header checked out but whose body did not (bad FCS, cut short): its message is lost.
+
+        ``frame`` is the unverified frame the framer attached to its error;
+        its addresses and S bit are trustworthy (the HCS covers them).
+        """
+        if not frame.carries_data:
+            return []
+        key = (frame.dest, frame.src)
+        out: list[BrokenMessage] = []
+        st = self._open.get(key)
+        if st is not None and self.starts(frame, st.last):  # it began a new push: the pending one ends here
+            if st.why is None:
+                self._break(st, "missing_last", "its last segment never came (a new push began)")
+            out.append(self._report(key, st))
+            st = None
+        if st is None:
+            if not frame.segmented:
+                return out  # a single frame: the framer's error is its report
+            self._segmenting.add(key)
+            st = self._open_for(key, frame, out)
+            self._break(st, "damaged", "its first segment was damaged (reported before)")
+        elif st.why is None:
+            self._break(st, "damaged", f"segment {len(st.frames) + 1} was damaged (reported before)")
+        st.damaged = True
+        st.discarded += 1
+        st.last = frame.control
+        if not frame.segmented:
+            out.append(self._report(key, st))
+        return out
+
+    def retry(self, message: "HdlcMessage") -> "tuple[BrokenMessage, HdlcMessage] | None":
+        """Split a joined message that did not decode at its last segment that can begin one.
+
+        Returns the report for the segments before it and the message from it
+        on, or None when no later segment can begin a message.
+        """
+        frames = message.frames
+        for i in range(len(frames) - 1, 0, -1):
+            if self.can_begin(frames[i]):
+                head = self._error(
+                    frames[0],
+                    "missing_last",
+                    "its last segment never came (a later segment began a new push)",
+                    i,
+                )
+                return head, self.join(frames[i:])
+        return None
+
+    def undecodable(self, message: "HdlcMessage", cause: DecodeError) -> BrokenMessage:
+        """The report for a joined message that does not decode: a segment was most likely lost."""
+        err = self._error(
+            message.frames[0],
+            "does_not_decode",
+            f"its {len(message.frames)} joined segments do not decode ({cause.one_line()}), so a segment was"
+            " most likely lost",
+            len(message.frames),
+        )
+        err.partial = getattr(cause, "partial", None)  # type: ignore[attr-defined]
+        return err
+
+    @staticmethod
+    def join(frames: "tuple[HdlcFrame, ...]") -> "HdlcMessage":
         payload = frames[0].info if len(frames) == 1 else b"".join(f.info for f in frames)
-        self.reset()
         llc = None
         if payload[:3] in (LLC_RESPONSE, LLC_COMMAND):
             llc, payload = payload[:3], payload[3:]
         return HdlcMessage(payload=payload, frames=frames, llc=llc)
 
     def reset(self) -> None:
-        self._frames = []
-        self._size = 0
+        self._open.clear()
+        self._segmenting.clear()
 
     @property
     def pending(self) -> int:
-        """Segments of an incomplete message held."""
-        return len(self._frames)
+        """Segments of incomplete messages held (all senders)."""
+        return sum(len(st.frames) for st in self._open.values())
 
-    def flush(self) -> FramingError | None:
-        """End of input with a segmented message still open."""
-        if not self._frames:
-            return None
-        n = len(self._frames)
-        self.reset()
-        return TruncatedFrame(f"segmented message incomplete: {n} segment(s) received, the last segment never came")
+    def flush(self) -> "list[BrokenMessage]":
+        """End of input: every message still open is broken."""
+        out = []
+        for key, st in list(self._open.items()):
+            if st.why is None:
+                self._break(st, "incomplete", "the input ended before its last segment")
+            out.append(self._report(key, st))
+        self._segmenting.clear()
+        return out
+
+    # -- internals -----------------------------------------------------------------
+    def _open_for(self, key: tuple[bytes, bytes], frame: HdlcFrame, out: list) -> _Pending:
+        if len(self._open) >= self._max_sources:  # the oldest sender's message gives way
+            old_key, old = next(iter(self._open.items()))
+            if old.why is None:
+                self._break(old, "too_many_senders", f"more than {self._max_sources} senders had pushes open at once")
+            out.append(self._report(old_key, old))
+        st = self._open[key] = _Pending([], frame.offset)
+        return st
+
+    @staticmethod
+    def _break(st: _Pending, cause: str, why: str) -> None:
+        st.why, st.cause = why, cause
+        st.discarded += len(st.frames)
+        st.frames = []
+        st.size = 0
+
+    def _report(self, key: tuple[bytes, bytes], st: _Pending) -> BrokenMessage:
+        del self._open[key]
+        err = _broken(key[1], st.why or "", st.cause, st.discarded, st.offset)
+        if st.damaged:
+            err.consequence = True  # type: ignore[attr-defined]
+        return err
+
+    @staticmethod
+    def _error(frame: HdlcFrame, cause: str, why: str, discarded: int) -> BrokenMessage:
+        return _broken(frame.src, why, cause, discarded, frame.offset)
+
+
+def _broken(src: bytes, why: str, cause: str, discarded: int, offset: int) -> BrokenMessage:
+    err = BrokenMessage(
+        "hdlc",
+        f"segmented push from address {src.hex()} broken: {why}; {discarded} segment(s) discarded,"
+        " the push is lost",
+        reason="broken_segments",
+        cause=cause,
+    )
+    err.offset = offset  # type: ignore[attr-defined]
+    return err
 
 
 @dataclass(frozen=True, slots=True)

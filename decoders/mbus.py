@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .noise import NoiseRun
-from .errors import ChecksumError, FramingError, TruncatedFrame
+from .errors import BrokenMessage, ChecksumError, FramingError, TruncatedFrame
 
 START = 0x68
 STOP = 0x16
@@ -249,39 +249,51 @@ class MbusFramer:
         self._base += p
 
 
+#: senders whose partial messages are kept at once
+MAX_SOURCES = 16
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One sender's message being joined, or being skipped after it broke."""
+
+    frames: list[MbusFrame]
+    offset: int
+    last: int = 0  #: the CI sequence number of the sender's last segment
+    size: int = 0
+    why: str | None = None  #: set once the message broke: its remaining segments are skipped
+    cause: str = ""
+    discarded: int = 0
+
+
 class MbusReassembler:
     """Joins DLMS/COSEM M-Bus segments (CI 0x00.. then 0x1n) into one APDU.
 
-    ``push(frame)`` returns None while a message is incomplete, the finished
-    :class:`MbusMessage`, or a :class:`FramingError` when a sequence breaks
-    (a missing segment, a new first segment, another sender) or a frame is
-    not a DLMS segment.
+    ``push(frame)`` returns what the frame completed: the finished
+    :class:`MbusMessage`, :class:`~decoders.errors.BrokenMessage` errors
+    (layer ``mbus``, one per broken message), or a :class:`FramingError` for
+    a frame that is not a DLMS segment.  Recovery rules, on the CI
+    segment numbers:
+
+    * state is kept per sender (the A-field): another address's frames leave
+      a pending message alone;
+    * segment 0 starts a message: a pending one ends there, reported broken;
+    * a segment whose number does not follow the previous one breaks the
+      message; it, and segments without a segment 0, are skipped up to the
+      last segment (CI 0x1n), where the broken message is reported.
     """
 
-    def __init__(self, max_message: int = MAX_MESSAGE) -> None:
-        self._frames: list[MbusFrame] = []
-        self._size = 0
+    def __init__(self, max_message: int = MAX_MESSAGE, max_sources: int = MAX_SOURCES) -> None:
+        self._open: dict[int, _Pending] = {}
         self._max = max_message
-        #: a broken message being skipped: (error, segments discarded so far); reported once it ends
-        self._broken: tuple[FramingError, int] | None = None
+        self._max_sources = max_sources
 
     def reset(self) -> None:
-        self._frames = []
-        self._size = 0
+        self._open.clear()
 
-    def _report_broken(self, out: list) -> None:
-        if self._broken is not None:
-            err, n = self._broken
-            err.args = (f"{err.message}; {n} segment(s) discarded",)
-            out.append(err)
-            self._broken = None
-
-    def _break(self, why: str, discarded: int, offset: int) -> None:
-        err = FramingError(f"M-Bus segmented message broken: {why}")
-        err.reason = "broken_segments"
-        err.offset = offset  # type: ignore[attr-defined]
-        self._broken = (err, discarded)
-        self.reset()
+    @property
+    def pending(self) -> int:
+        return sum(len(p.frames) for p in self._open.values())
 
     def push(self, frame: MbusFrame) -> "list[MbusMessage | FramingError]":
         """The messages completed and the errors caused by ``frame`` (one error per broken message)."""
@@ -298,67 +310,85 @@ class MbusReassembler:
             err.offset = frame.offset  # type: ignore[attr-defined]
             return [err]
         out: list[MbusMessage | FramingError] = []
-        if self._broken is not None:
-            if frame.sequence != 0:
-                err, n = self._broken
-                self._broken = (err, n + 1)
-                if frame.last:
-                    self._report_broken(out)
-                return out
-            self._report_broken(out)  # a new message starts
-        pending = self._frames
-        if pending:
-            expect = (pending[-1].sequence + 1) & 0x0F
-            if frame.a != pending[0].a or frame.sequence != expect:
-                why = (
-                    f"a frame from address {frame.a} interrupted address {pending[0].a}"
-                    if frame.a != pending[0].a
-                    else f"segment {frame.sequence} followed segment {pending[-1].sequence}"
+        seq = frame.sequence
+        if seq == 0 and frame.last and not self._open:  # the common one-segment message: no state
+            return [self._message((frame,))]
+        key = frame.a
+        st = self._open.get(key)
+        if st is not None:
+            if seq == 0:
+                if st.why is None:
+                    self._break(st, "missing_last", "its last segment never came (a new push began)")
+                out.append(self._report(key, st))
+                st = None
+            elif st.why is None and seq != (st.last + 1) & 0x0F:
+                self._break(
+                    st, "missing_segment", f"a segment is missing (segment {seq} followed segment {st.last})"
                 )
-                restart = frame.sequence == 0
-                self._break(why, len(pending) + (0 if restart else 1), pending[0].offset)
-                if restart:
-                    self._report_broken(out)
-                else:
-                    if frame.last:
-                        self._report_broken(out)
-                    return out
-                pending = self._frames
-        if not pending and frame.sequence != 0:
-            self._break(
-                f"segment {frame.sequence} at offset {frame.offset} arrived without the segment(s) before it"
-                " (the capture started in the middle of a message?)",
-                1,
-                frame.offset,
-            )
+        if st is None:
+            if len(self._open) >= self._max_sources:
+                old_key, old = next(iter(self._open.items()))
+                if old.why is None:
+                    self._break(old, "too_many_senders", f"more than {self._max_sources} senders had pushes open")
+                out.append(self._report(old_key, old))
+            st = self._open[key] = _Pending([], frame.offset)
+            if seq != 0:
+                self._break(
+                    st,
+                    "missing_first",
+                    f"segment {seq} at offset {frame.offset} arrived without the segment(s) before it"
+                    " (the capture started mid-push, or they were lost)",
+                )
+        st.last = seq
+        if st.why is not None:
+            st.discarded += 1
             if frame.last:
-                self._report_broken(out)
+                out.append(self._report(key, st))
             return out
-        pending.append(frame)
-        self._size += len(frame.data)
-        if self._size > self._max:
-            self._break(f"the message exceeds {self._max} bytes", len(pending), pending[0].offset)
+        st.frames.append(frame)
+        st.size += len(frame.data)
+        if st.size > self._max:
+            self._break(st, "too_long", f"the message exceeds {self._max} bytes")
             if frame.last:
-                self._report_broken(out)
+                out.append(self._report(key, st))
             return out
         if frame.last:
-            frames = tuple(pending)
-            self.reset()
-            payload = b"".join(f.data[2:] for f in frames)
-            out.append(MbusMessage(payload=payload, frames=frames, stsap=frames[0].data[0], dtsap=frames[0].data[1]))
+            del self._open[key]
+            out.append(self._message(tuple(st.frames)))
         return out
 
-    def flush(self) -> FramingError | None:
-        out: list = []
-        self._report_broken(out)
-        if self._frames:
-            n = len(self._frames)
-            off = self._frames[0].offset
-            self.reset()
-            err = TruncatedFrame(f"M-Bus segmented message incomplete: {n} segment(s) received, the last never came")
-            err.offset = off  # type: ignore[attr-defined]
-            out.append(err)
-        return out[0] if out else None
+    def flush(self) -> "list[BrokenMessage]":
+        """End of input: every message still open is broken."""
+        out = []
+        for key, st in list(self._open.items()):
+            if st.why is None:
+                self._break(st, "incomplete", "the input ended before its last segment")
+            out.append(self._report(key, st))
+        return out
+
+    @staticmethod
+    def _message(frames: tuple[MbusFrame, ...]) -> "MbusMessage":
+        payload = frames[0].data[2:] if len(frames) == 1 else b"".join(f.data[2:] for f in frames)
+        return MbusMessage(payload=payload, frames=frames, stsap=frames[0].data[0], dtsap=frames[0].data[1])
+
+    @staticmethod
+    def _break(st: _Pending, cause: str, why: str) -> None:
+        st.why, st.cause = why, cause
+        st.discarded += len(st.frames)
+        st.frames = []
+        st.size = 0
+
+    def _report(self, key: int, st: _Pending) -> BrokenMessage:
+        del self._open[key]
+        err = BrokenMessage(
+            "mbus",
+            f"segmented push from address {key} broken: {st.why}; {st.discarded} segment(s) discarded,"
+            " the push is lost",
+            reason="broken_segments",
+            cause=st.cause,
+        )
+        err.offset = st.offset  # type: ignore[attr-defined]
+        return err
 
 
 @dataclass(frozen=True, slots=True)

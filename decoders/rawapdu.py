@@ -113,6 +113,12 @@ def probe(buf: bytes | bytearray, p: int, final: bool = False, *, plain: bool = 
     return r if isinstance(r, str) else "frame"
 
 
+def end_of(buf: bytes | bytearray, p: int) -> int:
+    """Where the bare APDU that :func:`probe` called a ``frame`` at ``p`` ends (``len(buf)`` if unsure)."""
+    r = _ciphered_end(buf, p, True) if buf[p] in CIPHERED else _notification_end(buf, p, True)
+    return r if isinstance(r, int) else len(buf)
+
+
 class RawFramer:
     """Sans-IO splitter of a stream of bare APDUs (``DB``/``DC`` ciphered, ``0F`` plain).
 
@@ -197,4 +203,4 @@ class RawFramer:
         self._base += p
 
 
-__all__ = ["RawApdu", "RawFramer", "probe", "MAX_APDU"]
+__all__ = ["RawApdu", "RawFramer", "end_of", "probe", "MAX_APDU"]

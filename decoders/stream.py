@@ -14,6 +14,13 @@ Transports::
     raw    DB ... / 0F ...    bare APDUs with no link layer (Luxembourg P1)
     auto   the first of these that yields a complete, checked frame
 
+A push split over segments or blocks that loses one costs only itself:
+the reassemblers keep state per sender, end a pending message at the next
+segment that starts one, and report it once as a
+:class:`~decoders.errors.BrokenMessage` (layer ``hdlc``, ``mbus`` or
+``gbt``); a joined HDLC message that does not decode is retried from its
+last segment that can begin a message.
+
 Whatever the link, an APDU that is a general-block-transfer (0xE0) is
 collected block by block first; the joined APDU may be ciphered (0xDB).  A
 plaintext that is a DSMR text telegram (``/...!CRC``, the Smarty) is parsed
@@ -31,7 +38,7 @@ from . import mbus as _mbus
 from . import rawapdu as _raw
 from .apdu import DataNotification, parse_data_notification
 from .dsmr import Telegram, looks_like_telegram, parse_telegram
-from .errors import ApduError, DecodeError, DowngradeRefused, FramingError, NotAFrame, TruncatedFrame
+from .errors import ApduError, DecodeError, DowngradeRefused, FramingError, NotAFrame
 from .gbt import GENERAL_BLOCK_TRANSFER, GbtMessage, GbtReassembler, parse_block
 from .hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
 from .mbus import MbusFrame, MbusFramer, MbusMessage, MbusReassembler
@@ -45,6 +52,63 @@ DETECT_LIMIT = 4096
 _CANDIDATE = re.compile(rb"[\x7e\x68\xdb\xdc]")
 
 LinkMessage = HdlcMessage | MbusMessage
+_GBT_TAG = bytes((GENERAL_BLOCK_TRANSFER,))
+#: reasons that mean "these bytes are not a whole APDU" (as opposed to a key or policy problem)
+_UNPARSED = frozenset({"bad_axdr", "bad_apdu", "malformed_security", "bad_frame", "truncated"})
+_LINK_START = re.compile(rb"[\x7e\x68]")
+
+
+def _checked_frame_inside(buf: bytes | bytearray, p: int, final: bool) -> bool | None:
+    """An HDLC or M-Bus frame with a good checksum starts inside the bare APDU found at ``p``
+    (None: one may, but it has not fully arrived).
+
+    A bare APDU has no checksum of its own, so such a frame is better
+    evidence: the APDU is the inside of a frame whose beginning was lost.
+    """
+    waiting = False
+    for m in _LINK_START.finditer(buf, p + 1, _raw.end_of(buf, p)):
+        q = m.start()
+        if buf[q] == 0x7E:
+            state = _hdlc.probe(buf, q, final)
+        else:
+            state = _mbus.probe(buf, q, final)
+            if state == "frame" and _mbus.is_short_frame(buf, q):
+                continue
+        if state == "frame":
+            return True
+        waiting = waiting or state == "more"
+    return None if waiting else False
+
+
+def _lost_segment(payload: bytes, err: DecodeError) -> bool:
+    """``err`` is what a lost segment does to a joined ``payload``: its bytes do not add up.
+
+    A plain data-notification then fails to parse, a ciphered APDU's length
+    field disagrees (so it is never deciphered), a block's length is wrong.
+    An APDU of a kind we do not decode, or a deciphered one that does not
+    parse (a wrong key), is not a lost segment: its own error stands.
+    """
+    tag = payload[0] if payload else -1
+    if tag == 0x0F:
+        return err.reason in ("bad_axdr", "bad_apdu")
+    if tag == GENERAL_BLOCK_TRANSFER:
+        return err.reason in ("bad_frame", "truncated")
+    return is_ciphered(tag) and err.reason == "malformed_security"
+
+
+def _joined(link: LinkMessage | None) -> bool:
+    """``link`` is an HDLC message joined from several segments (which carry no sequence numbers)."""
+    return isinstance(link, HdlcMessage) and len(link.frames) > 1
+
+
+def _source(link: LinkMessage | None) -> object:
+    """Who sent ``link``: the HDLC address pair, the M-Bus A-field, or None for bare APDUs."""
+    if isinstance(link, HdlcMessage):
+        first = link.frames[0]
+        return (first.dest, first.src)
+    if isinstance(link, MbusMessage):
+        return link.frames[0].a
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +155,11 @@ class StreamDecoder:
         self._hdlc = HdlcReassembler()
         self._mbus = MbusReassembler()
         self._gbt = GbtReassembler()
-        self._gbt_links: list[LinkMessage | None] = []
-        self._gbt_offset = 0
         #: the body layouts of this stream's lists: repeated pushes skip the A-XDR tree (see axdr.Templates)
         self._templates = axdr.Templates()
         self._pending = bytearray()  # auto mode: bytes seen before the transport was recognised
         #: a damaged frame was reported: errors of the message it broke are its consequence, not new faults
         self._damaged = False
-        #: HDLC segments of a message whose earlier segment was damaged, skipped until its last segment
-        self._hdlc_skip: int | None = None
         # transport detection state (auto mode): where to resume, the end of a damaged frame, the fallback
         self._det_pos = 0
         self._det_inside = 0
@@ -148,21 +208,9 @@ class StreamDecoder:
             self._pending = bytearray()
         for item in self._framer.flush():  # type: ignore[union-attr]
             self._link_item(item, out)
-        for reassembler in (self._hdlc, self._mbus):
-            err = reassembler.flush()
-            if err is not None:
+        for reassembler in (self._hdlc, self._mbus, self._gbt):
+            for err in reassembler.flush():
                 self._consequence(err, out)
-        err = self._gbt.flush()
-        if err is not None:
-            self._gbt_links = []
-            self._consequence(err, out)
-        if self._hdlc_skip is not None:
-            err = TruncatedFrame(
-                f"segmented message broken by a damaged segment: {self._hdlc_skip} other segment(s) discarded,"
-                " the last segment never came"
-            )
-            self._hdlc_skip = None
-            self._consequence(err, out)
         return out
 
     # -- link layer -----------------------------------------------------------
@@ -188,7 +236,12 @@ class StreamDecoder:
         if p == 0 and n and buf[0] == 0x0F:
             state = _raw.probe(buf, 0, final)
             if state == "frame":
-                return "raw"
+                inside = _checked_frame_inside(buf, 0, final or over)
+                if inside is None:
+                    return None
+                if not inside:
+                    return "raw"
+                state = "no"
             if state == "more" and not over:
                 return None
             p = 1
@@ -206,6 +259,13 @@ class StreamDecoder:
             else:
                 kind, state = "raw", _raw.probe(buf, p, final)
             if state == "frame":
+                if kind == "raw":
+                    inside = _checked_frame_inside(buf, p, final or over)
+                    if inside is None:  # a frame inside it is still arriving: wait for it
+                        self._det_pos = p
+                        return None
+                    if inside:
+                        continue  # a ciphered APDU inside a frame whose start was lost (the logger began mid-push)
                 return kind
             if state == "more":
                 if not over:
@@ -229,8 +289,12 @@ class StreamDecoder:
         return None
 
     def _consequence(self, err: DecodeError, out: list) -> None:
-        """Report ``err``; when it follows a damaged frame, mark it as that damage's consequence."""
-        if self._damaged:
+        """Report ``err``; when it follows a damaged frame, mark it as that damage's consequence.
+
+        A reassembler that knew which message the damage broke has marked its
+        report already (and said so in it).
+        """
+        if not getattr(err, "consequence", False) and self._damaged:
             err.consequence = True  # type: ignore[attr-defined]
             err.args = (f"{err.message} (after the damaged frame reported before)",)
         err.transport = self._transport  # type: ignore[attr-defined]
@@ -243,42 +307,17 @@ class StreamDecoder:
             if isinstance(item, NotAFrame):
                 return
             self._damaged = True
-            frame = getattr(item, "frame", None)
-            if isinstance(frame, HdlcFrame) and self._hdlc_skip is None:
-                pending = self._hdlc.pending
-                self._hdlc.reset()
-                if frame.segmented:
-                    self._hdlc_skip = pending  # the rest of this message is useless: skip to its last segment
-                elif pending:
-                    err = FramingError(
-                        f"the damaged frame ended a segmented message: {pending} earlier segment(s) discarded"
-                    )
-                    err.reason = "broken_segments"
-                    err.offset = item.offset  # type: ignore[attr-defined]
+            header = getattr(item, "header", None)
+            if isinstance(header, HdlcFrame):  # the header checked out: the reassembler knows whose push broke
+                for err in self._hdlc.damaged(header):
                     self._consequence(err, out)
             return
         if isinstance(item, HdlcFrame):
-            if self._hdlc_skip is not None:
-                if not item.carries_data:
-                    return
-                self._hdlc_skip += 1
-                if not item.segmented:
-                    err = FramingError(
-                        f"segmented message broken by a damaged segment: {self._hdlc_skip} other segment(s) discarded"
-                    )
-                    err.reason = "broken_segments"
-                    err.offset = item.offset  # type: ignore[attr-defined]
-                    self._hdlc_skip = None
-                    self._consequence(err, out)
-                return
-            msg = self._hdlc.push(item)
-            if msg is None:
-                return
-            if isinstance(msg, DecodeError):
-                msg.offset = item.offset  # type: ignore[attr-defined]
-                self._consequence(msg, out)
-                return
-            self._payload(msg.payload, msg, msg.frames[0].offset, out)
+            for got in self._hdlc.push(item):
+                if isinstance(got, DecodeError):
+                    self._consequence(got, out)
+                else:
+                    self._payload(got.payload, got, got.frames[0].offset, out)
         elif isinstance(item, MbusFrame):
             for got in self._mbus.push(item):
                 if isinstance(got, DecodeError):
@@ -289,32 +328,61 @@ class StreamDecoder:
             self._payload(item.apdu, None, item.offset, out)
 
     def _payload(self, payload: bytes, link: LinkMessage | None, offset: int, out: list) -> None:
-        if payload[:1] == bytes((GENERAL_BLOCK_TRANSFER,)):
+        if payload[:1] == _GBT_TAG:
             try:
                 block = parse_block(payload)
             except DecodeError as exc:
-                self._fail(exc, offset, payload, (link,) if link else (), None, out)
+                if _joined(link) and _lost_segment(payload, exc):
+                    self._undecodable(link, exc, out)  # type: ignore[arg-type]
+                else:
+                    self._fail(exc, offset, payload, (link,) if link else (), None, out)
                 return
-            if self._gbt.pending == 0:
-                self._gbt_links, self._gbt_offset = [], offset
-            links = tuple(x for x in self._gbt_links + [link] if x is not None)
-            for got in self._gbt.push(block):
+            for got in self._gbt.push(block, _source(link), link, offset):
                 if isinstance(got, DecodeError):
-                    got.offset = offset  # type: ignore[attr-defined]
                     self._consequence(got, out)
                 else:
                     self._damaged = False
-                    out.append(self._safe_decode(got.payload, links, got, self._gbt_offset))
-            # keep the link messages of the blocks still pending (a broken transfer may restart at block 1)
-            if self._gbt.pending == 0:
-                self._gbt_links = []
-            elif self._gbt.pending == 1:
-                self._gbt_links, self._gbt_offset = [link], offset
-            else:
-                self._gbt_links.append(link)
+                    out.append(self._safe_decode(got.payload, got.carriers, got, got.offset))
+            return
+        result = self._safe_decode(payload, (link,) if link else (), None, offset)
+        if isinstance(result, DecodeError) and _joined(link) and _lost_segment(payload, result):
+            self._undecodable(link, result, out)  # type: ignore[arg-type]
             return
         self._damaged = False
-        out.append(self._safe_decode(payload, (link,) if link else (), None, offset))
+        out.append(result)
+
+    def _undecodable(self, link: HdlcMessage, err: DecodeError, out: list) -> None:
+        """A message joined from HDLC segments does not decode: a segment was lost.
+
+        UI segments carry no sequence number, so the join is the first place a
+        lost segment shows.  Retried from its last segment that can begin a
+        message (a meter that sends no LLC header: the last segment of the
+        push before was lost); the retry stands when it decodes or fails for
+        a reason other than malformed bytes.  Otherwise the whole join is
+        reported once as a broken push (layer ``hdlc``).
+        """
+        split = self._hdlc.retry(link)
+        if split is not None:
+            head, tail = split
+            offset = tail.frames[0].offset
+            if tail.payload[:1] == _GBT_TAG:
+                try:
+                    parse_block(tail.payload)
+                except DecodeError:
+                    pass
+                else:
+                    self._consequence(head, out)
+                    self._payload(tail.payload, tail, offset, out)
+                    return
+            else:
+                result = self._safe_decode(tail.payload, (tail,), None, offset)
+                if not isinstance(result, DecodeError) or result.reason not in _UNPARSED:
+                    self._consequence(head, out)
+                    self._damaged = False
+                    out.append(result)
+                    return
+        self._consequence(self._hdlc.undecodable(link, err), out)
+        self._damaged = False
 
     def _fail(self, exc: DecodeError, offset: int, wire: bytes, links, gbt, out: list) -> None:
         exc.offset = offset  # type: ignore[attr-defined]

@@ -27,7 +27,16 @@ class BurstLog:
     def in_burst(self) -> bool:
         return self._start is not None
 
-    def failure(self, reason: str, message: str, now: float) -> None:
+    def failure(self, reason: str, message: str, now: float, *, consequence: bool = False) -> None:
+        """``consequence``: the result of the failure before it (a push lost to a damaged segment).
+
+        It is logged when the failure it follows was (the two lines tell one
+        story), and never counted as another failed frame.
+        """
+        if consequence:
+            if self._start is not None and not self._suppressed:
+                self.log(message)
+            return
         if self._start is None:
             self._start = self._last = now
             self.log(message)

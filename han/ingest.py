@@ -207,12 +207,14 @@ class Ingest:
         return True
 
     def _failed(self, err: DecodeError, now: float) -> None:
-        self.outcomes.counts[err.reason] += 1
+        consequence = bool(getattr(err, "consequence", False))  # of a damaged frame counted already
+        if not consequence:
+            self.outcomes.counts[err.reason] += 1
         text = err.one_line()
         offset = getattr(err, "offset", None)
         if offset is not None and "offset" not in text:
             text += f" (frame at stream offset {offset})"
-        self.burst.failure(err.reason, text, now)
+        self.burst.failure(err.reason, text, now, consequence=consequence)
 
     def _note(self, push: Push, meter: str | None, kid: str | None, now: float) -> None:
         o = self.outcomes

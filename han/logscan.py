@@ -174,18 +174,15 @@ def _scan_hdlc(block: list[tuple[int, bytes]], pdus: list, events: list) -> int:
         if not item.carries_data or not item.info:
             events.append(LinkEvent(line_at(item.offset), f"HDLC {frame_name(item.control)} (no APDU)"))
             continue
-        message = reassembler.push(item)
-        if message is None:
-            continue
-        if isinstance(message, FramingError):
-            events.append(LinkEvent(line_at(item.offset), message.one_line(), True))
-            continue
-        direction = {LLC_COMMAND: "client", LLC_RESPONSE: "server"}.get(message.llc)
-        if message.payload:
-            first = message.frames[0]
-            pdus.append(LoggedPdu(line_at(first.offset), message.payload, message.frames, message.llc, direction))
-    rest = reassembler.flush()
-    if rest is not None:
+        for message in reassembler.push(item):
+            if isinstance(message, FramingError):
+                events.append(LinkEvent(line_at(item.offset), message.one_line(), True))
+                continue
+            direction = {LLC_COMMAND: "client", LLC_RESPONSE: "server"}.get(message.llc)
+            if message.payload:
+                first = message.frames[0]
+                pdus.append(LoggedPdu(line_at(first.offset), message.payload, message.frames, message.llc, direction))
+    for rest in reassembler.flush():
         events.append(LinkEvent(block[-1][0], rest.one_line(), True))
     return frames
 

@@ -45,6 +45,10 @@ HINTS: dict[str, str] = {
     "no_key": "the frames are encrypted: give --key (and --auth-key when the meter authenticates)",
     "unknown_list": "no profile knows this list, so values without a scaler are raw:"
     " try --country, or --profile (see 'han profiles')",
+    "broken_segments": "a push split over several frames lost one of them (noise, a cut frame, or the capture"
+    " began mid-push): only that push is lost; many of these point at the cable or the serial settings",
+    "broken_blocks": "a block transfer lost a block (noise, a cut frame, or the capture began mid-transfer):"
+    " only that push is lost",
     "not_a_frame": "bytes that are no frame: noise, or the wrong baud rate or link layer (--transport)",
 }
 

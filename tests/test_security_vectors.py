@@ -193,7 +193,7 @@ def test_acse_ciphered(v):
 def test_push_decrypt(v):
     i, e = v["inputs"], v["expected"]
     (frame,) = HdlcFramer().feed(h(i["hdlc_frame"]))
-    message = HdlcReassembler().push(frame)
+    (message,) = HdlcReassembler().push(frame)
     ciphered = parse_ciphered(message.payload)
     assert (up(ciphered.system_title), ciphered.security_control) == (i["system_title"], 0x30)
     assert ciphered.invocation_counter == int(i["IC"], 16)

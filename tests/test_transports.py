@@ -108,7 +108,7 @@ def test_mbus_reassembly_errors():
     r = MbusReassembler()
     assert r.push(frames[1]) == []  # the capture started mid-message: skipped until a new message starts
     err, *rest = r.push(frames[0])
-    assert err.reason == "broken_segments" and "middle of a message" in err.message and rest == []
+    assert err.reason == "broken_segments" and "mid-push" in err.message and err.layer == "mbus" and rest == []
     assert r.push(frames[2]) == []  # segment 1 went missing: the rest of the message is skipped...
     (err,) = [x for f in frames[3:] for x in r.push(f)]  # ...and reported once, when the message ends
     assert err.reason == "broken_segments" and "segment 2 followed segment 0" in err.message
@@ -151,7 +151,8 @@ def test_gbt_gaps_and_bad_lengths():
         parse_block(build_blocks(b"abc")[0][:-1])
     r = GbtReassembler()
     r.push(blocks[0])
-    assert r.flush().reason == "broken_blocks"
+    (err,) = r.flush()
+    assert err.reason == "broken_blocks" and err.layer == "gbt"
 
 
 @pytest.mark.parametrize("sc", [0x20, 0x30])
