@@ -45,7 +45,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from .base import Checkpoint, Entry, Sink, SinkError, iso_utc, meter_of, push_key, time_utc
+from .base import Checkpoint, Entry, SinkError, iso_utc, meter_of, push_key, time_utc
+from .threaded import ThreadedSink
 
 SCHEMA_VERSION = 1
 
@@ -90,7 +91,7 @@ CREATE TABLE IF NOT EXISTS han_position (
 """
 
 
-class SqliteSink(Sink):
+class SqliteSink(ThreadedSink):
     scheme = "sqlite"
     keeps_position = True
 
@@ -104,7 +105,7 @@ class SqliteSink(Sink):
         self.busy_timeout = float(busy_timeout)
         self.db: sqlite3.Connection | None = None
 
-    def open(self, resume: Checkpoint) -> Checkpoint:
+    def open_sync(self, resume: Checkpoint) -> Checkpoint:
         path = self.target
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
@@ -131,7 +132,7 @@ class SqliteSink(Sink):
             self._seq = resume.seq
         return Checkpoint(self._journal, self._seq)
 
-    def write(self, entries: Sequence[Entry]) -> None:
+    def write_sync(self, entries: Sequence[Entry]) -> None:
         db = self.db
         if db is None:
             raise SinkError("sqlite sink: not open")
@@ -202,11 +203,11 @@ class SqliteSink(Sink):
             ],
         )
 
-    def flush(self) -> Checkpoint:
+    def flush_sync(self) -> Checkpoint:
         # every write() committed its transaction: nothing is buffered
         return Checkpoint(self._journal, self._seq)
 
-    def close(self) -> None:
+    def close_sync(self) -> None:
         if self.db is not None:
             try:
                 self.db.close()
