@@ -42,9 +42,11 @@ asyncio shell on the daemon's own event loop.  It uses aiomqtt through its
 public API only: the client is entered as an async context manager (held in an
 ``AsyncExitStack`` from :meth:`MqttSink.open` to :meth:`MqttSink.close`), and
 every wait on the broker has a timeout, so a hung broker (no TCP reset) fails
-the call after ``timeout`` seconds instead of hanging the sink.  One client
-object is reused across reconnections (aiomqtt's client is reusable): its next
-connection closes the socket an unanswered attempt left open.
+the call after ``timeout`` seconds instead of hanging the sink.  A client whose
+connection attempt went unanswered is reused for the next attempt (aiomqtt's
+client is reusable), so that attempt closes the socket the last one left open;
+a client that was connected is not (paho would re-send its unacknowledged
+messages on a new connection: a push published twice).
 """
 
 from __future__ import annotations
@@ -316,7 +318,7 @@ class MqttSink(Sink):
         if retry_max is not None:
             self.retry_max = float(retry_max)
         self.plan = MqttPlan(prefix=prefix, topic=topic, expire_after=expire, version=_version())
-        self._mqtt: Any = None  #: the aiomqtt.Client, reused across connections while it can be
+        self._mqtt: Any = None  #: an aiomqtt.Client that never connected, for the next attempt
         self._stack: contextlib.AsyncExitStack | None = None  #: holds the client's connection while open
         self._client: Any = None  #: the connected client (None while closed)
 
@@ -399,18 +401,20 @@ class MqttSink(Sink):
         )
 
     async def _connect(self, aiomqtt: Any) -> None:
-        if self._mqtt is None:
-            self._mqtt = self._new_client(aiomqtt)
+        client, self._mqtt = self._mqtt or self._new_client(aiomqtt), None
         stack = contextlib.AsyncExitStack()
         try:
-            # aiomqtt waits ``timeout`` for the CONNACK itself (then MqttError: the client stays
-            # reusable); this outer bound also covers the TCP connect (paho gives it 5 s)
+            # aiomqtt waits ``timeout`` for the CONNACK itself; this outer bound also covers the TCP connect
             async with asyncio.timeout(self.timeout + 10.0):
-                self._client = await stack.enter_async_context(self._mqtt)
+                self._client = await stack.enter_async_context(client)
+        except aiomqtt.MqttReentrantError:
+            raise SinkError(f"mqtt sink: cannot connect to {self.host}:{self.port}: the client is busy") from None
         except aiomqtt.MqttError as exc:
+            # never connected, so nothing was published on it: the next attempt reuses this client,
+            # and its connect closes the socket this attempt may have left open (a broker that hangs)
+            self._mqtt = client
             raise SinkError(f"mqtt sink: cannot connect to {self.host}:{self.port}: {_reason(exc)}") from None
         except TimeoutError:
-            self._mqtt = None  # given up on half way: not reusable, a new client next time
             raise SinkError(f"mqtt sink: no answer from {self.host}:{self.port} within {self.timeout:g} s") from None
         self._stack = stack
         await self._publish(self.plan.status_topic, "online", retain=True)
@@ -441,13 +445,15 @@ class MqttSink(Sink):
         stack, client, self._stack, self._client = self._stack, self._client, None, None
         if stack is None:
             return
+        # a client that was connected is never reused: paho would re-send its unacknowledged
+        # messages on the next connection, and a push must not be published twice
         try:
             async with asyncio.timeout(5.0):
                 with contextlib.suppress(Exception):  # best effort: the last will says the same
                     await client.publish(self.plan.status_topic, "offline", qos=1, retain=True, timeout=2.0)
                 await stack.aclose()  # disconnects
-        except Exception:  # noqa: BLE001 - a hung or lost broker: the client is not reused
-            self._mqtt = None
+        except Exception:  # noqa: BLE001 - a hung or lost broker: nothing more to do
+            pass
 
 
 class MqttsSink(MqttSink):
