@@ -7,6 +7,7 @@ written again, so every push is in the file exactly once.  A shorter file
 was rotated or truncated by someone else: writing continues at its end.
 
 ``PATH`` ``-`` writes to standard output: a live view that keeps no position.
+File writes and fsync block, so the sink runs in its own thread (:class:`ThreadedSink`).
 """
 
 from __future__ import annotations

@@ -36,6 +36,10 @@ daemon runs, WAL lets readers and the writer work at the same time)::
 Exactly once: the rows of a batch and the journal position go into one
 transaction; pushes are also unique by (meter, push_key), so a push that
 arrives again (a journal that was reset) is ignored, never duplicated.
+
+sqlite3 blocks, and a connection belongs to the thread that opened it, so the
+sink is a :class:`~sinks.threaded.ThreadedSink`: every call of one open ... close
+runs in the sink's own thread.
 """
 
 from __future__ import annotations
