@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from abc import abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -160,8 +161,9 @@ class ThreadedSink(Sink):
         self._journal, self._seq = resume.journal, resume.seq
         return resume
 
+    @abstractmethod
     def write_sync(self, entries: Sequence[Entry]) -> None:
-        raise NotImplementedError
+        """Write a batch (may buffer until :meth:`flush_sync`).  Raise on failure; the batch is re-sent."""
 
     def flush_sync(self) -> Checkpoint:
         return Checkpoint(self._journal, self._seq)
