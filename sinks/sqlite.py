@@ -107,6 +107,8 @@ class SqliteSink(ThreadedSink):
             raise SinkError("sqlite sink: synchronous must be OFF, NORMAL, FULL or EXTRA")
         self.synchronous = synchronous.upper()
         self.busy_timeout = float(busy_timeout)
+        # a call may wait busy_timeout for another writer's lock before it writes
+        self.call_timeout = max(ThreadedSink.call_timeout, 3 * self.busy_timeout)
         self.db: sqlite3.Connection | None = None
 
     def open_sync(self, resume: Checkpoint) -> Checkpoint:
