@@ -3,8 +3,8 @@
 ::
 
     SerialSource / ReplaySource ──bytes──▶ Ingest (PushDecoder → counter check) ──▶ Journal
-                                                                                     │ one worker per sink,
-                                                                                     ▼ each in its own thread
+                                                                                     │ one worker (task) per sink,
+                                                                                     ▼ awaiting the async sink
                                                                   sqlite / jsonl / csv / console ...
 
 A bad frame, a lost port, a dead sink or a full disk never ends the process;
@@ -196,7 +196,7 @@ class Daemon:
             )
 
     def rebuild(self, r: Record) -> Push:
-        """A journal row back into the push it was (called in sink threads)."""
+        """A journal row back into the push it was (called in the sink workers' threads)."""
         security = None
         if r.security_control is not None:
             security = SecurityInfo(

@@ -1,12 +1,18 @@
-"""One worker per sink: feeds the sink from the journal, in its own thread, at its own pace.
+"""One worker per sink: an asyncio task that feeds the sink from the journal at its own pace.
 
 The worker reads the journal after the sink's checkpoint, rebuilds the
-pushes, writes a batch, flushes, and stores the checkpoint the sink returns
-(``<state-dir>/sinks/<name>.json``, atomically).  A failing sink is closed
-and reopened with back-off (1 s doubling up to ``retry_max``); meanwhile its
-backlog waits in the journal, and the port reader and the other sinks go on.
-Every sink call runs in the worker's own thread (a daemon thread, so a sink
-that hangs forever cannot keep the process from exiting).
+pushes, awaits the sink's ``write`` and ``flush``, and stores the checkpoint
+the sink returns (``<state-dir>/sinks/<name>.json``, atomically).  A failing
+sink is closed and reopened with back-off (1 s doubling up to ``retry_max``);
+meanwhile its backlog waits in the journal, and the port reader and the other
+sinks go on.
+
+The worker's blocking work (journal reads on its own SQLite connection,
+rebuilding pushes, writing checkpoint files) runs in the worker's own thread
+(a daemon thread); the sink's calls are awaited on the event loop, and a sink
+whose work blocks runs it in a thread of its own (``sinks.threaded``).  A sink
+call that never returns holds up only its own worker: at a stop the daemon
+waits ``stop_timeout`` for it, then exits without it.
 """
 
 from __future__ import annotations
@@ -16,14 +22,13 @@ import hashlib
 import logging
 import os
 import re
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
 
 from obis.push import Push
 from sinks.base import Checkpoint, Entry, Sink
+from sinks.threaded import CallThread
 
 from .atomic import read_json, write_json
 from .journal import JournalReader, Record
@@ -31,53 +36,6 @@ from .journal import JournalReader, Record
 log = logging.getLogger("han.sink")
 
 BATCH = 200
-
-
-class SinkThread:
-    """A daemon thread that runs calls one at a time; ``await call(fn)`` from the event loop."""
-
-    def __init__(self, name: str) -> None:
-        self._calls: list = []
-        self._cv = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            with self._cv:
-                while not self._calls:
-                    self._cv.wait()
-                fn, fut, loop = self._calls.pop(0)
-            if fn is None:
-                return
-            try:
-                result = fn()
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
-                loop.call_soon_threadsafe(_settle, fut, None, exc)
-            else:
-                loop.call_soon_threadsafe(_settle, fut, result, None)
-
-    async def call(self, fn: Callable[[], Any]) -> Any:
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        with self._cv:
-            self._calls.append((fn, fut, loop))
-            self._cv.notify()
-        return await fut
-
-    def stop(self) -> None:
-        with self._cv:
-            self._calls.append((None, None, None))
-            self._cv.notify()
-
-
-def _settle(fut: asyncio.Future, result: Any, exc: BaseException | None) -> None:
-    if fut.done():
-        return
-    if exc is not None:
-        fut.set_exception(exc)
-    else:
-        fut.set_result(result)
 
 
 def checkpoint_path(state_dir: str, sink_name: str) -> str:
@@ -124,7 +82,7 @@ class SinkWorker:
         self._reader: JournalReader | None = None
         self._wake = asyncio.Event()
         self._draining = False
-        self._thread = SinkThread(f"sink {self.name}")
+        self._thread = CallThread(f"worker {self.name}")  #: journal reads, rebuilds, checkpoint files
 
     # -- called from the event loop ---------------------------------------------------
     def wake(self) -> None:
@@ -137,9 +95,9 @@ class SinkWorker:
         delay = self.retry_min
         while True:
             try:
-                n = await self._thread.call(self._step)
+                n = await self._step()
             except Exception as exc:  # noqa: BLE001 - a sink failure never stops the daemon
-                await self._thread.call(self._close_quietly)
+                await self._close_quietly()
                 self._failed(exc)
                 if self._draining:
                     break
@@ -158,7 +116,7 @@ class SinkWorker:
                 break
             await self._wake.wait()
             self._wake.clear()
-        await self._thread.call(self._close)
+        await self._close()
 
     async def _wait_drain(self) -> None:
         while not self._draining:
@@ -170,14 +128,31 @@ class SinkWorker:
         self._draining = True
         self._wake.set()
 
-    # -- in the sink's thread -----------------------------------------------------------
-    def _step(self) -> int:
+    # -- one batch ------------------------------------------------------------------------
+    async def _step(self) -> int:
         if not self._opened:
-            self._open()
-        assert self._reader is not None
-        rows = self._reader.read_after(self.position, self.batch)
+            await self._open()
+        rows, entries = await self._thread.call(self._read)
         if not rows:
             return 0
+        if entries:
+            await self.sink.write(entries)
+        ckpt = await self.sink.flush()
+        # the sink holds every row read, including skipped ones
+        ckpt = Checkpoint(ckpt.journal, rows[-1].seq, ckpt.mark)
+        if not self.live:
+            await self._thread.call(self._store, ckpt)
+        self.position = ckpt.seq
+        self.delivered += len(entries)
+        return len(rows)
+
+    def _read(self) -> tuple[list[Record], list[Entry]]:
+        """The next batch after ``position``, rebuilt into entries (in the worker's thread)."""
+        if self._reader is None:
+            self._reader = JournalReader(self.journal_path)
+        rows = self._reader.read_after(self.position, self.batch)
+        if not rows:
+            return rows, []
         if rows[0].seq > self.position + 1 and self.position > 0:
             missed = rows[0].seq - self.position - 1
             self.dropped += missed
@@ -197,30 +172,27 @@ class SinkWorker:
                 continue
             received = datetime.fromtimestamp(r.received, timezone.utc)
             entries.append(Entry(r.seq, received, push, r.meter or "", r.meter_id))
-        if entries:
-            self.sink.write(entries)
-        ckpt = self.sink.flush()
-        # the sink holds every row read, including skipped ones
-        ckpt = Checkpoint(ckpt.journal, rows[-1].seq, ckpt.mark)
-        if not self.live:
-            # a sink that keeps its own position needs no fsync here (spares SD cards: one push every 10 s)
-            write_json(self.ckpt_path, ckpt.to_json(), sync=not self.sink.keeps_position)
-        self.position = ckpt.seq
-        self.delivered += len(entries)
-        return len(rows)
+        return rows, entries
 
-    def _open(self) -> None:
-        if self._reader is None:
-            self._reader = JournalReader(self.journal_path)
-        resume = Checkpoint(self.journal_id, max(self.position, self.live_start)) if self.live else self._stored()
-        ckpt = self.sink.open(resume)
+    async def _open(self) -> None:
+        resume = Checkpoint(self.journal_id, max(self.position, self.live_start)) if self.live else None
+        if resume is None:
+            resume = await self._thread.call(self._stored)
+        ckpt = await self.sink.open(resume)
         if self.holds is not None and ckpt.journal == self.journal_id:
             self.holds(self.name, ckpt.seq)
         self.position = ckpt.seq
         if not self.live:
-            os.makedirs(os.path.dirname(self.ckpt_path), mode=0o700, exist_ok=True)
-            write_json(self.ckpt_path, ckpt.to_json())
+            await self._thread.call(self._store_opened, ckpt)
         self._opened = True
+
+    def _store(self, ckpt: Checkpoint) -> None:
+        # a sink that keeps its own position needs no fsync here (spares SD cards: one push every 10 s)
+        write_json(self.ckpt_path, ckpt.to_json(), sync=not self.sink.keeps_position)
+
+    def _store_opened(self, ckpt: Checkpoint) -> None:
+        os.makedirs(os.path.dirname(self.ckpt_path), mode=0o700, exist_ok=True)
+        write_json(self.ckpt_path, ckpt.to_json())
 
     def _stored(self) -> Checkpoint:
         """The checkpoint stored after the last flush (position 0 for a new sink or another journal)."""
@@ -239,25 +211,28 @@ class SinkWorker:
             return Checkpoint(self.journal_id, 0)
         return stored
 
-    def _close_quietly(self) -> None:
+    async def _close_quietly(self) -> None:
         self._opened = False
         try:
-            self.sink.close()
+            await self.sink.close()
         except Exception:  # noqa: BLE001 - best effort after a failure
             pass
 
-    def _close(self) -> None:
+    async def _close(self) -> None:
         if self._opened:
             try:
-                self.sink.flush()
+                await self.sink.flush()
             except Exception as exc:  # noqa: BLE001
                 log.warning("%s: flush at exit failed: %s", self.name, exc)
-        self._close_quietly()
+        await self._close_quietly()
+        await self._thread.call(self._close_reader)
+        self.state = "stopped"
+        self._thread.stop()
+
+    def _close_reader(self) -> None:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        self.state = "stopped"
-        self._thread.stop()
 
     # -- bookkeeping (event loop) -------------------------------------------------------
     def _failed(self, exc: Exception) -> None:

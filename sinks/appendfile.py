@@ -7,6 +7,7 @@ written again, so every push is in the file exactly once.  A shorter file
 was rotated or truncated by someone else: writing continues at its end.
 
 ``PATH`` ``-`` writes to standard output: a live view that keeps no position.
+File writes and fsync block, so the sink runs in its own thread (:class:`ThreadedSink`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
-from .base import Checkpoint, Entry, Sink, SinkError
+from .base import Checkpoint, Entry, SinkError
+from .threaded import ThreadedSink
 
 
-class AppendFileSink(Sink):
+class AppendFileSink(ThreadedSink):
     #: text written at the top of a new, empty file (a CSV header)
     header = ""
 
@@ -37,7 +39,7 @@ class AppendFileSink(Sink):
     def live(self) -> bool:  # type: ignore[override]
         return self.stdout
 
-    def open(self, resume: Checkpoint) -> Checkpoint:
+    def open_sync(self, resume: Checkpoint) -> Checkpoint:
         self._journal, self._seq = resume.journal, resume.seq
         if self.stdout:
             self.fh = sys.stdout
@@ -60,7 +62,7 @@ class AppendFileSink(Sink):
         self.fh = fh
         return Checkpoint(self._journal, self._seq, {"offset": fh.tell()})
 
-    def write(self, entries: Sequence[Entry]) -> None:
+    def write_sync(self, entries: Sequence[Entry]) -> None:
         if self.fh is None:
             raise SinkError(f"{self.scheme} sink: not open")
         text = "".join(self.format(e) for e in entries)
@@ -70,7 +72,7 @@ class AppendFileSink(Sink):
             raise SinkError(f"{self.scheme} sink: cannot write {self.target}: {exc.strerror}") from None
         self._advance(entries)
 
-    def flush(self) -> Checkpoint:
+    def flush_sync(self) -> Checkpoint:
         fh = self.fh
         if fh is None:
             raise SinkError(f"{self.scheme} sink: not open")
@@ -85,7 +87,7 @@ class AppendFileSink(Sink):
             raise SinkError(f"{self.scheme} sink: cannot write {self.target}: {exc.strerror}") from None
         return Checkpoint(self._journal, self._seq, {"offset": offset})
 
-    def close(self) -> None:
+    def close_sync(self) -> None:
         fh, self.fh = self.fh, None
         if fh is None or self.stdout:
             return

@@ -1,12 +1,21 @@
 """The sink interface, and the registry from URL scheme to sink class.
 
 A sink receives finished pushes; it does not know where the bytes came from.
-The daemon (``han run``) drives every sink the same way, from its own thread::
+The sink interface is asynchronous: the daemon (``han run``) is an asyncio
+program, and it drives every sink the same way, from one task per sink, one
+call at a time::
 
-    resume = sink.open(checkpoint)     # where delivery resumes
-    sink.write(entries)                # a batch of Entry(seq, received, push), in journal order
-    checkpoint = sink.flush()          # durable now; the daemon stores the checkpoint
-    sink.close()
+    resume = await sink.open(checkpoint)     # where delivery resumes
+    await sink.write(entries)                # a batch of Entry(seq, received, push), in journal order
+    checkpoint = await sink.flush()          # durable now; the daemon stores the checkpoint
+    await sink.close()
+
+A call must never block the event loop (the port reader and the other sinks
+share it) and must end in bounded time: a network sink awaits with timeouts
+(``sinks.mqtt``); a sink whose work blocks (sqlite3, files, a synchronous HTTP
+client) subclasses :class:`sinks.threaded.ThreadedSink` and writes plain
+``open_sync``/``write_sync``/``flush_sync``/``close_sync`` methods, which run
+in the sink's own thread and are given up on when they hang.
 
 Exactly once.  Every accepted push is first appended to the daemon's journal
 and gets a position ``seq`` (1, 2, 3 ... never reused).  A sink's checkpoint
@@ -15,8 +24,16 @@ daemon re-delivers everything after the stored checkpoint, so a sink must
 either store its position atomically with its data (the SQLite sink keeps it
 in the same transaction and returns it from :meth:`Sink.open`), or undo what
 it wrote after the last checkpoint (the file sinks truncate the file to the
-byte offset recorded in the checkpoint's ``mark``), or be idempotent (a later
-InfluxDB sink: the same point written twice is one point).
+byte offset recorded in the checkpoint's ``mark``), or be idempotent (the
+InfluxDB sink: the same point written twice is one point), or ask the
+destination what it holds (the MQTT sink reads its retained state on open).
+A call that raises (or times out) is a failure: the daemon closes the sink,
+reopens it with back-off from its stored checkpoint and re-sends the batch.
+
+Writing a sink: subclass :class:`Sink` (async) or ``ThreadedSink`` (blocking),
+set ``scheme``, take options as keyword-only ``__init__`` arguments, keep
+``_journal``/``_seq`` with :meth:`Sink._advance`, and add a row to
+:data:`SINKS`.
 
 Sinks are looked up lazily by scheme (``sqlite:PATH``, ``jsonl:PATH``,
 ``csv:PATH``, ``console:``): only the chosen sink's module is imported, so
@@ -97,7 +114,7 @@ class Checkpoint:
 
 
 class Sink(ABC):
-    """Where pushes go.  Methods are called from one thread, never concurrently."""
+    """Where pushes go.  The daemon awaits one call at a time, never two at once, on its event loop."""
 
     scheme: ClassVar[str] = ""
     #: a live sink (stdout, console) starts at the newest push and keeps no position across restarts
@@ -118,7 +135,7 @@ class Sink(ABC):
     def name(self) -> str:
         return redact(f"{self.scheme}:{self.target}")
 
-    def open(self, resume: Checkpoint) -> Checkpoint:
+    async def open(self, resume: Checkpoint) -> Checkpoint:
         """Open the destination; return the checkpoint delivery resumes from.
 
         ``resume`` is the checkpoint the daemon stored after the last flush
@@ -128,14 +145,14 @@ class Sink(ABC):
         return resume
 
     @abstractmethod
-    def write(self, entries: Sequence[Entry]) -> None:
+    async def write(self, entries: Sequence[Entry]) -> None:
         """Write a batch (may buffer until :meth:`flush`).  Raise on failure; the batch is re-sent."""
 
-    def flush(self) -> Checkpoint:
+    async def flush(self) -> Checkpoint:
         """Make everything written durable and return the new checkpoint."""
         return Checkpoint(self._journal, self._seq)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Release the destination (after a flush, or after a failure: then best effort)."""
 
     def _advance(self, entries: Sequence[Entry]) -> None:

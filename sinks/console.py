@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from .base import Entry, Sink, time_utc
+from .base import Checkpoint, Entry, time_utc
+from .threaded import ThreadedSink
 
 #: (register key, label, format) shown when the push has them, in this order
 SHOWN = (
@@ -24,19 +25,19 @@ SHOWN = (
 )
 
 
-class ConsoleSink(Sink):
+class ConsoleSink(ThreadedSink):
     scheme = "console"
     live = True
 
-    def write(self, entries: Sequence[Entry]) -> None:
+    def write_sync(self, entries: Sequence[Entry]) -> None:
         out = sys.stdout
         for e in entries:
             out.write(line(e) + "\n")
         self._advance(entries)
 
-    def flush(self):
+    def flush_sync(self) -> Checkpoint:
         sys.stdout.flush()
-        return super().flush()
+        return super().flush_sync()
 
 
 def line(e: Entry) -> str:

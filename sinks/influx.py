@@ -34,7 +34,8 @@ No data loss: a point is acknowledged (the sink's checkpoint advances) only
 after the server answered 204.  Until then it waits in the daemon's journal,
 on disk in the state directory (bounded by ``spool_max_pushes`` and
 ``spool_max_age``), and is re-sent in order after a restart.  Writes are
-synchronous batches, never influxdb-client's in-memory batching writer.
+synchronous batches, never influxdb-client's in-memory batching writer;
+the HTTP calls block, so they run in the sink's own thread (:class:`ThreadedSink`).
 Errors: 400/413/422 (the server rejects the data) are logged and the rejected
 push is skipped; 401/403/404 (token, permissions, no such database) and
 429/5xx/connection errors raise, so the daemon retries with capped back-off.
@@ -57,7 +58,8 @@ from typing import Any
 
 from obis.push import Push, Register
 
-from .base import Entry, Sink, SinkError, secret, time_utc
+from .base import Checkpoint, Entry, SinkError, secret, time_utc
+from .threaded import ThreadedSink
 
 log = logging.getLogger("han.sink")
 
@@ -110,7 +112,7 @@ def field_value(v: Any) -> float | str | None:
     return str(v)
 
 
-class InfluxSink(Sink):
+class InfluxSink(ThreadedSink):
     scheme = "influx"
     #: seconds: the back-off cap while the server is unreachable (drains within seconds when it is back)
     retry_max = 5.0
@@ -172,6 +174,8 @@ class InfluxSink(Sink):
         self.verify_tls = bool(verify_tls)
         if retry_max is not None:
             self.retry_max = float(retry_max)
+        # a batch is one request (one per push when the server rejects one): each waits up to timeout
+        self.call_timeout = max(ThreadedSink.call_timeout, 3 * self.timeout)
         if self.api == "v2":
             self._token = pick("token", token) or secret("HAN_INFLUX_TOKEN", "han-influx-token") or ""
             if not self.bucket:
@@ -236,8 +240,8 @@ class InfluxSink(Sink):
         return out
 
     # -- I/O ---------------------------------------------------------------------------
-    def open(self, resume):
-        ckpt = super().open(resume)
+    def open_sync(self, resume: Checkpoint) -> Checkpoint:
+        ckpt = super().open_sync(resume)
         if self.api == "v2":
             from influxdb_client import InfluxDBClient
             from influxdb_client.client.write_api import SYNCHRONOUS
@@ -252,7 +256,7 @@ class InfluxSink(Sink):
             self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
         return ckpt
 
-    def write(self, entries: Sequence[Entry]) -> None:
+    def write_sync(self, entries: Sequence[Entry]) -> None:
         lines = self.lines(entries)
         if lines:
             status, detail = self._post("\n".join(lines))
@@ -331,7 +335,7 @@ class InfluxSink(Sink):
         except (OSError, ValueError) as exc:
             raise SinkError(f"influx sink: cannot reach {self.base_url}: {_reason(exc)}") from None
 
-    def close(self) -> None:
+    def close_sync(self) -> None:
         client, self._client, self._write_api = self._client, None, None
         if client is not None:
             try:

@@ -40,16 +40,24 @@ The password may come from ``HAN_MQTT_PASSWORD`` or the systemd credential
 ``han-mqtt-password``; it is never logged.  Needs ``pip install han[mqtt]`` (aiomqtt).
 
 The message building is sans-IO (:class:`MqttPlan`); :class:`MqttSink` is a thin
-shell that runs aiomqtt on an event loop in its own thread.
+asyncio shell on the daemon's own event loop.  It uses aiomqtt through its
+public API only: the client is entered as an async context manager (held in an
+``AsyncExitStack`` from :meth:`MqttSink.open` to :meth:`MqttSink.close`), and
+every wait on the broker has a timeout, so a hung broker (no TCP reset) fails
+the call after ``timeout`` seconds instead of hanging the sink.  A client whose
+connection attempt went unanswered is reused for the next attempt (aiomqtt's
+client is reusable), so that attempt closes the socket the last one left open;
+a client that was connected is not (paho would re-send its unacknowledged
+messages on a new connection: a push published twice).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
-import threading
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -307,9 +315,9 @@ class MqttSink(Sink):
         if retry_max is not None:
             self.retry_max = float(retry_max)
         self.plan = MqttPlan(prefix=prefix, topic=topic, expire_after=expire, version=_version())
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._client: Any = None
+        self._mqtt: Any = None  #: an aiomqtt.Client that never connected, for the next attempt
+        self._stack: contextlib.AsyncExitStack | None = None  #: holds the client's connection while open
+        self._client: Any = None  #: the connected client (None while closed)
 
     @property
     def name(self) -> str:
@@ -318,44 +326,9 @@ class MqttSink(Sink):
         host = f"{parsed.hostname}:{parsed.port}" if parsed.port else (parsed.hostname or "")
         return f"{self.scheme}://{user}{host}" + (f"?{parsed.query}" if parsed.query else "")
 
-    # -- the event loop thread --------------------------------------------------------
-    def _run(self, coro: Any, timeout: float | None = None) -> Any:
-        assert self._loop is not None
-        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        try:
-            return fut.result(timeout if timeout is not None else self.timeout + 5)
-        except TimeoutError:
-            fut.cancel()
-            raise SinkError(f"mqtt sink: no answer from {self.host}:{self.port} within {self.timeout:g} s") from None
-
-    def _start_loop(self) -> None:
-        if self._loop is not None:
-            return
-        loop = asyncio.new_event_loop()
-        loop.set_exception_handler(lambda _loop, ctx: log.debug("mqtt: %s", ctx.get("message")))
-        ready = threading.Event()
-
-        def main() -> None:
-            asyncio.set_event_loop(loop)
-            loop.call_soon(ready.set)
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=main, name=f"mqtt {self.host}", daemon=True)
-        self._thread.start()
-        ready.wait()
-        self._loop = loop
-
-    def _stop_loop(self) -> None:
-        loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(5.0)
-
     # -- the sink ---------------------------------------------------------------------
-    def open(self, resume: Checkpoint) -> Checkpoint:
-        ckpt = super().open(resume)
+    async def open(self, resume: Checkpoint) -> Checkpoint:
+        ckpt = await super().open(resume)
         totals = resume.mark.get("totals")
         if isinstance(totals, Mapping):
             for node, values in totals.items():
@@ -367,12 +340,11 @@ class MqttSink(Sink):
             import aiomqtt
         except ImportError:
             raise SinkError("mqtt sink: needs aiomqtt: pip install 'han[mqtt]'") from None
-        self._start_loop()
-        self._run(self._connect(aiomqtt))
+        await self._connect(aiomqtt)
         self.plan.connected()
         seq = ckpt.seq
         if ckpt.journal:
-            retained = self._run(self._retained(aiomqtt), timeout=self.timeout * 2 + 5)
+            retained = await self._retained(aiomqtt)
             seq = max(seq, self.plan.delivered(retained, ckpt.journal))
             self._seq = seq
         return Checkpoint(ckpt.journal, seq, self._mark())
@@ -407,13 +379,13 @@ class MqttSink(Sink):
             ) from None
         return found
 
-    async def _connect(self, aiomqtt: Any) -> None:
+    def _new_client(self, aiomqtt: Any) -> Any:
         tls_context = None
         if self.tls:
             import ssl
 
             tls_context = ssl.create_default_context()
-        client = aiomqtt.Client(
+        return aiomqtt.Client(
             self.host,
             self.port,
             username=self.user,
@@ -424,15 +396,24 @@ class MqttSink(Sink):
             tls_context=tls_context,
             logger=logging.getLogger("han.sink.mqtt.client"),
         )
+
+    async def _connect(self, aiomqtt: Any) -> None:
+        client, self._mqtt = self._mqtt or self._new_client(aiomqtt), None
+        stack = contextlib.AsyncExitStack()
         try:
-            await client.__aenter__()
+            # aiomqtt waits ``timeout`` for the CONNACK itself; this outer bound also covers the TCP connect
+            async with asyncio.timeout(self.timeout + 10.0):
+                self._client = await stack.enter_async_context(client)
+        except aiomqtt.MqttReentrantError:
+            raise SinkError(f"mqtt sink: cannot connect to {self.host}:{self.port}: the client is busy") from None
         except aiomqtt.MqttError as exc:
-            _detach(client)
+            # never connected, so nothing was published on it: the next attempt reuses this client,
+            # and its connect closes the socket this attempt may have left open (a broker that hangs)
+            self._mqtt = client
             raise SinkError(f"mqtt sink: cannot connect to {self.host}:{self.port}: {_reason(exc)}") from None
-        except BaseException:  # cancelled: no answer within the timeout (a hung broker)
-            _detach(client)
-            raise
-        self._client = client
+        except TimeoutError:
+            raise SinkError(f"mqtt sink: no answer from {self.host}:{self.port} within {self.timeout:g} s") from None
+        self._stack = stack
         await self._publish(self.plan.status_topic, "online", retain=True)
 
     async def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
@@ -443,65 +424,33 @@ class MqttSink(Sink):
         except aiomqtt.MqttError as exc:
             raise SinkError(f"mqtt sink: cannot publish to {self.host}:{self.port}: {_reason(exc)}") from None
 
-    def write(self, entries: Sequence[Entry]) -> None:
+    async def write(self, entries: Sequence[Entry]) -> None:
         if self._client is None:
             raise SinkError("mqtt sink: not connected")
-        messages = self.plan.messages(entries, self._journal)
-
-        async def send() -> None:
-            for m in messages:
-                await self._publish(m.topic, m.payload, m.retain)
-
-        self._run(send(), timeout=self.timeout * (1 + len(messages)) + 5)
+        # each message waits for its PUBACK (sequential: see the exactly-once note above), at most timeout
+        for m in self.plan.messages(entries, self._journal):
+            await self._publish(m.topic, m.payload, m.retain)
         self._advance(entries)
 
     def _mark(self) -> dict[str, Any]:
         return {"totals": {node: dict(v) for node, v in self.plan.totals.items()}}
 
-    def flush(self) -> Checkpoint:
+    async def flush(self) -> Checkpoint:
         return Checkpoint(self._journal, self._seq, self._mark())
 
-    def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None and self._loop is not None:
-
-            async def bye() -> None:
-                try:
-                    await client.publish(self.plan.status_topic, "offline", qos=1, retain=True, timeout=2.0)
-                except Exception:  # noqa: BLE001 - best effort: the last will says the same
-                    pass
-                try:
-                    await client.__aexit__(None, None, None)
-                except Exception:  # noqa: BLE001
-                    pass
-
-            try:
-                self._run(bye(), timeout=5.0)
-            except Exception:  # noqa: BLE001
-                pass
-        self._stop_loop()
-        if client is not None:
-            _detach(client)
-
-
-def _detach(client: Any) -> None:
-    """Cut a client that could not say goodbye (a hung broker) loose from our stopped event loop.
-
-    Otherwise paho closes its socket when the object is collected and calls aiomqtt's socket
-    callbacks, which schedule work on the closed loop: a traceback on standard error.
-    """
-    paho = getattr(client, "_client", None)
-    if paho is None:
-        return
-    for name in ("on_socket_open", "on_socket_close", "on_socket_register_write", "on_socket_unregister_write"):
+    async def close(self) -> None:
+        stack, client, self._stack, self._client = self._stack, self._client, None, None
+        if stack is None:
+            return
+        # a client that was connected is never reused: paho would re-send its unacknowledged
+        # messages on the next connection, and a push must not be published twice
         try:
-            setattr(paho, name, None)
-        except Exception:  # noqa: BLE001 - best effort
+            async with asyncio.timeout(5.0):
+                with contextlib.suppress(Exception):  # best effort: the last will says the same
+                    await client.publish(self.plan.status_topic, "offline", qos=1, retain=True, timeout=2.0)
+                await stack.aclose()  # disconnects
+        except Exception:  # noqa: BLE001 - a hung or lost broker: nothing more to do
             pass
-    try:
-        paho._sock_close()  # with no callbacks left: just closes the socket
-    except Exception:  # noqa: BLE001
-        pass
 
 
 class MqttsSink(MqttSink):

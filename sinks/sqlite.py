@@ -37,6 +37,10 @@ daemon runs, WAL lets readers and the writer work at the same time)::
 Exactly once: the rows of a batch and the journal position go into one
 transaction; pushes are also unique by (meter, push_key), so a push that
 arrives again (a journal that was reset) is ignored, never duplicated.
+
+sqlite3 blocks, and a connection belongs to the thread that opened it, so the
+sink is a :class:`~sinks.threaded.ThreadedSink`: every call of one open ... close
+runs in the sink's own thread.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from .base import Checkpoint, Entry, Sink, SinkError, iso_utc, push_key, time_utc
+from .base import Checkpoint, Entry, SinkError, iso_utc, push_key, time_utc
+from .threaded import ThreadedSink
 
 SCHEMA_VERSION = 2
 
@@ -110,7 +115,7 @@ CREATE VIEW latest AS
 """
 
 
-class SqliteSink(Sink):
+class SqliteSink(ThreadedSink):
     scheme = "sqlite"
     keeps_position = True
 
@@ -122,9 +127,11 @@ class SqliteSink(Sink):
             raise SinkError("sqlite sink: synchronous must be OFF, NORMAL, FULL or EXTRA")
         self.synchronous = synchronous.upper()
         self.busy_timeout = float(busy_timeout)
+        # a call may wait busy_timeout for another writer's lock before it writes
+        self.call_timeout = max(ThreadedSink.call_timeout, 3 * self.busy_timeout)
         self.db: sqlite3.Connection | None = None
 
-    def open(self, resume: Checkpoint) -> Checkpoint:
+    def open_sync(self, resume: Checkpoint) -> Checkpoint:
         path = self.target
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
@@ -153,7 +160,7 @@ class SqliteSink(Sink):
             self._seq = resume.seq
         return Checkpoint(self._journal, self._seq)
 
-    def write(self, entries: Sequence[Entry]) -> None:
+    def write_sync(self, entries: Sequence[Entry]) -> None:
         db = self.db
         if db is None:
             raise SinkError("sqlite sink: not open")
@@ -224,11 +231,11 @@ class SqliteSink(Sink):
             ],
         )
 
-    def flush(self) -> Checkpoint:
+    def flush_sync(self) -> Checkpoint:
         # every write() committed its transaction: nothing is buffered
         return Checkpoint(self._journal, self._seq)
 
-    def close(self) -> None:
+    def close_sync(self) -> None:
         if self.db is not None:
             try:
                 self.db.close()

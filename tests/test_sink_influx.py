@@ -95,11 +95,11 @@ def test_same_meter_second_never_overwrites_and_a_resent_batch_is_idempotent(tmp
     assert (row["count"], row["count_1"]) == (len(frames), len(frames))
     # the same journal rows sent again: the very same points, no new ones
     sink = create_sink(url)
-    sink.open(Checkpoint("j"))
+    asyncio.run(sink.open(Checkpoint("j")))
     pushes = [Entry(i + 1, datetime(2026, 1, 1, tzinfo=timezone.utc), p) for i, p in enumerate(_decoded(frames))]
-    sink.write(pushes)
-    sink.write(pushes)
-    sink.close()
+    asyncio.run(sink.write(pushes))
+    asyncio.run(sink.write(pushes))
+    asyncio.run(sink.close())
     (row,) = influxd.series(q, db)
     assert (row["count"], row["count_1"]) == (len(frames), len(frames))
     stamps = [r[0] for r in influxd.query('SELECT "invocation_counter" FROM "han"', db, epoch="ns")["results"][0]
@@ -190,11 +190,11 @@ def test_strings_stay_strings_and_bad_data_is_skipped_not_retried(influxd, caplo
                      1, key="active_power_import")
     entries = [Entry(1, t0, push_with([fw, power], t0)), Entry(2, t1, push_with([fw, power], t1))]
     sink = create_sink(f"influx://127.0.0.1:{influxd.port}?api=v1&db={db}")
-    sink.open(Checkpoint("j"))
+    asyncio.run(sink.open(Checkpoint("j")))
     with caplog.at_level(logging.ERROR):
-        sink.write(entries)
-    assert sink.flush().seq == 2  # acknowledged: a 400 is not retried
-    sink.close()
+        asyncio.run(sink.write(entries))
+    assert asyncio.run(sink.flush()).seq == 2  # acknowledged: a 400 is not retried
+    asyncio.run(sink.close())
     assert sink.skipped == 1
     assert "rejected journal position 1 as bad data (HTTP 400" in caplog.text
     rows = influxd.series('SELECT "firmware_version", "active_power_import_w" FROM "han" WHERE meter_id = \'M1\'', db)
@@ -203,18 +203,18 @@ def test_strings_stay_strings_and_bad_data_is_skipped_not_retried(influxd, caplo
 
 def test_missing_database_and_wrong_api_are_retried_with_a_hint(influxd):
     sink = create_sink(f"influx://127.0.0.1:{influxd.port}?api=v1&db=no_such_db")
-    sink.open(Checkpoint("j"))
+    asyncio.run(sink.open(Checkpoint("j")))
     e = Entry(1, datetime(2026, 3, 2, tzinfo=timezone.utc),
               push_with([Register(None, None, 1, "W", 1, "long", 0, 0, key="active_power_import")],
                         datetime(2026, 3, 2, tzinfo=timezone.utc)))
     with pytest.raises(Exception, match="HTTP 404: not found: does the database 'no_such_db' exist"):
-        sink.write([e])
+        asyncio.run(sink.write([e]))
     sink = create_sink(f"influx://127.0.0.1:{influxd.port}?org=o&bucket=b&token=t0ken")
-    sink.open(Checkpoint("j"))
+    asyncio.run(sink.open(Checkpoint("j")))
     with pytest.raises(Exception, match=r"before 1.8 has no /api/v2/write") as info:
-        sink.write([e])
+        asyncio.run(sink.write([e]))
     assert "t0ken" not in str(info.value)
-    sink.close()
+    asyncio.run(sink.close())
 
 
 def test_url_parsing_and_secrets_never_shown(monkeypatch):

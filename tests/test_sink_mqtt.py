@@ -246,16 +246,16 @@ def test_a_decreasing_total_is_never_published_even_after_a_restart(caplog):
     # the highest values travel in the checkpoint: a new sink (after a restart) keeps the guard
     sink = create_sink("mqtt://127.0.0.1:1")
     sink.plan.totals = plan.totals
-    mark = sink.flush().mark
+    mark = asyncio.run(sink.flush()).mark
     assert mark == {"totals": {"han_7": {"active_energy_import": 5.0}}}
     again = MqttPlan(prefix="", topic="han")
     sink2 = create_sink("mqtt://127.0.0.1:1")
     sink2.plan = again
     try:
-        sink2.open(Checkpoint("j", 2, json.loads(json.dumps(mark))))
+        asyncio.run(sink2.open(Checkpoint("j", 2, json.loads(json.dumps(mark)))))
     except Exception:  # noqa: BLE001 - no broker on port 1: the totals are loaded before connecting
         pass
-    sink2.close()
+    asyncio.run(sink2.close())
     msgs = again.messages([Entry(3, t, energy_push(4500, t + timedelta(seconds=20)))])
     assert "active_energy_import" not in json.loads(msgs[-1].payload)
 

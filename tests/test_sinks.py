@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from asyncio import run
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -65,10 +66,10 @@ def test_meter_time_and_keys():
 def test_sqlite_schema_and_values(tmp_path):
     db = str(tmp_path / "han.db")
     sink = create_sink(f"sqlite:{db}")
-    assert sink.open(Checkpoint("j1")) == Checkpoint("j1", 0)
+    assert run(sink.open(Checkpoint("j1"))) == Checkpoint("j1", 0)
     batch = entries(3)
-    sink.write(batch)
-    assert sink.flush() == Checkpoint("j1", 3)
+    run(sink.write(batch))
+    assert run(sink.flush()) == Checkpoint("j1", 3)
     # readable by another connection (the sqlite3 shell) while the sink is open
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -97,7 +98,7 @@ def test_sqlite_schema_and_values(tmp_path):
     latest = dict(con.execute("SELECT obis, value FROM latest").fetchall())
     assert len(latest) == 33 and latest["1.1.1.8.0.255"] == rows[2][5]
     con.close()
-    sink.close()
+    run(sink.close())
 
 
 def test_sqlite_keeps_its_own_position(tmp_path):
@@ -105,18 +106,18 @@ def test_sqlite_keeps_its_own_position(tmp_path):
     db = f"sqlite:{tmp_path / 'han.db'}"
     batch = entries(4)
     sink = create_sink(db)
-    sink.open(Checkpoint("j1"))
-    sink.write(batch[:3])
-    sink.close()  # no flush, no checkpoint stored by the daemon
+    run(sink.open(Checkpoint("j1")))
+    run(sink.write(batch[:3]))
+    run(sink.close())  # no flush, no checkpoint stored by the daemon
     sink = create_sink(db)
-    assert sink.open(Checkpoint("j1", 0)).seq == 3
-    sink.write(batch)  # the daemon re-sends from its (older) checkpoint
-    sink.close()
+    assert run(sink.open(Checkpoint("j1", 0))).seq == 3
+    run(sink.write(batch))  # the daemon re-sends from its (older) checkpoint
+    run(sink.close())
     # a new journal (state directory wiped): pushes already stored are recognised by (meter, counter)
     sink = create_sink(db)
-    assert sink.open(Checkpoint("j2", 0)).seq == 0
-    sink.write([Entry(i + 1, e.received, e.push) for i, e in enumerate(batch)])
-    sink.close()
+    assert run(sink.open(Checkpoint("j2", 0))).seq == 0
+    run(sink.write([Entry(i + 1, e.received, e.push) for i, e in enumerate(batch)]))
+    run(sink.close())
     con = sqlite3.connect(tmp_path / "han.db")
     assert con.execute("SELECT count(*), count(DISTINCT push_key) FROM pushes").fetchone() == (4, 4)
     assert con.execute("SELECT count(*) FROM readings").fetchone() == (4 * 33,)  # 32 registers and the list id
@@ -128,17 +129,17 @@ def test_file_sink_cuts_an_unacknowledged_tail(tmp_path, scheme):
     url = f"{scheme}:{tmp_path / ('out.' + scheme)}"
     batch = entries(5)
     sink = create_sink(url)
-    ckpt = sink.open(Checkpoint("j1"))
-    sink.write(batch[:2])
-    ckpt = sink.flush()  # stored by the daemon
-    sink.write(batch[2:4])
-    sink.flush()  # ... and killed before this checkpoint was stored
-    sink.close()
+    ckpt = run(sink.open(Checkpoint("j1")))
+    run(sink.write(batch[:2]))
+    ckpt = run(sink.flush())  # stored by the daemon
+    run(sink.write(batch[2:4]))
+    run(sink.flush())  # ... and killed before this checkpoint was stored
+    run(sink.close())
     sink = create_sink(url)
-    assert sink.open(ckpt).seq == 2
-    sink.write(batch[2:])
-    sink.flush()
-    sink.close()
+    assert run(sink.open(ckpt)).seq == 2
+    run(sink.write(batch[2:]))
+    run(sink.flush())
+    run(sink.close())
     text = (tmp_path / ("out." + scheme)).read_text()
     if scheme == "jsonl":
         lines = [json.loads(x) for x in text.splitlines()]
@@ -162,24 +163,24 @@ def test_file_sink_rotated_by_someone_else(tmp_path):
     path = tmp_path / "out.jsonl"
     batch = entries(3)
     sink = create_sink(f"jsonl:{path}")
-    sink.open(Checkpoint("j1"))
-    sink.write(batch[:2])
-    ckpt = sink.flush()
-    sink.close()
+    run(sink.open(Checkpoint("j1")))
+    run(sink.write(batch[:2]))
+    ckpt = run(sink.flush())
+    run(sink.close())
     path.unlink()  # logrotate
     sink = create_sink(f"jsonl:{path}")
-    assert sink.open(ckpt).seq == 2
-    sink.write(batch[2:])
-    sink.close()
+    assert run(sink.open(ckpt)).seq == 2
+    run(sink.write(batch[2:]))
+    run(sink.close())
     assert len(path.read_text().splitlines()) == 1
 
 
 def test_console_line(tmp_path, capsys):
     sink = create_sink("console:")
     assert sink.live
-    sink.open(Checkpoint("j1", 7))
-    sink.write(entries(1, first_seq=8))
-    assert sink.flush().seq == 8
+    run(sink.open(Checkpoint("j1", 7)))
+    run(sink.write(entries(1, first_seq=8)))
+    assert run(sink.flush()).seq == 8
     out = capsys.readouterr().out
     assert out.startswith("2026-01-15 11:00:00Z  4B414D4501DF5E76  import ") and " kWh" in out and "L1 " in out
 
@@ -191,14 +192,14 @@ def test_same_counter_or_time_with_new_content_is_a_new_push(tmp_path):
     restarted = entries(3, first_seq=4, seed=2)  # the same counters and times, other readings
     assert [push_key(e.push).split(":")[1] for e in first] == [push_key(e.push).split(":")[1] for e in restarted]
     sink = create_sink(f"sqlite:{tmp_path / 'han.db'}")
-    sink.open(Checkpoint("j1", 0))
-    sink.write(first + restarted)
-    sink.flush()
-    sink.close()
+    run(sink.open(Checkpoint("j1", 0)))
+    run(sink.write(first + restarted))
+    run(sink.flush())
+    run(sink.close())
     sink = create_sink(f"sqlite:{tmp_path / 'han.db'}")
-    sink.open(Checkpoint("j2", 0))  # a new journal re-sends everything: nothing new
-    sink.write([Entry(i + 1, e.received, e.push) for i, e in enumerate(first + restarted)])
-    sink.flush()
-    sink.close()
+    run(sink.open(Checkpoint("j2", 0)))  # a new journal re-sends everything: nothing new
+    run(sink.write([Entry(i + 1, e.received, e.push) for i, e in enumerate(first + restarted)]))
+    run(sink.flush())
+    run(sink.close())
     con = sqlite3.connect(tmp_path / "han.db")
     assert con.execute("SELECT count(*), count(DISTINCT push_key) FROM pushes").fetchone() == (6, 6)
