@@ -141,6 +141,8 @@ def test_outage_and_daemon_restart_every_point_exactly_once(tmp_path, pty, victo
         for f in frames[20:]:
             await pty.write(f)
         await wait_until(lambda: accepted(d) == 10, "10 more pushes")
+        # the restarted daemon meets the outage too before the server comes back
+        await wait_until(lambda: d.workers[0].state == "failing", "the sink to fail again")
         assert not caught_up(d)
         victoria.start()  # the server is back: the backlog drains in order
         await wait_until(lambda: caught_up(d), "the backlog to drain")
