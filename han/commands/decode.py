@@ -27,7 +27,8 @@ def configure(p: argparse.ArgumentParser) -> None:
         "inputs",
         nargs="*",
         metavar="INPUT",
-        help="hex text, a file of hex text or binary capture, or - for standard input (default: stdin)",
+        help="hex text, a file of hex text (labelled lines such as 'RX: 7E A1 ...' too) or binary capture,"
+        " or - for standard input, decoded as it arrives (default: stdin)",
     )
     p.add_argument("--key", metavar="HEX", help="encryption key (GUEK, Kamstrup 'gpk60'); env HAN_KEY")
     p.add_argument("--auth-key", metavar="HEX", help="authentication key (GAK, Kamstrup 'gpk61'); env HAN_AUTH_KEY")
