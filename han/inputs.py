@@ -36,7 +36,7 @@ from typing import BinaryIO, Iterator
 _COMMENT = re.compile(rb"#[^\n]*")
 _PREFIX = re.compile(rb"0[xX](?=[0-9a-fA-F])")
 #: what joins hex digits: whitespace and the separators (deleted with bytes.translate)
-_JOINERS = b" \t\n\r\v\f:,;-"
+_JOINERS = b" \t\n\r\v\f\x1c\x1d\x1e\x1f:,;-"  # (as str's \s: \x1c-\x1f too)
 _HEXDIGITS = b"0123456789abcdefABCDEF"
 _WORD = re.compile(rb"\S+")
 #: one whitespace-separated word of hex notation
@@ -77,9 +77,20 @@ def _bad_char(digits: bytes) -> str:
     return repr(chr(digits[m.start()])) if m else "?"
 
 
+_STR_SEPARATORS = re.compile(r"[\s:,;\-]+")
+
+
 def parse_hex(text: str | bytes) -> bytes:
     """Hex text (no labels) → bytes; raises InputError with the reason."""
-    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    if isinstance(text, str):
+        if not text.isascii():  # e.g. a key pasted with no-break spaces: Unicode whitespace separates too
+            text = _STR_SEPARATORS.sub("", re.sub(r"#[^\n]*", "", text))
+            if not text.isascii():
+                bad = next(ch for ch in text if not ch.isascii())
+                raise InputError(f"not hex text (found {bad!r})")
+        data = text.encode("ascii")
+    else:
+        data = text
     digits = _digits(data)
     try:
         return binascii.unhexlify(digits)
