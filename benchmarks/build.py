@@ -77,14 +77,28 @@ def kamstrup_apdu(i: int, when: datetime) -> bytes:
     return build_data_notification(axdr.structure(*items), datetime=dt)
 
 
-def kamstrup_frames(count: int, start_ic: int = 1000) -> bytes:
+def kamstrup_frame_list(count: int, start_ic: int = 1000) -> list[bytes]:
+    """``count`` encrypted Danish Kamstrup pushes, one HDLC frame each, 10 s apart."""
     t0 = datetime(2026, 1, 1)
-    out = bytearray()
+    out = []
     for i in range(count):
         apdu = kamstrup_apdu(i, t0 + timedelta(seconds=10 * i))
         wire = protect(apdu, keys=SEED_KEYS, system_title=SEED_ST, invocation_counter=start_ic + i)
-        out += build_frame(b"\xe6\xe7\x00" + wire)
-    return bytes(out)
+        out.append(build_frame(b"\xe6\xe7\x00" + wire))
+    return out
+
+
+def kamstrup_frames(count: int, start_ic: int = 1000) -> bytes:
+    return b"".join(kamstrup_frame_list(count, start_ic))
+
+
+def write_capture(count: int, hex_path: str, bin_path: str) -> None:
+    """The same pushes as a hex file (one frame per line, as a logger writes them) and as a binary capture."""
+    frames = kamstrup_frame_list(count)
+    with open(hex_path, "w") as fh:
+        fh.writelines(f.hex().upper() + "\n" for f in frames)
+    with open(bin_path, "wb") as fh:
+        fh.write(b"".join(frames))
 
 
 def austrian_mbus_push():

@@ -10,6 +10,9 @@ its own and "frames/s on one core" means what it says.  Cases:
   e  `han run --replay` of one simulated day (8,640 pushes) into SQLite (CPU s, peak RSS)
   f  start-up time of `han decode --help`
   g  live-path latency of `han run`: a frame written into a pty -> committed in SQLite
+  h  hex text parsing (MB/s), and `han decode --format jsonl` of 20,000 pushes as hex against binary (CPU s)
+  i  `han decode --format jsonl` on a hex file of 20,000 encrypted Kamstrup pushes, one per line, against
+     dlms-cosem doing the same job (benchmarks/peer_jsonl.py, in the --peers-python interpreter), whole processes
   peers  dlms-cosem / gurux_dlms on (a), when they happen to be installed (comparison only)
 
 Numbers are printed, never asserted: the test suite checks behaviour.
@@ -167,13 +170,120 @@ def case_g() -> dict:
     return measure()
 
 
+KEYS = ["--key", "5AD84121D9D20B364B7A11F3C1B5827F", "--auth-key", "AFB3F93E3E7204EDB3C27F96DBD51AE0"]
+E2E_PUSHES = 20_000
+
+
+def _capture(tmp: Path, count: int) -> tuple[Path, Path]:
+    hex_path, bin_path = tmp / "pushes.hex", tmp / "pushes.bin"
+    build = f"from benchmarks.build import write_capture; write_capture({count}, {str(hex_path)!r}, {str(bin_path)!r})"
+    subprocess.run([PY, "-c", build], cwd=ROOT, check=True)
+    return hex_path, bin_path
+
+
+def _process(cmd: list[str], out=None) -> dict:
+    """Run one whole process: wall time, its own CPU time and peak RSS (os.wait4), exit code."""
+    with open(os.devnull, "w") as null, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out or null, stderr=err, cwd=ROOT)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        err.seek(0)
+        return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024,
+                "rc": os.waitstatus_to_exitcode(status), "stderr": err.read()[-300:]}
+
+
+def _hex_parser():
+    """Parse hex text as `han decode` does: HexReader fed 64 KiB at a time (before it existed: parse_hex whole)."""
+    try:
+        from han.inputs import HexReader
+    except ImportError:
+        from han.inputs import parse_hex
+
+        return lambda data: parse_hex(data.decode("ascii"))
+
+    def parse(data: bytes) -> None:
+        reader = HexReader()
+        for i in range(0, len(data), 1 << 16):
+            reader.feed(data[i : i + (1 << 16)])
+        reader.close()
+
+    return parse
+
+
+def case_h() -> dict:
+    parse = _hex_parser()
+    tmp = Path(tempfile.mkdtemp(prefix="han-bench-"))
+    try:
+        hex_path, bin_path = _capture(tmp, E2E_PUSHES)
+        text = hex_path.read_bytes()
+        spaced = b"\n".join(bytes.fromhex(line.decode()).hex(" ").encode() for line in text.splitlines()) + b"\n"
+        rates = {}
+        for name, data in (("compact", text), ("spaced", spaced)):
+            best = float("inf")
+            for _ in range(5):
+                t0 = time.perf_counter()
+                parse(data)
+                best = min(best, time.perf_counter() - t0)
+            rates[name] = len(data) / best / 1e6
+        runs = {"hex": [], "binary": []}
+        for _ in range(3):
+            for name, path in (("hex", hex_path), ("binary", bin_path)):
+                r = _process([PY, "-m", "han", "decode", str(path), "--format", "jsonl", *KEYS])
+                if r["rc"] != 0:
+                    return {"error": r["stderr"].strip()}
+                runs[name].append(r["cpu_s"])
+        hex_cpu, bin_cpu = min(runs["hex"]), min(runs["binary"])
+        return {"mb_per_s_compact": rates["compact"], "mb_per_s_spaced": rates["spaced"], "hex_cpu_s": hex_cpu,
+                "binary_cpu_s": bin_cpu, "hex_over_binary": hex_cpu / bin_cpu - 1, "hex_mb": len(text) / 1e6}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def case_i() -> dict:
+    peers = os.environ.get("HAN_BENCH_PEERS_PYTHON")
+    tmp = Path(tempfile.mkdtemp(prefix="han-bench-"))
+    try:
+        hex_path, _bin = _capture(tmp, E2E_PUSHES)
+        han_cmd = [PY, "-m", "han", "decode", str(hex_path), "--format", "jsonl", *KEYS]
+        peer_cmd = [peers, str(ROOT / "benchmarks" / "peer_jsonl.py"), str(hex_path), KEYS[1], KEYS[3]] if peers else None
+        han, peer = [], []
+        for _ in range(3):  # alternated, so both see the same machine
+            r = _process(han_cmd)
+            if r["rc"] != 0:
+                return {"error": r["stderr"].strip()}
+            han.append(r)
+            if peer_cmd:
+                with open(tmp / "peer.jsonl", "w") as out:
+                    r = _process(peer_cmd, out)
+                if r["rc"] != 0:
+                    return {"error": "dlms-cosem: " + (r["stderr"].strip().splitlines() or ["failed"])[-1]}
+                with open(tmp / "peer.jsonl") as fh:
+                    if sum(1 for _ in fh) != E2E_PUSHES:
+                        return {"error": "dlms-cosem did not write one line per push"}
+                peer.append(r)
+        best = min(han, key=lambda r: r["wall_s"])
+        result = {"pushes": E2E_PUSHES, "wall_s": best["wall_s"], "cpu_s": min(r["cpu_s"] for r in han),
+                  "us_per_push": best["wall_s"] / E2E_PUSHES * 1e6, "peak_rss_mb": best["peak_rss_mb"]}
+        if peer:
+            pbest = min(r["wall_s"] for r in peer)
+            result.update(peer_wall_s=pbest, peer_cpu_s=min(r["cpu_s"] for r in peer), ratio=pbest / best["wall_s"],
+                          ratio_cpu=min(r["cpu_s"] for r in peer) / result["cpu_s"])
+        else:
+            result["peer"] = "no --peers-python: dlms-cosem not measured"
+        return result
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def case_peers() -> dict:
     from benchmarks import peers
 
     return peers.measure()
 
 
-CASES = {"a": case_a, "b": case_b, "c": case_c, "d": case_d, "e": case_e, "f": case_f, "g": case_g, "peers": case_peers}
+CASES = {"a": case_a, "b": case_b, "c": case_c, "d": case_d, "e": case_e, "f": case_f, "g": case_g, "h": case_h,
+         "i": case_i, "peers": case_peers}
 TITLES = {
     "a": "(a) Kamstrup DK encrypted push, library",
     "b": "(b) Aidon plain list, library",
@@ -182,6 +292,8 @@ TITLES = {
     "e": "(e) han run --replay, 8,640 pushes into SQLite",
     "f": "(f) han decode --help start-up",
     "g": "(g) han run live path, pty -> SQLite, 200 pushes",
+    "h": "(h) hex text parsing; han decode of hex vs binary",
+    "i": "(i) han decode --format jsonl, 20,000 hex lines, vs dlms-cosem",
     "peers": "peers on (a)",
 }
 
@@ -201,6 +313,8 @@ def machine() -> str:
 def run_case(name: str, peers_python: str | None = None) -> dict:
     py = peers_python if (name == "peers" and peers_python) else PY
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if peers_python:
+        env["HAN_BENCH_PEERS_PYTHON"] = peers_python
     proc = subprocess.run([py, "-m", "benchmarks.run", "--case", name], capture_output=True, text=True, cwd=ROOT, env=env)
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
@@ -219,6 +333,17 @@ def fmt(name: str, r: dict) -> str:
                 f"{r['peak_rss_mb']:.1f} MB  (stored {r['stored']}, wall {r['wall_s']:.1f} s)")
     if name == "f":
         return f"{TITLES[name]:<52} {r['median_s']:>9.3f} s median (min {r['min_s']:.3f} s); heavy imports: {r['heavy_imports']}"
+    if name == "h":
+        return (f"{TITLES[name]:<52} {r['mb_per_s_compact']:>9,.0f} MB/s compact, {r['mb_per_s_spaced']:,.0f} MB/s spaced;"
+                f" decode CPU hex {r['hex_cpu_s']:.2f} s, binary {r['binary_cpu_s']:.2f} s ({r['hex_over_binary']:+.1%})")
+    if name == "i":
+        line = f"{TITLES[name]:<52} {r['wall_s']:>9.2f} s      {r['us_per_push']:>8.1f} µs/push   CPU {r['cpu_s']:.2f} s"
+        if "ratio" in r:
+            line += (f"; dlms-cosem {r['peer_wall_s']:.2f} s (CPU {r['peer_cpu_s']:.2f} s):"
+                     f" {r['ratio']:.1f}x wall, {r['ratio_cpu']:.1f}x CPU")
+        else:
+            line += f"; {r['peer']}"
+        return line
     if name == "g":
         return f"{TITLES[name]:<52} {r['median_ms']:>9.1f} ms median, p95 {r['p95_ms']:.1f} ms, max {r['max_ms']:.1f} ms"
     lines = [f"{TITLES[name]}:"]

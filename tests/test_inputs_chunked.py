@@ -1,4 +1,4 @@
-"""``han decode`` reads binary captures in chunks (memory stays flat) and hex text whole, as before."""
+"""``han decode`` reads binary captures in chunks and hex text line by line as it comes (memory stays flat)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from decoders.axdr import Data
 from decoders.hdlc import build_frame
 from decoders.security import Keys, protect
 from han.cli import main
-from han.inputs import CHUNK, open_input, read_input
+from han.inputs import CHUNK, open_input, parse_hex, read_input
 
 KEYARGS = ["--key", SEED_EK.hex(), "--auth-key", SEED_AK.hex()]
 
@@ -45,18 +45,31 @@ def test_a_binary_capture_comes_in_chunks(tmp_path):
     assert b"".join(pieces) == read_input(str(path))[1]
 
 
-def test_hex_text_is_read_whole_and_parsed(tmp_path):
+def test_hex_text_comes_in_pieces_and_parses_as_a_whole(tmp_path):
     text = (SAMPLES / "kamstrup_dk_radius.hex").read_text()
     path = tmp_path / "big.hex"
     path.write_text("# a comment\n" + "\n".join([text] * 200))  # more than a chunk of text
     assert path.stat().st_size > CHUNK
-    assert list(open_input(str(path))[1]) == [read_input(str(path))[1]]
+    label, chunks = open_input(str(path))
+    pieces = list(chunks)
+    assert len(pieces) > 1 and chunks.kind == "text" and not chunks.problems
+    assert b"".join(pieces) == read_input(str(path))[1] == parse_hex(path.read_text())
 
 
-def test_ascii_that_is_not_hex_is_binary_as_before(tmp_path):
-    path = tmp_path / "ascii.bin"
-    path.write_bytes(b"0123" * CHUNK + b"not hex")
-    assert list(open_input(str(path))[1]) == [path.read_bytes()] == [read_input(str(path))[1]]
+def test_text_that_is_not_hex_is_reported_as_text_not_as_binary(tmp_path):
+    # it used to go to the framers as binary, and the error blamed the baud rate
+    path = tmp_path / "ascii.txt"
+    path.write_bytes(b"0123" * CHUNK + b" not hex")
+    label, chunks = open_input(str(path))
+    assert b"".join(chunks) == b"" and chunks.kind == "text" and chunks.problems == [(1, "not hex text (found 'n')")]
+
+
+def test_binary_with_a_text_like_start_is_binary(tmp_path):
+    path = tmp_path / "capture.bin"
+    data = b"OK\r\n" + kamstrup_frames(3)  # a modem's answer before the frames: not a line that carries hex
+    path.write_bytes(data)
+    label, chunks = open_input(str(path))
+    assert b"".join(chunks) == data and chunks.kind == "binary"
 
 
 def test_empty_file_and_hex_argument(tmp_path):
@@ -93,14 +106,14 @@ def test_a_read_error_while_streaming_is_reported(tmp_path, capsys, monkeypatch)
     path.write_bytes(kamstrup_frames(300))
     import han.inputs as inputs
 
-    real = inputs._chunks
+    real = inputs.Chunks._reads
 
-    def failing(fh, label, chunk, close):
-        it = real(fh, label, chunk, close)
+    def failing(self):
+        it = real(self)
         yield next(it)
-        raise inputs.InputError(f"cannot read {label}: Input/output error")
+        raise inputs.InputError(f"cannot read {self.label}: Input/output error")
 
-    monkeypatch.setattr(inputs, "_chunks", failing)
+    monkeypatch.setattr(inputs.Chunks, "_reads", failing)
     assert main(["decode", str(path), "--format", "jsonl", *KEYARGS]) == 1
     out, err = capsys.readouterr()
     assert "cannot read" in err and "Traceback" not in err and len(out.splitlines()) > 100

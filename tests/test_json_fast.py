@@ -96,8 +96,7 @@ def test_a_value_holding_a_list_of_several_items_takes_the_usual_way(lines):
     pushes = planned(*[body(i) for i in range(3)])
     w = JsonWriter(io.StringIO(), lines=lines)
     assert [w.encode(p) for p in pushes] == [reference(p, lines) for p in pushes]
-    layout = pushes[0].shared_layout()
-    assert w._registers(pushes[0], w._pieces[layout]) is None  # the fast way declined
+    assert pushes[0].shared_layout() is not None and w._fast(pushes[0]) is None  # the fast way declined
 
 
 def test_a_push_rebuilt_with_other_registers_takes_the_usual_way():
@@ -127,7 +126,7 @@ def test_a_register_dict_whose_fields_depend_on_the_value_turns_the_fast_way_off
     w = JsonWriter(io.StringIO(), lines=True)
     for p in pushes:
         assert w.encode(p) == json.dumps({"registers": [with_text(r) for r in p.registers]}, ensure_ascii=False, separators=(",", ":"))
-    assert w._pieces[pushes[0].shared_layout()] is None
+    assert w._pieces[pushes[0].shared_layout()] is None and w._fast(pushes[0]) is None
 
 
 def test_the_layout_cache_is_bounded(monkeypatch):
@@ -136,7 +135,35 @@ def test_the_layout_cache_is_bounded(monkeypatch):
     for i in range(10):
         (p,) = planned(axdr.structure(axdr.visible_string(f"List_V{i}"), obis("1.1.1.7.0.255"), Data(axdr.LONG_UNSIGNED, i)))
         assert w.encode(p) == reference(p, True)
-    assert len(w._pieces) <= 4
+    assert len(w._pieces) <= 4 and len(w._whole) <= 4
+
+
+@pytest.mark.parametrize("lines", [True, False])
+def test_the_pushs_own_fields_by_kind(lines):
+    # no security, security, notes: each kind has its own text around the fields; awkward text in them
+    pushes = planned(*[awkward(i) for i in range(3)])
+    kinds = []
+    for i, p in enumerate(pushes):
+        kinds.append(replace(p, notes=("a \"note\"", "\x00 ünïcode \u2028")[: i % 3]))
+        kinds.append(replace(p, security=None, list_id="\x00list", meter_id=None, timestamp=None))
+    assert all(p.shared_layout() is not None for p in kinds)  # the same registers: the layout still holds
+    w = JsonWriter(io.StringIO(), lines=lines)
+    assert [w.encode(p) for p in kinds] == [reference(p, lines) for p in kinds]
+    assert all(w._fast(p) is not None for p in kinds)
+
+
+def test_a_push_dict_of_another_shape_turns_the_fast_way_off(monkeypatch):
+    real = jsonfmt.push_dict
+
+    def reordered(p):
+        d = real(p)
+        return {"meter_id": d.pop("meter_id"), **d, "extra": str(p.list_id).lower()}
+
+    monkeypatch.setattr(jsonfmt, "push_dict", reordered)
+    pushes = planned(*[awkward(i) for i in range(3)])
+    w = JsonWriter(io.StringIO(), lines=True)
+    for p in pushes:
+        assert w.encode(p) == json.dumps(reordered(p), ensure_ascii=False, separators=(",", ":"))
 
 
 VECTORS = [v for v in load_vectors("real_vectors.jsonl") if is_push_vector(v)]

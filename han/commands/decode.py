@@ -27,7 +27,8 @@ def configure(p: argparse.ArgumentParser) -> None:
         "inputs",
         nargs="*",
         metavar="INPUT",
-        help="hex text, a file of hex text or binary capture, or - for standard input (default: stdin)",
+        help="hex text, a file of hex text (labelled lines such as 'RX: 7E A1 ...' too) or binary capture,"
+        " or - for standard input, decoded as it arrives (default: stdin)",
     )
     p.add_argument("--key", metavar="HEX", help="encryption key (GUEK, Kamstrup 'gpk60'); env HAN_KEY")
     p.add_argument("--auth-key", metavar="HEX", help="authentication key (GAK, Kamstrup 'gpk61'); env HAN_AUTH_KEY")
@@ -194,6 +195,22 @@ def decode_options(args: argparse.Namespace) -> dict:
     )
 
 
+def _problems(chunks, label: str) -> int:
+    """Report the lines of hex text that failed since the last call; their count."""
+    problems = chunks.take_problems()
+    for line, message in problems:
+        print(f"han decode: {label}: line {line}: {message}", file=sys.stderr)
+    return len(problems)
+
+
+def _skipped(chunks, label: str) -> None:
+    """A note on lines of hex text that held only a label (a logger's own messages), skipped."""
+    lines = chunks.skipped
+    if lines:
+        shown = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
+        print(f"han decode: {label}: note: {len(lines)} line(s) without hex skipped (line {shown})", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from decoders.errors import DecodeError, NotAFrame
     from obis.push import Push
@@ -255,9 +272,13 @@ def run(args: argparse.Namespace) -> int:
                         view = memoryview(data)
                         for i in range(0, len(data), step):
                             yield decoder.feed(view[i : i + step])
+                        failed += _problems(chunks, label)
+                        if chunks.live:
+                            sys.stdout.flush()  # a pipe: each push out as soon as its frame is complete
                 except InputError as exc:
                     print(f"han decode: {exc}", file=sys.stderr)
                     failed += 1
+                failed += _problems(chunks, label)
                 yield decoder.flush()
 
             for results in pieces():
@@ -275,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
                     else:
                         print(f"han decode: {label}: offset {getattr(item, 'offset', 0)}: {item.one_line()}", file=sys.stderr)
                         failed += 1
+            _skipped(chunks, label)
             for item in noise:
                 where = f"{label}: offset {getattr(item, 'offset', 0)}"
                 if pushes_here:
