@@ -32,7 +32,7 @@ from .config import ConfigError, RunConfig, ensure_state_dir
 from .delivery import SinkWorker
 from .ingest import Ingest
 from .journal import Journal, JournalError, Record
-from .pipeline import PushDecoder, push_from_apdu
+from .pipeline import PushDecoder, push_from_apdu, thread_interpreter
 from .replay import CounterStore
 from .sources import ReplaySource, SerialSource
 
@@ -125,7 +125,7 @@ class Daemon:
             system_title=cfg.system_title,
             allow_unauthenticated=cfg.allow_unauthenticated,
             allow_unverified=cfg.unverified,
-            **cfg.decode_options,
+            options=cfg.decode_options,
         )
         self.ingest = Ingest(
             decoder, cfg.keyring, counters, self.journal, system_title=cfg.system_title, on_append=self._appended
@@ -190,7 +190,7 @@ class Daemon:
                 verified=r.verified,
                 tag=r.tag if r.tag is not None else 0xDB,
             )
-        return push_from_apdu(r.apdu, security, **self.cfg.decode_options)
+        return push_from_apdu(r.apdu, security, thread_interpreter(self.cfg.decode_options))
 
     # -- running --------------------------------------------------------------------------
     async def run(self) -> int:
