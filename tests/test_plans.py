@@ -578,3 +578,52 @@ def test_code_cache_is_bounded_and_profile_choice_survives_its_clearing(seed_fra
         (r.obis, r.name, r.value, r.unit) for r in before.registers
     ]
     assert after.profile == before.profile
+
+
+# -- the caches belong to an interpreter ---------------------------------------------------------
+def test_each_interpreter_keeps_its_own_caches(analyses):
+    templates = axdr.Templates()
+    one, two = Interpreter(InterpretOptions(country="NO")), Interpreter(InterpretOptions(country="NO"))
+    for i in range(3):
+        apdu = kamstrup(i)
+        n = parse_data_notification(apdu, templates)
+        assert canon(one.interpret(n, apdu=apdu)) == canon(two.interpret(n, apdu=apdu))
+    assert len(one.plans) == len(two.plans) == 1
+    assert len(analyses) == 2  # one plan each: nothing is shared between them
+
+
+def test_the_options_are_one_frozen_value():
+    m = {Obis.parse("1.1.1.7.0.255"): 2.0}
+    options = InterpretOptions(country="NO", multipliers=m)
+    m[Obis.parse("1.1.2.7.0.255")] = 3.0  # the caller's dict changing later changes nothing
+    assert dict(options.multipliers) == {Obis.parse("1.1.1.7.0.255"): 2.0}
+    with pytest.raises(TypeError):
+        options.multipliers[Obis.parse("1.1.2.7.0.255")] = 3.0  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.country = "SE"  # type: ignore[misc]
+    same = InterpretOptions(country="NO", multipliers={Obis.parse("1.1.1.7.0.255"): 2.0})
+    assert same == options and hash(same) == hash(options)
+    assert InterpretOptions().multipliers == {} and InterpretOptions(multipliers=None).multipliers == {}
+
+
+def test_each_thread_rebuilds_with_its_own_interpreter():
+    import threading
+
+    from han.pipeline import push_from_apdu, thread_interpreter
+
+    options = InterpretOptions(country="NO")
+    mine = thread_interpreter(options)
+    assert thread_interpreter(options) is mine
+    assert thread_interpreter(InterpretOptions(country="SE")) is not mine
+    got: list = []
+
+    def worker() -> None:
+        interpreter = thread_interpreter(options)
+        got.append((interpreter, push_from_apdu(kamstrup(1), SEC_KAM, interpreter)))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    ((theirs, push),) = got
+    assert theirs is not thread_interpreter(options) and theirs.options is options
+    assert canon(push) == canon(slow(kamstrup(1), SEC_KAM, country="NO"))

@@ -36,6 +36,5 @@ class InterpretOptions:
         object.__setattr__(self, "multipliers", MappingProxyType(dict(self.multipliers or {})))
 
     def __hash__(self) -> int:
-        return hash(
-            (self.country, self.profile, self.timezone, frozenset(self.multipliers.items()), self.ct_ratio, self.profiles)
-        )
+        factors = frozenset(self.multipliers.items())
+        return hash((self.country, self.profile, self.timezone, factors, self.ct_ratio, self.profiles))
