@@ -55,7 +55,7 @@ class DataNotification:
     ``body`` is decoded on first use when the notification was parsed with
     a template cache and its body matched a template: the body was checked
     then, and ``template`` and ``values`` (the template's slot values) are
-    what the fast path of :func:`obis.interpret.interpret` reads instead.
+    what the fast path of :meth:`obis.interpret.Interpreter.interpret` reads instead.
     Equality, hashing and ``repr`` are those of the five fields, as for a
     dataclass.
     """

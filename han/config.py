@@ -16,12 +16,15 @@ import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from decoders.security import Keys
 
 from .inputs import InputError, parse_hex, parse_key
 from .keyring import KeyRing
+
+if TYPE_CHECKING:
+    from obis.interpret import InterpretOptions
 
 #: serial presets: name -> (baud, parity, bytesize, stopbits)
 PRESETS: dict[str, tuple[int, str, int, float]] = {
@@ -56,6 +59,12 @@ class SinkSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _default_options() -> InterpretOptions:
+    from obis.interpret import InterpretOptions  # not at start-up: every command's flags import this module
+
+    return InterpretOptions()
+
+
 @dataclass(frozen=True)
 class RunConfig:
     state_dir: str
@@ -66,8 +75,8 @@ class RunConfig:
     sinks: tuple[SinkSpec, ...] = ()
     transport: str = "hdlc"
     system_title: bytes | None = None
-    #: country, timezone, profile (a Profile), multipliers, ct_ratio: as ``han decode`` takes them
-    decode_options: Mapping[str, Any] = field(default_factory=dict)
+    #: country, timezone, profile, multipliers, CT ratio, profile catalogue: as ``han decode`` takes them
+    decode_options: InterpretOptions = field(default_factory=_default_options)
     allow_unauthenticated: bool = False
     unverified: bool = False
     push_interval: float | None = None  #: seconds; None = learn it from the pushes (10 s until known)
@@ -278,7 +287,7 @@ def ensure_state_dir(path: str) -> str:
 
 
 # -- from flags and file to RunConfig ------------------------------------------------------
-def _decode_options(args: Any, table: Mapping[str, Any], config_path: str | None = None) -> dict[str, Any]:
+def _decode_options(args: Any, table: Mapping[str, Any], config_path: str | None = None) -> InterpretOptions:
     """Country, time zone, profiles, multipliers and CT ratio, checked the way ``han decode`` checks them.
 
     Profile files named in the config file are relative to it.

@@ -33,7 +33,7 @@ from .delivery import SinkWorker
 from .identity import HOLD_SECONDS
 from .ingest import Ingest
 from .journal import Journal, JournalError, Record
-from .pipeline import PushDecoder, push_from_apdu
+from .pipeline import PushDecoder, push_from_apdu, thread_interpreter
 from .replay import CounterStore
 from .sources import ReplaySource, SerialSource
 
@@ -126,7 +126,7 @@ class Daemon:
             system_title=cfg.system_title,
             allow_unauthenticated=cfg.allow_unauthenticated,
             allow_unverified=cfg.unverified,
-            **cfg.decode_options,
+            options=cfg.decode_options,
         )
         self.ingest = Ingest(
             decoder,
@@ -206,7 +206,7 @@ class Daemon:
                 verified=r.verified,
                 tag=r.tag if r.tag is not None else 0xDB,
             )
-        return push_from_apdu(r.apdu, security, **self.cfg.decode_options)
+        return push_from_apdu(r.apdu, security, thread_interpreter(self.cfg.decode_options))
 
     # -- running --------------------------------------------------------------------------
     async def run(self) -> int:

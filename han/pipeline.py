@@ -5,8 +5,9 @@ library user wants::
 
     from han.pipeline import PushDecoder
     from decoders.security import Keys
+    from obis.interpret import InterpretOptions
 
-    dec = PushDecoder(Keys(ek=..., ak=...), country="NO")
+    dec = PushDecoder(Keys(ek=..., ak=...), options=InterpretOptions(country="NO"))
     for item in dec.feed(chunk):          # any chunking
         if isinstance(item, Push): ...    # else a DecodeError with .offset
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from decoders import axdr
 from decoders.apdu import parse_data_notification
@@ -24,9 +25,7 @@ from decoders.dsmr import Telegram, looks_like_telegram, parse_telegram
 from decoders.errors import DecodeError
 from decoders.security import Keys
 from decoders.stream import DecodedApdu, StreamDecoder
-from obis.code import Obis
-from obis.interpret import interpret, interpret_telegram
-from obis.profiles import Profile
+from obis.interpret import InterpretOptions, Interpreter
 from obis.push import Push, SecurityInfo
 
 if TYPE_CHECKING:
@@ -44,21 +43,17 @@ class PushDecoder:
         system_title: bytes | None = None,
         allow_unauthenticated: bool = False,
         allow_unverified: bool = False,
-        country: str | None = None,
-        profile: Profile | None = None,
-        timezone: str | None = None,
-        multipliers: Mapping[Obis, float] | None = None,
-        ct_ratio: float | None = None,
-        profiles: tuple[Profile, ...] | None = None,
+        options: InterpretOptions | None = None,
         keep_layers: bool = False,
         keyring: "KeyRing | None" = None,
     ) -> None:
         """``keep_layers`` keeps every layer that carried a push in ``Push.layers`` (for ``--explain``).
 
         ``keyring`` (several meters) picks each frame's keys by its system title instead of ``keys``.
-        ``profiles`` is the catalogue profiles are chosen from (:func:`obis.profiles.catalogue`).
+        ``options`` (country, profile, time zone, multipliers, CT ratio, profile catalogue) say how
+        pushes are interpreted; the decoder keeps one :class:`~obis.interpret.Interpreter` for them.
         """
-        options = dict(
+        stream_options = dict(
             transport=transport,
             system_title=system_title,
             allow_unauthenticated=allow_unauthenticated,
@@ -68,15 +63,10 @@ class PushDecoder:
         if keyring is not None:
             from .keyring import KeyRingStreamDecoder
 
-            self.stream: StreamDecoder = KeyRingStreamDecoder(keyring, **options)
+            self.stream: StreamDecoder = KeyRingStreamDecoder(keyring, **stream_options)
         else:
-            self.stream = StreamDecoder(keys, **options)
-        self.country = country
-        self.profile = profile
-        self.timezone = timezone
-        self.multipliers = dict(multipliers or {})
-        self.ct_ratio = ct_ratio
-        self.profiles = profiles
+            self.stream = StreamDecoder(keys, **stream_options)
+        self.interpreter = Interpreter(options)
         self.keep_layers = keep_layers
 
     @property
@@ -93,15 +83,7 @@ class PushDecoder:
         if isinstance(item, DecodeError):
             return item
         try:
-            push = to_push(
-                item,
-                country=self.country,
-                profile=self.profile,
-                timezone=self.timezone,
-                multipliers=self.multipliers,
-                ct_ratio=self.ct_ratio,
-                profiles=self.profiles,
-            )
+            push = to_push(item, self.interpreter)
         except DecodeError as exc:
             exc.offset = item.offset  # type: ignore[attr-defined]
             exc.partial = item  # type: ignore[attr-defined]
@@ -127,16 +109,8 @@ def internal_error(exc: Exception, offset: int | None = None) -> DecodeError:
     return err
 
 
-def to_push(
-    decoded: DecodedApdu,
-    *,
-    country: str | None = None,
-    profile: Profile | None = None,
-    timezone: str | None = None,
-    multipliers: Mapping[Obis, float] | None = None,
-    ct_ratio: float | None = None,
-    profiles: tuple[Profile, ...] | None = None,
-) -> Push:
+def to_push(decoded: DecodedApdu, interpreter: Interpreter | None = None) -> Push:
+    """The push of a decoded APDU; ``interpreter`` default: a new one with the default options."""
     c = decoded.ciphered
     security = None
     if c is not None:
@@ -147,30 +121,21 @@ def to_push(
             verified=decoded.verified,
             tag=c.tag,
         )
-    return _push(
-        decoded.telegram or decoded.notification,
-        decoded.apdu,
-        security,
-        country=country,
-        profile=profile,
-        timezone=timezone,
-        multipliers=multipliers,
-        ct_ratio=ct_ratio,
-        profiles=profiles,
-    )
+    content = decoded.telegram or decoded.notification
+    return _push(content, decoded.apdu, security, interpreter if interpreter is not None else Interpreter())
 
 
-def push_from_apdu(apdu: bytes, security: SecurityInfo | None, **options) -> Push:
+def push_from_apdu(apdu: bytes, security: SecurityInfo | None, interpreter: Interpreter | None = None) -> Push:
     """The push of a plain APDU that already passed its checks (the daemon's journal keeps these).
 
-    ``options`` are :func:`to_push`'s (country, profile, timezone, multipliers, ct_ratio, profiles);
-    raises DecodeError.
+    ``interpreter`` is the caller's (one per thread: see :func:`thread_interpreter`); default: a new one
+    with the default options.  Raises DecodeError.
     """
     if looks_like_telegram(apdu):
         content = parse_telegram(apdu)
     else:
         content = parse_data_notification(apdu, _thread_templates())  # a journal holds the same lists again and again
-    return _push(content, apdu, security, **options)
+    return _push(content, apdu, security, interpreter if interpreter is not None else Interpreter())
 
 
 _local = threading.local()
@@ -184,11 +149,22 @@ def _thread_templates() -> axdr.Templates:
     return templates
 
 
-def _push(content, apdu: bytes, security: SecurityInfo | None, **options) -> Push:
+def thread_interpreter(options: InterpretOptions) -> Interpreter:
+    """This thread's interpreter for ``options`` (the daemon's sink threads rebuild pushes with it).
+
+    An interpreter's caches are not shared between threads; one per thread and options object.
+    """
+    held = getattr(_local, "interpreter", None)
+    if held is None or held.options is not options:
+        held = _local.interpreter = Interpreter(options)
+    return held
+
+
+def _push(content, apdu: bytes, security: SecurityInfo | None, interpreter: Interpreter) -> Push:
     if isinstance(content, Telegram):
-        push = interpret_telegram(content, security=security, apdu=apdu, **options)
+        push = interpreter.telegram(content, security=security, apdu=apdu)
     else:
-        push = interpret(content, security=security, apdu=apdu, **options)
+        push = interpreter.interpret(content, security=security, apdu=apdu)
     if security is not None and security.security_control & 0x10 and not security.verified:
         push = replace(push, notes=push.notes + (UNVERIFIED_NOTE,))
     return push

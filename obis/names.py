@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from . import references as ref
 from .code import Obis
 
 
@@ -19,32 +20,36 @@ class ObisName(NamedTuple):
     key: str
 
 
+def _acde(code: Obis) -> tuple[int, int, int, int]:
+    return code.a, code.c, code.d, code.e
+
+
 #: (A, C, D, E) with any B and F -> name   (abstract and list objects)
 _EXACT: dict[tuple[int, int, int, int], tuple[str, str]] = {
-    (0, 1, 0, 0): ("Clock", "clock"),
-    (0, 42, 0, 0): ("Logical device name", "logical_device_name"),
-    (0, 96, 1, 0): ("Meter ID", "meter_id"),
-    (0, 96, 1, 1): ("Meter ID 2", "meter_id_2"),
-    (0, 96, 1, 7): ("Meter type", "meter_type"),
-    (0, 96, 3, 10): ("Disconnector state", "disconnector_state"),
-    (0, 96, 14, 0): ("Current tariff", "tariff"),
-    (0, 25, 9, 0): ("Push setup", "push_setup"),
-    (1, 0, 2, 129): ("List version identifier", "list_id"),
-    (1, 0, 0, 1): ("Meter number", "meter_number"),
-    (1, 0, 0, 5): ("Meter ID (GS1)", "meter_id"),
-    (1, 96, 1, 1): ("Meter type", "meter_type"),
-    (1, 0, 2, 0): ("Firmware version", "firmware_version"),
-    (1, 0, 2, 8): ("Version information", "version"),
-    (0, 96, 1, 2): ("Meter ID 3", "meter_id_3"),
-    (0, 96, 1, 3): ("Meter ID 4", "meter_id_4"),
-    (0, 96, 1, 4): ("Meter ID 5", "meter_id_5"),
-    (0, 96, 7, 21): ("Number of power failures", "power_failures"),
-    (0, 96, 7, 9): ("Number of long power failures", "long_power_failures"),
-    (0, 96, 13, 0): ("Text message", "text_message"),
-    (0, 96, 13, 1): ("Message code", "message_code"),
-    (0, 17, 0, 0): ("Limiter threshold", "limiter_threshold"),
-    (1, 99, 97, 0): ("Power failure event log", "power_failure_log"),
-    (0, 24, 2, 1): ("Gas meter reading", "gas_reading"),
+    _acde(ref.CLOCK): ("Clock", "clock"),
+    _acde(ref.LOGICAL_DEVICE_NAME): ("Logical device name", "logical_device_name"),
+    _acde(ref.METER_ID): ("Meter ID", "meter_id"),
+    _acde(ref.METER_ID_2): ("Meter ID 2", "meter_id_2"),
+    _acde(ref.METER_TYPE): ("Meter type", "meter_type"),
+    _acde(ref.DISCONNECTOR_STATE): ("Disconnector state", "disconnector_state"),
+    _acde(ref.CURRENT_TARIFF): ("Current tariff", "tariff"),
+    _acde(ref.PUSH_SETUP): ("Push setup", "push_setup"),
+    _acde(ref.LIST_ID): ("List version identifier", "list_id"),
+    _acde(ref.METER_NUMBER): ("Meter number", "meter_number"),
+    _acde(ref.METER_ID_GS1): ("Meter ID (GS1)", "meter_id"),
+    _acde(ref.ELECTRICITY_METER_TYPE): ("Meter type", "meter_type"),
+    _acde(ref.FIRMWARE_VERSION): ("Firmware version", "firmware_version"),
+    _acde(ref.VERSION_INFORMATION): ("Version information", "version"),
+    _acde(ref.METER_ID_3): ("Meter ID 3", "meter_id_3"),
+    _acde(ref.METER_ID_4): ("Meter ID 4", "meter_id_4"),
+    _acde(ref.METER_ID_5): ("Meter ID 5", "meter_id_5"),
+    _acde(ref.POWER_FAILURES): ("Number of power failures", "power_failures"),
+    _acde(ref.LONG_POWER_FAILURES): ("Number of long power failures", "long_power_failures"),
+    _acde(ref.TEXT_MESSAGE): ("Text message", "text_message"),
+    _acde(ref.MESSAGE_CODE): ("Message code", "message_code"),
+    _acde(ref.LIMITER_THRESHOLD): ("Limiter threshold", "limiter_threshold"),
+    _acde(ref.POWER_FAILURE_LOG): ("Power failure event log", "power_failure_log"),
+    _acde(ref.GAS_READING): ("Gas meter reading", "gas_reading"),
 }
 
 #: (C, D) of per-phase voltage quality counters (DSMR)

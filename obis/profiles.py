@@ -23,9 +23,11 @@ Rules the decoder applies to every profile:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
+from . import references as ref
 from .code import Obis
+from .references import channel
 
 # A-XDR type tags used in layout signatures
 _U32, _U16, _I16, _OCT, _U64, _BOOL = 6, 18, 16, 9, 21, 3
@@ -92,11 +94,23 @@ class Profile:
     #: where the profile's facts come from
     source: str = ""
 
+    #: OBIS -> row, and the hash: made once (a profile is immutable, and looked up for every list)
+    _specs: dict[Obis, RegisterSpec] = field(init=False, repr=False, compare=False)
+    _hash: int | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_specs", {r.obis: r for r in self.registers})
+        object.__setattr__(self, "_hash", None)
+
+    def __hash__(self) -> int:
+        h = self._hash
+        if h is None:  # the first time (the value hash, as a dataclass's)
+            h = hash(tuple(getattr(self, f.name) for f in fields(self) if f.compare))
+            object.__setattr__(self, "_hash", h)
+        return h
+
     def spec(self, obis: Obis) -> RegisterSpec | None:
-        hit = _SPEC_INDEX.get(id(self))
-        if hit is None or hit[0] is not self:  # indexed per object: a loaded profile may reuse a built-in's name
-            hit = _SPEC_INDEX[id(self)] = (self, {r.obis: r for r in self.registers})
-        return hit[1].get(obis)
+        return self._specs.get(obis)
 
     def layout_for(self, tags: tuple[int, ...]) -> Layout | None:
         for layout in self.layouts:
@@ -106,50 +120,51 @@ class Profile:
 
 
 def _rows(*rows: tuple) -> tuple[RegisterSpec, ...]:
-    return tuple(RegisterSpec(Obis.parse(r[0]), r[1], r[2], r[3] if len(r) > 3 else 0) for r in rows)
+    return tuple(RegisterSpec(r[0], r[1], r[2], r[3] if len(r) > 3 else 0) for r in rows)
 
 
-def _o(text: str | None) -> Obis | None:
-    return Obis.parse(text) if text else None
+def _layout(name: str, *items: tuple[Obis | None, int | None]) -> Layout:
+    return Layout(name, tuple(o for o, _t in items), tuple(t for _o, t in items))
 
 
-def _layout(name: str, *items: tuple[str | None, int | None]) -> Layout:
-    return Layout(name, tuple(_o(o) for o, _t in items), tuple(t for _o_, t in items))
+def _kam(code: Obis) -> Obis:
+    """Kamstrup sends its codes on channel 1 (1-1:1.7.0, 0-1:1.0.0)."""
+    return channel(code, 1)
 
 
-LIST_ID = Obis.parse("1.1.0.2.129.255")
+LIST_ID = ref.LIST_ID
 
 # -- Kamstrup ---------------------------------------------------------------------
 _KAMSTRUP_NVE_BASE = (
-    ("1.1.0.0.5.255", "Meter ID (GS1)", None),
-    ("1.1.96.1.1.255", "Meter type", None),
-    ("1.1.1.7.0.255", "Active power P14 (import)", "W", 0),
-    ("1.1.2.7.0.255", "Active power P23 (export)", "W", 0),
-    ("1.1.3.7.0.255", "Reactive power Q12 (import)", "var", 0),
-    ("1.1.4.7.0.255", "Reactive power Q34 (export)", "var", 0),
-    ("1.1.31.7.0.255", "Current L1", "A", -2),
-    ("1.1.51.7.0.255", "Current L2", "A", -2),
-    ("1.1.71.7.0.255", "Current L3", "A", -2),
-    ("1.1.32.7.0.255", "Voltage L1", "V", 0),
-    ("1.1.52.7.0.255", "Voltage L2", "V", 0),
-    ("1.1.72.7.0.255", "Voltage L3", "V", 0),
-    ("0.1.1.0.0.255", "Clock", None),
+    (_kam(ref.METER_ID_GS1), "Meter ID (GS1)", None),
+    (_kam(ref.ELECTRICITY_METER_TYPE), "Meter type", None),
+    (_kam(ref.ACTIVE_POWER_IMPORT), "Active power P14 (import)", "W", 0),
+    (_kam(ref.ACTIVE_POWER_EXPORT), "Active power P23 (export)", "W", 0),
+    (_kam(ref.REACTIVE_POWER_IMPORT), "Reactive power Q12 (import)", "var", 0),
+    (_kam(ref.REACTIVE_POWER_EXPORT), "Reactive power Q34 (export)", "var", 0),
+    (_kam(ref.CURRENT_L1), "Current L1", "A", -2),
+    (_kam(ref.CURRENT_L2), "Current L2", "A", -2),
+    (_kam(ref.CURRENT_L3), "Current L3", "A", -2),
+    (_kam(ref.VOLTAGE_L1), "Voltage L1", "V", 0),
+    (_kam(ref.VOLTAGE_L2), "Voltage L2", "V", 0),
+    (_kam(ref.VOLTAGE_L3), "Voltage L3", "V", 0),
+    (_kam(ref.CLOCK), "Clock", None),
 )
 
 
 def _kamstrup_nve_energy(scaler: int | None) -> tuple:
     return (
-        ("1.1.1.8.0.255", "Active energy A14 (import)", "Wh", scaler),
-        ("1.1.2.8.0.255", "Active energy A23 (export)", "Wh", scaler),
-        ("1.1.3.8.0.255", "Reactive energy R12 (import)", "varh", scaler),
-        ("1.1.4.8.0.255", "Reactive energy R34 (export)", "varh", scaler),
+        (_kam(ref.ACTIVE_ENERGY_IMPORT), "Active energy A14 (import)", "Wh", scaler),
+        (_kam(ref.ACTIVE_ENERGY_EXPORT), "Active energy A23 (export)", "Wh", scaler),
+        (_kam(ref.REACTIVE_ENERGY_IMPORT), "Reactive energy R12 (import)", "varh", scaler),
+        (_kam(ref.REACTIVE_ENERGY_EXPORT), "Reactive energy R34 (export)", "varh", scaler),
     )
 
 
 _KAMSTRUP_NVE_COMMON = dict(
     list_ids=("Kamstrup_V0001",),
     manufacturer="KAM",
-    requires=(Obis.parse("1.1.0.0.5.255"),),
+    requires=(_kam(ref.METER_ID_GS1),),
     list_id_obis=LIST_ID,
     shapes=("flat_pairs",),
     link="M-Bus (HAN-NVE module) 2400 8N1, HDLC UI frames 2B/21, plain",
@@ -195,45 +210,45 @@ KAMSTRUP_DK = Profile(
     list_ids=("Kamstrup_V0001",),
     manufacturer="KAM",
     countries=("DK", "CH"),
-    requires=(Obis.parse("1.1.0.0.1.255"),),
+    requires=(_kam(ref.METER_NUMBER),),
     list_id_obis=LIST_ID,
     timezone="Europe/Copenhagen",
     shapes=("flat_pairs",),
     link="CCC port RS232 2400 8N1 (M-Bus with the HAN-NVE module), HDLC UI 41/03, AES-GCM SC 0x30 or plain",
     source="Radius Elnet, 'DLMS/COSEM - En kort introduktion' (2020) §5; amsreader #216, #517",
     registers=_rows(
-        ("1.1.1.8.0.255", "Active energy A14", "Wh", 0),
-        ("1.1.2.8.0.255", "Active energy A23", "Wh", 0),
-        ("1.1.3.8.0.255", "Reactive energy R12", "varh", 0),
-        ("1.1.4.8.0.255", "Reactive energy R34", "varh", 0),
-        ("1.1.0.0.1.255", "Meter number 1", None, 0),
-        ("1.1.1.7.0.255", "Actual power P14", "W", 0),
-        ("1.1.2.7.0.255", "Actual power P23", "W", 0),
-        ("1.1.3.7.0.255", "Actual power Q12", "var", 0),
-        ("1.1.4.7.0.255", "Actual power Q34", "var", 0),
-        ("0.1.1.0.0.255", "Real-time clock", None, 0),
-        ("1.1.32.7.0.255", "RMS voltage of phase L1", "V", 0),
-        ("1.1.52.7.0.255", "RMS voltage of phase L2", "V", 0),
-        ("1.1.72.7.0.255", "RMS voltage of phase L3", "V", 0),
-        ("1.1.31.7.0.255", "RMS current of phase L1", "A", -2),
-        ("1.1.51.7.0.255", "RMS current of phase L2", "A", -2),
-        ("1.1.71.7.0.255", "RMS current of phase L3", "A", -2),
-        ("1.1.21.7.0.255", "Actual power P14 of phase L1", "W", 0),
-        ("1.1.41.7.0.255", "Actual power P14 of phase L2", "W", 0),
-        ("1.1.61.7.0.255", "Actual power P14 of phase L3", "W", 0),
-        ("1.1.33.7.0.255", "Power factor of phase L1", None, -2),
-        ("1.1.53.7.0.255", "Power factor of phase L2", None, -2),
-        ("1.1.73.7.0.255", "Power factor of phase L3", None, -2),
-        ("1.1.13.7.0.255", "Power factor Total", None, -2),
-        ("1.1.22.7.0.255", "Active power P23 of phase L1", "W", 0),
-        ("1.1.42.7.0.255", "Active power P23 of phase L2", "W", 0),
-        ("1.1.62.7.0.255", "Active power P23 of phase L3", "W", 0),
-        ("1.1.22.8.0.255", "Active energy A23 of phase L1", "Wh", 0),
-        ("1.1.42.8.0.255", "Active energy A23 of phase L2", "Wh", 0),
-        ("1.1.62.8.0.255", "Active energy A23 of phase L3", "Wh", 0),
-        ("1.1.21.8.0.255", "Active energy A14 of phase L1", "Wh", 0),
-        ("1.1.41.8.0.255", "Active energy A14 of phase L2", "Wh", 0),
-        ("1.1.61.8.0.255", "Active energy A14 of phase L3", "Wh", 0),
+        (_kam(ref.ACTIVE_ENERGY_IMPORT), "Active energy A14", "Wh", 0),
+        (_kam(ref.ACTIVE_ENERGY_EXPORT), "Active energy A23", "Wh", 0),
+        (_kam(ref.REACTIVE_ENERGY_IMPORT), "Reactive energy R12", "varh", 0),
+        (_kam(ref.REACTIVE_ENERGY_EXPORT), "Reactive energy R34", "varh", 0),
+        (_kam(ref.METER_NUMBER), "Meter number 1", None, 0),
+        (_kam(ref.ACTIVE_POWER_IMPORT), "Actual power P14", "W", 0),
+        (_kam(ref.ACTIVE_POWER_EXPORT), "Actual power P23", "W", 0),
+        (_kam(ref.REACTIVE_POWER_IMPORT), "Actual power Q12", "var", 0),
+        (_kam(ref.REACTIVE_POWER_EXPORT), "Actual power Q34", "var", 0),
+        (_kam(ref.CLOCK), "Real-time clock", None, 0),
+        (_kam(ref.VOLTAGE_L1), "RMS voltage of phase L1", "V", 0),
+        (_kam(ref.VOLTAGE_L2), "RMS voltage of phase L2", "V", 0),
+        (_kam(ref.VOLTAGE_L3), "RMS voltage of phase L3", "V", 0),
+        (_kam(ref.CURRENT_L1), "RMS current of phase L1", "A", -2),
+        (_kam(ref.CURRENT_L2), "RMS current of phase L2", "A", -2),
+        (_kam(ref.CURRENT_L3), "RMS current of phase L3", "A", -2),
+        (_kam(ref.ACTIVE_POWER_IMPORT_L1), "Actual power P14 of phase L1", "W", 0),
+        (_kam(ref.ACTIVE_POWER_IMPORT_L2), "Actual power P14 of phase L2", "W", 0),
+        (_kam(ref.ACTIVE_POWER_IMPORT_L3), "Actual power P14 of phase L3", "W", 0),
+        (_kam(ref.POWER_FACTOR_L1), "Power factor of phase L1", None, -2),
+        (_kam(ref.POWER_FACTOR_L2), "Power factor of phase L2", None, -2),
+        (_kam(ref.POWER_FACTOR_L3), "Power factor of phase L3", None, -2),
+        (_kam(ref.POWER_FACTOR), "Power factor Total", None, -2),
+        (_kam(ref.ACTIVE_POWER_EXPORT_L1), "Active power P23 of phase L1", "W", 0),
+        (_kam(ref.ACTIVE_POWER_EXPORT_L2), "Active power P23 of phase L2", "W", 0),
+        (_kam(ref.ACTIVE_POWER_EXPORT_L3), "Active power P23 of phase L3", "W", 0),
+        (_kam(ref.ACTIVE_ENERGY_EXPORT_L1), "Active energy A23 of phase L1", "Wh", 0),
+        (_kam(ref.ACTIVE_ENERGY_EXPORT_L2), "Active energy A23 of phase L2", "Wh", 0),
+        (_kam(ref.ACTIVE_ENERGY_EXPORT_L3), "Active energy A23 of phase L3", "Wh", 0),
+        (_kam(ref.ACTIVE_ENERGY_IMPORT_L1), "Active energy A14 of phase L1", "Wh", 0),
+        (_kam(ref.ACTIVE_ENERGY_IMPORT_L2), "Active energy A14 of phase L2", "Wh", 0),
+        (_kam(ref.ACTIVE_ENERGY_IMPORT_L3), "Active energy A14 of phase L3", "Wh", 0),
     ),
 )
 
@@ -255,26 +270,26 @@ AIDON_NO = Profile(
 
 # -- Kaifa ----------------------------------------------------------------------------
 _KFM_3PH = (
-    ("0.0.96.1.0.255", _OCT),
-    ("0.0.96.1.7.255", _OCT),
-    ("1.0.1.7.0.255", _U32),
-    ("1.0.2.7.0.255", _U32),
-    ("1.0.3.7.0.255", _U32),
-    ("1.0.4.7.0.255", _U32),
-    ("1.0.31.7.0.255", _U32),
-    ("1.0.51.7.0.255", _U32),
-    ("1.0.71.7.0.255", _U32),
-    ("1.0.32.7.0.255", _U32),
-    ("1.0.52.7.0.255", _U32),
-    ("1.0.72.7.0.255", _U32),
+    (ref.METER_ID, _OCT),
+    (ref.METER_TYPE, _OCT),
+    (ref.ACTIVE_POWER_IMPORT, _U32),
+    (ref.ACTIVE_POWER_EXPORT, _U32),
+    (ref.REACTIVE_POWER_IMPORT, _U32),
+    (ref.REACTIVE_POWER_EXPORT, _U32),
+    (ref.CURRENT_L1, _U32),
+    (ref.CURRENT_L2, _U32),
+    (ref.CURRENT_L3, _U32),
+    (ref.VOLTAGE_L1, _U32),
+    (ref.VOLTAGE_L2, _U32),
+    (ref.VOLTAGE_L3, _U32),
 )
-_KFM_1PH = _KFM_3PH[:7] + (("1.0.32.7.0.255", _U32),)
+_KFM_1PH = _KFM_3PH[:7] + ((ref.VOLTAGE_L1, _U32),)
 _KFM_HOURLY = (
-    ("0.0.1.0.0.255", _OCT),
-    ("1.0.1.8.0.255", None),  # uint32, or uint64 on current-transformer meters
-    ("1.0.2.8.0.255", None),
-    ("1.0.3.8.0.255", None),
-    ("1.0.4.8.0.255", None),
+    (ref.CLOCK, _OCT),
+    (ref.ACTIVE_ENERGY_IMPORT, None),  # uint32, or uint64 on current-transformer meters
+    (ref.ACTIVE_ENERGY_EXPORT, None),
+    (ref.REACTIVE_ENERGY_IMPORT, None),
+    (ref.REACTIVE_ENERGY_EXPORT, None),
 )
 
 KAIFA_KFM001 = Profile(
@@ -295,23 +310,23 @@ KAIFA_KFM001 = Profile(
     link="M-Bus RJ45 2400 8E1, HDLC I-frames (control 0x10) 01/0201, plain",
     source="Kaifa HAN OBIS codes KFM_001; amsreader decoder (list lengths)",
     registers=_rows(
-        ("0.0.96.1.0.255", "Meter ID (GS1)", None),
-        ("0.0.96.1.7.255", "Meter type", None),
-        ("1.0.1.7.0.255", "Active power import", "W", 0),
-        ("1.0.2.7.0.255", "Active power export", "W", 0),
-        ("1.0.3.7.0.255", "Reactive power import", "var", 0),
-        ("1.0.4.7.0.255", "Reactive power export", "var", 0),
-        ("1.0.31.7.0.255", "Current L1", "A", -3),
-        ("1.0.51.7.0.255", "Current L2", "A", -3),
-        ("1.0.71.7.0.255", "Current L3", "A", -3),
-        ("1.0.32.7.0.255", "Voltage L1", "V", -1),
-        ("1.0.52.7.0.255", "Voltage L2", "V", -1),
-        ("1.0.72.7.0.255", "Voltage L3", "V", -1),
-        ("0.0.1.0.0.255", "Clock", None),
-        ("1.0.1.8.0.255", "Active energy import", "Wh", 0),
-        ("1.0.2.8.0.255", "Active energy export", "Wh", 0),
-        ("1.0.3.8.0.255", "Reactive energy import", "varh", 0),
-        ("1.0.4.8.0.255", "Reactive energy export", "varh", 0),
+        (ref.METER_ID, "Meter ID (GS1)", None),
+        (ref.METER_TYPE, "Meter type", None),
+        (ref.ACTIVE_POWER_IMPORT, "Active power import", "W", 0),
+        (ref.ACTIVE_POWER_EXPORT, "Active power export", "W", 0),
+        (ref.REACTIVE_POWER_IMPORT, "Reactive power import", "var", 0),
+        (ref.REACTIVE_POWER_EXPORT, "Reactive power export", "var", 0),
+        (ref.CURRENT_L1, "Current L1", "A", -3),
+        (ref.CURRENT_L2, "Current L2", "A", -3),
+        (ref.CURRENT_L3, "Current L3", "A", -3),
+        (ref.VOLTAGE_L1, "Voltage L1", "V", -1),
+        (ref.VOLTAGE_L2, "Voltage L2", "V", -1),
+        (ref.VOLTAGE_L3, "Voltage L3", "V", -1),
+        (ref.CLOCK, "Clock", None),
+        (ref.ACTIVE_ENERGY_IMPORT, "Active energy import", "Wh", 0),
+        (ref.ACTIVE_ENERGY_EXPORT, "Active energy export", "Wh", 0),
+        (ref.REACTIVE_ENERGY_IMPORT, "Reactive energy import", "varh", 0),
+        (ref.REACTIVE_ENERGY_EXPORT, "Reactive energy export", "varh", 0),
     ),
 )
 
@@ -323,10 +338,10 @@ KAIFA_LIST1 = Profile(
     countries=("NO", "SE"),
     timezone="Europe/Oslo",
     shapes=("positional",),
-    layouts=(_layout("list 1", ("1.0.1.7.0.255", _U32)),),
+    layouts=(_layout("list 1", (ref.ACTIVE_POWER_IMPORT, _U32)),),
     link="M-Bus RJ45 2400 8E1, HDLC I-frames (control 0x10), plain",
     source="Kaifa HAN OBIS codes KFM_001 (list 1)",
-    registers=_rows(("1.0.1.7.0.255", "Active power import", "W", 0)),
+    registers=_rows((ref.ACTIVE_POWER_IMPORT, "Active power import", "W", 0)),
 )
 
 # -- Austria: flat obis/value/{scaler,unit} with an OBIS-less clock first and meter number last
@@ -339,49 +354,49 @@ AUSTRIA_FLAT = Profile(
     countries=("AT",),
     timezone="Europe/Vienna",
     shapes=("flat_triples",),
-    layouts=(_layout("EVN: clock first, meter number last", ("0.0.1.0.0.255", _OCT), ("0.0.96.1.0.255", _OCT)),),
+    layouts=(_layout("EVN: clock first, meter number last", (ref.CLOCK, _OCT), (ref.METER_ID, _OCT)),),
     link="M-Bus RJ12 2400 8E1, M-Bus long frames (CI 00/11), AES-GCM encryption only (SC 0x20), key from the DSO",
     source="Netz NÖ 'SmartMeter Kundenschnittstelle' example; amsreader #155, #867",
     registers=_rows(
-        ("0.0.1.0.0.255", "Clock", None),
-        ("0.0.96.1.0.255", "Meter number", None),
+        (ref.CLOCK, "Clock", None),
+        (ref.METER_ID, "Meter number", None),
     ),
 )
 
 # -- Iskraemeco, Slovenia (Elektro Ljubljana): positional, no OBIS ------------------------
 _ISK_SI_5S = (
-    ("0.0.42.0.0.255", _OCT),
-    ("0.0.96.1.3.255", _OCT),
-    ("1.0.1.7.0.255", _U32),
-    ("1.0.2.7.0.255", _U32),
-    ("1.0.3.7.0.255", _U32),
-    ("1.0.4.7.0.255", _U32),
-    ("1.0.32.7.0.255", _U16),
-    ("1.0.52.7.0.255", _U16),
-    ("1.0.72.7.0.255", _U16),
-    ("1.0.31.7.0.255", _U16),
-    ("1.0.51.7.0.255", _U16),
-    ("1.0.71.7.0.255", _U16),
-    ("1.0.21.7.0.255", _U32),
-    ("1.0.41.7.0.255", _U32),
-    ("1.0.61.7.0.255", _U32),
-    ("1.0.22.7.0.255", _U32),
-    ("1.0.42.7.0.255", _U32),
-    ("1.0.62.7.0.255", _U32),
+    (ref.LOGICAL_DEVICE_NAME, _OCT),
+    (ref.METER_ID_4, _OCT),
+    (ref.ACTIVE_POWER_IMPORT, _U32),
+    (ref.ACTIVE_POWER_EXPORT, _U32),
+    (ref.REACTIVE_POWER_IMPORT, _U32),
+    (ref.REACTIVE_POWER_EXPORT, _U32),
+    (ref.VOLTAGE_L1, _U16),
+    (ref.VOLTAGE_L2, _U16),
+    (ref.VOLTAGE_L3, _U16),
+    (ref.CURRENT_L1, _U16),
+    (ref.CURRENT_L2, _U16),
+    (ref.CURRENT_L3, _U16),
+    (ref.ACTIVE_POWER_IMPORT_L1, _U32),
+    (ref.ACTIVE_POWER_IMPORT_L2, _U32),
+    (ref.ACTIVE_POWER_IMPORT_L3, _U32),
+    (ref.ACTIVE_POWER_EXPORT_L1, _U32),
+    (ref.ACTIVE_POWER_EXPORT_L2, _U32),
+    (ref.ACTIVE_POWER_EXPORT_L3, _U32),
 )
 _ISK_SI_15MIN = (
-    ("0.0.42.0.0.255", _OCT),
-    ("0.0.96.1.3.255", _OCT),
-    ("0.0.96.3.10.255", _BOOL),
-    ("0.0.96.14.0.255", None),
-    ("1.0.1.8.0.255", _U32),
-    ("1.0.1.8.1.255", _U32),
-    ("1.0.1.8.2.255", _U32),
-    ("1.0.2.8.0.255", _U32),
-    ("1.0.2.8.1.255", _U32),
-    ("1.0.2.8.2.255", _U32),
-    ("1.0.3.8.0.255", _U32),
-    ("1.0.4.8.0.255", _U32),
+    (ref.LOGICAL_DEVICE_NAME, _OCT),
+    (ref.METER_ID_4, _OCT),
+    (ref.DISCONNECTOR_STATE, _BOOL),
+    (ref.CURRENT_TARIFF, None),
+    (ref.ACTIVE_ENERGY_IMPORT, _U32),
+    (ref.ACTIVE_ENERGY_IMPORT_T1, _U32),
+    (ref.ACTIVE_ENERGY_IMPORT_T2, _U32),
+    (ref.ACTIVE_ENERGY_EXPORT, _U32),
+    (ref.ACTIVE_ENERGY_EXPORT_T1, _U32),
+    (ref.ACTIVE_ENERGY_EXPORT_T2, _U32),
+    (ref.REACTIVE_ENERGY_IMPORT, _U32),
+    (ref.REACTIVE_ENERGY_EXPORT, _U32),
 )
 
 ISKRA_SI = Profile(
@@ -396,34 +411,34 @@ ISKRA_SI = Profile(
     link="P1 RJ12 115200 8N1 (38400 on some), HDLC UI, plain",
     source="amsreader-firmware #615, #956 (field order per the distributor)",
     registers=_rows(
-        ("0.0.42.0.0.255", "Logical device name", None),
-        ("0.0.96.1.3.255", "Meter ID", None),
-        ("0.0.96.3.10.255", "Disconnector state", None),
-        ("0.0.96.14.0.255", "Current tariff", None),
-        ("1.0.1.7.0.255", "Active power import", "W", 0),
-        ("1.0.2.7.0.255", "Active power export", "W", 0),
-        ("1.0.3.7.0.255", "Reactive power import", "var", 0),
-        ("1.0.4.7.0.255", "Reactive power export", "var", 0),
-        ("1.0.32.7.0.255", "Voltage L1", "V", -1),
-        ("1.0.52.7.0.255", "Voltage L2", "V", -1),
-        ("1.0.72.7.0.255", "Voltage L3", "V", -1),
-        ("1.0.31.7.0.255", "Current L1", "A", -2),
-        ("1.0.51.7.0.255", "Current L2", "A", -2),
-        ("1.0.71.7.0.255", "Current L3", "A", -2),
-        ("1.0.21.7.0.255", "Active power import L1", "W", 0),
-        ("1.0.41.7.0.255", "Active power import L2", "W", 0),
-        ("1.0.61.7.0.255", "Active power import L3", "W", 0),
-        ("1.0.22.7.0.255", "Active power export L1", "W", 0),
-        ("1.0.42.7.0.255", "Active power export L2", "W", 0),
-        ("1.0.62.7.0.255", "Active power export L3", "W", 0),
-        ("1.0.1.8.0.255", "Active energy import", "Wh", 0),
-        ("1.0.1.8.1.255", "Active energy import tariff 1", "Wh", 0),
-        ("1.0.1.8.2.255", "Active energy import tariff 2", "Wh", 0),
-        ("1.0.2.8.0.255", "Active energy export", "Wh", 0),
-        ("1.0.2.8.1.255", "Active energy export tariff 1", "Wh", 0),
-        ("1.0.2.8.2.255", "Active energy export tariff 2", "Wh", 0),
-        ("1.0.3.8.0.255", "Reactive energy import", "varh", 0),
-        ("1.0.4.8.0.255", "Reactive energy export", "varh", 0),
+        (ref.LOGICAL_DEVICE_NAME, "Logical device name", None),
+        (ref.METER_ID_4, "Meter ID", None),
+        (ref.DISCONNECTOR_STATE, "Disconnector state", None),
+        (ref.CURRENT_TARIFF, "Current tariff", None),
+        (ref.ACTIVE_POWER_IMPORT, "Active power import", "W", 0),
+        (ref.ACTIVE_POWER_EXPORT, "Active power export", "W", 0),
+        (ref.REACTIVE_POWER_IMPORT, "Reactive power import", "var", 0),
+        (ref.REACTIVE_POWER_EXPORT, "Reactive power export", "var", 0),
+        (ref.VOLTAGE_L1, "Voltage L1", "V", -1),
+        (ref.VOLTAGE_L2, "Voltage L2", "V", -1),
+        (ref.VOLTAGE_L3, "Voltage L3", "V", -1),
+        (ref.CURRENT_L1, "Current L1", "A", -2),
+        (ref.CURRENT_L2, "Current L2", "A", -2),
+        (ref.CURRENT_L3, "Current L3", "A", -2),
+        (ref.ACTIVE_POWER_IMPORT_L1, "Active power import L1", "W", 0),
+        (ref.ACTIVE_POWER_IMPORT_L2, "Active power import L2", "W", 0),
+        (ref.ACTIVE_POWER_IMPORT_L3, "Active power import L3", "W", 0),
+        (ref.ACTIVE_POWER_EXPORT_L1, "Active power export L1", "W", 0),
+        (ref.ACTIVE_POWER_EXPORT_L2, "Active power export L2", "W", 0),
+        (ref.ACTIVE_POWER_EXPORT_L3, "Active power export L3", "W", 0),
+        (ref.ACTIVE_ENERGY_IMPORT, "Active energy import", "Wh", 0),
+        (ref.ACTIVE_ENERGY_IMPORT_T1, "Active energy import tariff 1", "Wh", 0),
+        (ref.ACTIVE_ENERGY_IMPORT_T2, "Active energy import tariff 2", "Wh", 0),
+        (ref.ACTIVE_ENERGY_EXPORT, "Active energy export", "Wh", 0),
+        (ref.ACTIVE_ENERGY_EXPORT_T1, "Active energy export tariff 1", "Wh", 0),
+        (ref.ACTIVE_ENERGY_EXPORT_T2, "Active energy export tariff 2", "Wh", 0),
+        (ref.REACTIVE_ENERGY_IMPORT, "Reactive energy import", "varh", 0),
+        (ref.REACTIVE_ENERGY_EXPORT, "Reactive energy export", "varh", 0),
     ),
 )
 
@@ -439,20 +454,20 @@ LGZ_BURGENLAND = Profile(
     layouts=(
         _layout(
             "Netz Burgenland",
-            ("1.0.32.7.0.255", _U16),
-            ("1.0.52.7.0.255", _U16),
-            ("1.0.72.7.0.255", _U16),
-            ("1.0.31.7.0.255", _U16),
-            ("1.0.51.7.0.255", _U16),
-            ("1.0.71.7.0.255", _U16),
-            ("1.0.1.7.0.255", _U32),
-            ("1.0.2.7.0.255", _U32),
-            ("1.0.1.8.0.255", _U32),
-            ("1.0.2.8.0.255", _U32),
+            (ref.VOLTAGE_L1, _U16),
+            (ref.VOLTAGE_L2, _U16),
+            (ref.VOLTAGE_L3, _U16),
+            (ref.CURRENT_L1, _U16),
+            (ref.CURRENT_L2, _U16),
+            (ref.CURRENT_L3, _U16),
+            (ref.ACTIVE_POWER_IMPORT, _U32),
+            (ref.ACTIVE_POWER_EXPORT, _U32),
+            (ref.ACTIVE_ENERGY_IMPORT, _U32),
+            (ref.ACTIVE_ENERGY_EXPORT, _U32),
             (None, _U16),
             (None, _U16),
             (None, _U16),
-            ("0.0.96.1.0.255", _OCT),
+            (ref.METER_ID, _OCT),
         ),
     ),
     notes=("values 11-13 of the Netz Burgenland list are not documented: given raw, without a name",),
@@ -460,31 +475,31 @@ LGZ_BURGENLAND = Profile(
     source="amsreader-firmware #501 (decrypted breakdown: U1-3, I1-3, P+, P-, A+, A-, meter id);"
     " current resolution 0.01 A inferred from P = U x I",
     registers=_rows(
-        ("1.0.32.7.0.255", "Voltage L1", "V", 0),
-        ("1.0.52.7.0.255", "Voltage L2", "V", 0),
-        ("1.0.72.7.0.255", "Voltage L3", "V", 0),
-        ("1.0.31.7.0.255", "Current L1", "A", -2),
-        ("1.0.51.7.0.255", "Current L2", "A", -2),
-        ("1.0.71.7.0.255", "Current L3", "A", -2),
-        ("1.0.1.7.0.255", "Active power import", "W", 0),
-        ("1.0.2.7.0.255", "Active power export", "W", 0),
-        ("1.0.1.8.0.255", "Active energy import", "Wh", 0),
-        ("1.0.2.8.0.255", "Active energy export", "Wh", 0),
-        ("0.0.96.1.0.255", "Meter ID", None),
+        (ref.VOLTAGE_L1, "Voltage L1", "V", 0),
+        (ref.VOLTAGE_L2, "Voltage L2", "V", 0),
+        (ref.VOLTAGE_L3, "Voltage L3", "V", 0),
+        (ref.CURRENT_L1, "Current L1", "A", -2),
+        (ref.CURRENT_L2, "Current L2", "A", -2),
+        (ref.CURRENT_L3, "Current L3", "A", -2),
+        (ref.ACTIVE_POWER_IMPORT, "Active power import", "W", 0),
+        (ref.ACTIVE_POWER_EXPORT, "Active power export", "W", 0),
+        (ref.ACTIVE_ENERGY_IMPORT, "Active energy import", "Wh", 0),
+        (ref.ACTIVE_ENERGY_EXPORT, "Active energy export", "Wh", 0),
+        (ref.METER_ID, "Meter ID", None),
     ),
 )
 
 # -- Wiener Netze (Landis+Gyr E450, Iskraemeco AM550, Siemens IM350): a clock and eight counters, no OBIS ----
 #   structure{ [serial number,] clock (09 0C date-time), +A, -A, +R, -R, +P, -P, +Q, -Q (06 each) }
 _WN_COUNTERS = (
-    ("1.0.1.8.0.255", _U32),
-    ("1.0.2.8.0.255", _U32),
-    ("1.0.3.8.0.255", _U32),
-    ("1.0.4.8.0.255", _U32),
-    ("1.0.1.7.0.255", _U32),
-    ("1.0.2.7.0.255", _U32),
-    ("1.0.3.7.0.255", _U32),
-    ("1.0.4.7.0.255", _U32),
+    (ref.ACTIVE_ENERGY_IMPORT, _U32),
+    (ref.ACTIVE_ENERGY_EXPORT, _U32),
+    (ref.REACTIVE_ENERGY_IMPORT, _U32),
+    (ref.REACTIVE_ENERGY_EXPORT, _U32),
+    (ref.ACTIVE_POWER_IMPORT, _U32),
+    (ref.ACTIVE_POWER_EXPORT, _U32),
+    (ref.REACTIVE_POWER_IMPORT, _U32),
+    (ref.REACTIVE_POWER_EXPORT, _U32),
 )
 
 AT_WIENER_NETZE = Profile(
@@ -499,8 +514,8 @@ AT_WIENER_NETZE = Profile(
     timezone="Europe/Vienna",
     shapes=("positional",),
     layouts=(
-        _layout("clock and 8 counters", ("0.0.1.0.0.255", _OCT), *_WN_COUNTERS),
-        _layout("serial number, clock and 8 counters", ("0.0.96.1.0.255", _OCT), ("0.0.1.0.0.255", _OCT), *_WN_COUNTERS),
+        _layout("clock and 8 counters", (ref.CLOCK, _OCT), *_WN_COUNTERS),
+        _layout("serial number, clock and 8 counters", (ref.METER_ID, _OCT), (ref.CLOCK, _OCT), *_WN_COUNTERS),
     ),
     link="optical customer interface (infrared) 9600 8N1, one HDLC UI frame, AES-GCM encryption only (SC 0x20),"
     " key from the Wiener Netze web portal",
@@ -509,16 +524,16 @@ AT_WIENER_NETZE = Profile(
     " Tasmota Smart Meter Interface docs (AM550/IM350 scripts); aldadic/esp-smartmeter-reader;"
     " Oesterreichs Energie, customer interface concept (the clock-plus-eight layout)",
     registers=_rows(
-        ("0.0.96.1.0.255", "Meter serial number", None),
-        ("0.0.1.0.0.255", "Clock", None),
-        ("1.0.1.8.0.255", "Active energy import (+A)", "Wh", 0),
-        ("1.0.2.8.0.255", "Active energy export (-A)", "Wh", 0),
-        ("1.0.3.8.0.255", "Reactive energy import (+R)", "varh", 0),
-        ("1.0.4.8.0.255", "Reactive energy export (-R)", "varh", 0),
-        ("1.0.1.7.0.255", "Active power import (+P)", "W", 0),
-        ("1.0.2.7.0.255", "Active power export (-P)", "W", 0),
-        ("1.0.3.7.0.255", "Reactive power import (+Q)", "var", 0),
-        ("1.0.4.7.0.255", "Reactive power export (-Q)", "var", 0),
+        (ref.METER_ID, "Meter serial number", None),
+        (ref.CLOCK, "Clock", None),
+        (ref.ACTIVE_ENERGY_IMPORT, "Active energy import (+A)", "Wh", 0),
+        (ref.ACTIVE_ENERGY_EXPORT, "Active energy export (-A)", "Wh", 0),
+        (ref.REACTIVE_ENERGY_IMPORT, "Reactive energy import (+R)", "varh", 0),
+        (ref.REACTIVE_ENERGY_EXPORT, "Reactive energy export (-R)", "varh", 0),
+        (ref.ACTIVE_POWER_IMPORT, "Active power import (+P)", "W", 0),
+        (ref.ACTIVE_POWER_EXPORT, "Active power export (-P)", "W", 0),
+        (ref.REACTIVE_POWER_IMPORT, "Reactive power import (+Q)", "var", 0),
+        (ref.REACTIVE_POWER_EXPORT, "Reactive power export (-Q)", "var", 0),
     ),
 )
 
@@ -551,10 +566,6 @@ PROFILES: tuple[Profile, ...] = (
     AT_WIENER_NETZE,
     DSMR,
 )
-
-#: id(profile) -> (the profile, which keeps the id its own; OBIS -> its row)
-_SPEC_INDEX: dict[int, tuple[Profile, dict[Obis, RegisterSpec]]] = {}
-
 
 def catalogue(loaded: tuple[Profile, ...] | list[Profile] = ()) -> tuple[Profile, ...]:
     """The profiles to choose from: ``loaded`` ones (``--profiles FILE``) first, then the built-in ones.

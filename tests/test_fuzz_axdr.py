@@ -31,7 +31,7 @@ from decoders.axdr import Data
 from decoders.cosem_time import CosemDateTime
 from decoders.errors import AxdrError, DecodeError
 from decoders.lengths import encode_length
-from obis.interpret import interpret
+from obis.interpret import InterpretOptions, Interpreter, interpret
 from obis.profiles import PROFILES
 from obis.push import Push, SecurityInfo
 
@@ -320,9 +320,10 @@ def test_interpret_random_lists(body, profile, country, title, dt):
     apdu = build_data_notification(body, datetime=datetime)
     security = SecurityInfo(system_title=title, invocation_counter=1, security_control=0x30, verified=True, tag=0xDB) if title else None
     templates = axdr.Templates()
+    interpreter = Interpreter(InterpretOptions(profile=profile, country=country))
     for _ in range(2):  # the second time through the template and its cached plan
         n = parse_data_notification(apdu, templates)
-        r = documented(interpret, n, security=security, profile=profile, country=country, apdu=apdu)
+        r = documented(interpreter.interpret, n, security=security, apdu=apdu)
         assert isinstance(r, (Push, DecodeError))
         if isinstance(r, Push):
             for reg in r.registers:
@@ -334,5 +335,5 @@ def test_interpret_random_lists(body, profile, country, title, dt):
 def test_interpret_any_tree(body, ct):
     assume(body.tag != axdr.NULL or True)
     n = parse_data_notification(build_data_notification(body))
-    r = documented(interpret, n, ct_ratio=ct)
+    r = documented(interpret, n, InterpretOptions(ct_ratio=ct))
     assert isinstance(r, (Push, DecodeError))

@@ -150,20 +150,20 @@ def test_faults_report_what_stays_intact(seed):
 
 
 def test_a_bug_on_one_frame_does_not_end_the_stream(tmp_path, monkeypatch):
-    import han.pipeline
+    from obis.interpret import Interpreter
 
     sim = simulator()
     frames = [sim.frame(START + timedelta(seconds=10 * i)) for i in range(3)]
-    real = han.pipeline.interpret
+    real = Interpreter.interpret
     calls = []
 
-    def flaky(notification, **kw):
+    def flaky(self, notification, **kw):
         calls.append(1)
         if len(calls) == 2:
             raise IndexError("list index out of range")
-        return real(notification, **kw)
+        return real(self, notification, **kw)
 
-    monkeypatch.setattr(han.pipeline, "interpret", flaky)
+    monkeypatch.setattr(Interpreter, "interpret", flaky)
     monkeypatch.delenv("HAN_DEBUG", raising=False)
     ingest, lines = make_ingest(tmp_path)
     assert len(ingest.feed(b"".join(frames))) == 2

@@ -18,19 +18,11 @@ from han.formats.jsonfmt import JsonWriter
 from han.formats.record import push_dict
 from han.pipeline import PushDecoder
 from obis.code import Obis
-from obis import interpret as interp
-from obis.interpret import interpret
+from obis.interpret import InterpretOptions, Interpreter
 from obis.push import Push
 from vectorcheck import country_of, is_push_vector, keys_of
 
 SEPARATORS = {True: (",", ":"), False: None}
-
-
-@pytest.fixture(autouse=True)
-def fresh_plans():
-    interp._PLANS.clear()
-    yield
-    interp._PLANS.clear()
 
 
 def reference(push: Push, lines: bool) -> str:
@@ -55,10 +47,11 @@ def reference_text(pushes: list[Push], lines: bool) -> str:
 def planned(*bodies: Data, **kw) -> list[Push]:
     """Pushes decoded the way a stream does (templates, plans), so that they carry a shared layout."""
     templates = axdr.Templates()
+    interpreter = Interpreter(InterpretOptions(**kw))
     out = []
     for body in bodies:
         apdu = build_data_notification(body)
-        out.append(interpret(parse_data_notification(apdu, templates), apdu=apdu, **kw))
+        out.append(interpreter.interpret(parse_data_notification(apdu, templates), apdu=apdu))
     return out
 
 
@@ -174,7 +167,7 @@ VECTORS = [v for v in load_vectors("real_vectors.jsonl") if is_push_vector(v)]
 def test_every_vector(lines):
     pushes = []
     for v in VECTORS:
-        dec = PushDecoder(keys_of(v), country=country_of(v))
+        dec = PushDecoder(keys_of(v), options=InterpretOptions(country=country_of(v)))
         data = bytes.fromhex(v["hex"])
         pushes += [x for x in dec.feed(data) + dec.flush() + dec.feed(data) + dec.flush() if isinstance(x, Push)]
     assert sum(p.shared_layout() is not None for p in pushes) >= 60

@@ -11,7 +11,7 @@ from decoders.apdu import DataNotification, build_data_notification, parse_data_
 from decoders.axdr import Data
 from decoders.cosem_time import CosemDateTime
 from obis.code import Obis
-from obis.interpret import extract, interpret
+from obis.interpret import InterpretOptions, extract, interpret
 from obis.profiles import PROFILES, Layout, profile_by_name, select_profile
 from obis.push import SecurityInfo
 
@@ -59,7 +59,7 @@ def test_structs_with_list_id_under_its_obis():
         axdr.structure(obis("1.1.0.2.129.255"), axdr.visible_string("AIDON_V0001")),
         axdr.structure(obis("1.0.31.7.0.255"), Data(I16, -37), su(-1, 33)),
     )
-    push = interpret(notif(body), country="NO")
+    push = interpret(notif(body), InterpretOptions(country="NO"))
     assert push.shape == "structs" and push.list_id == "AIDON_V0001" and push.profile == "aidon_no"
     assert push.register("1.1.0.2.129.255").value == "AIDON_V0001"  # sent under its OBIS: kept as a register
     cur = push.register("1.0.31.7.0.255")
@@ -145,7 +145,7 @@ def test_single_value_body():
      ("FI", "kamstrup_nve", 12345, None), ("dk", "kamstrup_nve", 12345, None)],
 )  # fmt: skip
 def test_kamstrup_v0001_energy_depends_on_the_country(country, profile, energy, unit):
-    push = interpret(notif(kamstrup_nve_hourly(), dt("2024-07-01T13:00:05")), country=country)
+    push = interpret(notif(kamstrup_nve_hourly(), dt("2024-07-01T13:00:05")), InterpretOptions(country=country))
     assert push.profile == profile
     reg = push.register("1.1.1.8.0.255")
     assert (reg.value, reg.unit) == (energy, unit)
@@ -159,7 +159,7 @@ def test_danish_layout_is_chosen_by_its_registers_whatever_the_country():
         obis("1.1.0.0.1.255"), Data(U32, 12345678),
     )  # fmt: skip
     for country in (None, "DK", "CH", "NO"):
-        push = interpret(notif(body), country=country)
+        push = interpret(notif(body), InterpretOptions(country=country))
         assert push.profile == "kamstrup_dk" and push.register("1.1.1.8.0.255").value == 765432
 
 
@@ -185,29 +185,29 @@ def test_every_profile_is_well_formed():
 
 
 def test_forced_profile():
-    push = interpret(notif(kamstrup_nve_hourly()), profile=profile_by_name("kamstrup_se"), country="NO")
+    push = interpret(notif(kamstrup_nve_hourly()), InterpretOptions(profile=profile_by_name("kamstrup_se"), country="NO"))
     assert push.profile == "kamstrup_se" and push.register("1.1.1.8.0.255").value == 12345
 
 
 # -- time ------------------------------------------------------------------------------------
 def test_local_time_with_the_countrys_zone_and_dst():
-    summer = interpret(notif(kamstrup_nve_hourly(), dt("2024-07-01T13:00:05")), country="NO")
+    summer = interpret(notif(kamstrup_nve_hourly(), dt("2024-07-01T13:00:05")), InterpretOptions(country="NO"))
     assert summer.timestamp == "2024-07-01T13:00:05+02:00" and summer.timezone == "Europe/Oslo"
     assert summer.timestamp_utc.isoformat() == "2024-07-01T11:00:05+00:00"
-    winter = interpret(notif(kamstrup_nve_hourly(), dt("2024-01-01T13:00:05")), country="SE")
+    winter = interpret(notif(kamstrup_nve_hourly(), dt("2024-01-01T13:00:05")), InterpretOptions(country="SE"))
     assert winter.timestamp == "2024-01-01T13:00:05+01:00"
 
 
 def test_ambiguous_hour_is_resolved_by_the_dst_bit():
     body = kamstrup_nve_hourly()
-    first = interpret(notif(body, dt("2024-10-27T02:30:00", status=0x80)), country="NO")
-    second = interpret(notif(body, dt("2024-10-27T02:30:00", status=0x00)), country="NO")
+    first = interpret(notif(body, dt("2024-10-27T02:30:00", status=0x80)), InterpretOptions(country="NO"))
+    second = interpret(notif(body, dt("2024-10-27T02:30:00", status=0x00)), InterpretOptions(country="NO"))
     assert first.timestamp_utc.isoformat() == "2024-10-27T00:30:00+00:00"
     assert second.timestamp_utc.isoformat() == "2024-10-27T01:30:00+00:00"
 
 
 def test_timezone_option_and_unknown_zone():
-    push = interpret(notif(kamstrup_nve_hourly(), dt("2024-07-01T13:00:05")), timezone="UTC", country="NO")
+    push = interpret(notif(kamstrup_nve_hourly(), dt("2024-07-01T13:00:05")), InterpretOptions(timezone="UTC", country="NO"))
     assert push.timestamp == "2024-07-01T13:00:05+00:00"
     generic = interpret(notif(axdr.structure(Data(U16, 1)), dt("2024-07-01T13:00:05")))
     assert generic.timestamp == "2024-07-01T13:00:05" and generic.timestamp_utc is None
@@ -234,7 +234,7 @@ def test_weekday_zero_and_deviation_zero_from_aidon_are_kept():
 
 # -- multipliers -------------------------------------------------------------------------------
 def test_ct_ratio_multiplies_currents_powers_and_energies_only():
-    push = interpret(notif(kamstrup_nve_hourly()), country="SE", ct_ratio=40)
+    push = interpret(notif(kamstrup_nve_hourly()), InterpretOptions(country="SE", ct_ratio=40))
     assert push.register("1.1.31.7.0.255").value == pytest.approx(262.0)
     assert push.register("1.1.1.7.0.255").value == 64160 and push.register("1.1.1.8.0.255").value == 493800
     assert push.register("1.1.32.7.0.255").value == 229  # voltage untouched
@@ -243,6 +243,6 @@ def test_ct_ratio_multiplies_currents_powers_and_energies_only():
 
 def test_explicit_multiplier_wins_over_ct_ratio():
     m = {Obis.parse("1.1.31.7.0.255"): 50}
-    push = interpret(notif(kamstrup_nve_hourly()), country="SE", multipliers=m, ct_ratio=40)
+    push = interpret(notif(kamstrup_nve_hourly()), InterpretOptions(country="SE", multipliers=m, ct_ratio=40))
     assert push.register("1.1.31.7.0.255").value == pytest.approx(327.5)
     assert push.register("1.1.1.7.0.255").value == 64160

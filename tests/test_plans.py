@@ -27,7 +27,7 @@ from decoders.security import Keys, protect
 from han.pipeline import PushDecoder
 from obis import interpret as interp
 from obis.code import Obis
-from obis.interpret import interpret
+from obis.interpret import InterpretOptions, Interpreter, analysis, interpret, plans
 from obis.profiles import profile_by_name
 from obis.push import Push, SecurityInfo
 from vectorcheck import country_of, is_push_vector, keys_of
@@ -59,44 +59,45 @@ def canon(push: Push) -> tuple:
     return repr(fields), types  # repr: nan equals nan, and -0.0 differs from 0.0
 
 
-def slow(apdu: bytes, **kw) -> Push:
+def slow(apdu: bytes, security: SecurityInfo | None = None, **options) -> Push:
     """The reference: a full decode (no templates) and a fresh analysis."""
     n = parse_data_notification(apdu)
     assert n.template is None
-    return interpret(n, apdu=apdu, **kw)
+    return interpret(n, InterpretOptions(**options), security=security, apdu=apdu)
 
 
 @pytest.fixture
 def analyses(monkeypatch):
     """Counts the list analyses (the slow part a plan saves)."""
     calls = []
-    real = interp._analyse
+    real = analysis.analyse
 
     def counting(*args, **kw):
         calls.append(args[0])
         return real(*args, **kw)
 
-    monkeypatch.setattr(interp, "_analyse", counting)
+    monkeypatch.setattr(analysis, "analyse", counting)
     return calls
 
 
-@pytest.fixture(autouse=True)
-def fresh_plans():
-    interp._PLANS.clear()
-    yield
-    interp._PLANS.clear()
-
-
 class Stream:
-    """What a StreamDecoder does with the plain APDUs of one stream: one template cache, plans by list."""
+    """What a PushDecoder does with the plain APDUs of one stream: one template cache, and an interpreter
+    (its plans by list) per set of options, as a decoder has; ``interpreters`` may be shared by streams."""
 
-    def __init__(self) -> None:
+    def __init__(self, interpreters: dict[str, Interpreter] | None = None) -> None:
         self.templates = axdr.Templates()
+        self.interpreters = interpreters if interpreters is not None else {}
 
-    def push(self, apdu: bytes, **kw) -> Push:
+    def interpreter(self, options: dict) -> Interpreter:
+        key = repr(options)  # repr: -0.0 is not 0.0
+        if key not in self.interpreters:
+            self.interpreters[key] = Interpreter(InterpretOptions(**options))
+        return self.interpreters[key]
+
+    def push(self, apdu: bytes, security: SecurityInfo | None = None, **options) -> Push:
         n = parse_data_notification(apdu, self.templates)
-        fast = interpret(n, apdu=apdu, **kw)
-        assert canon(fast) == canon(slow(apdu, **kw))
+        fast = self.interpreter(options).interpret(n, security=security, apdu=apdu)
+        assert canon(fast) == canon(slow(apdu, security, **options))
         return fast
 
 
@@ -316,7 +317,7 @@ def test_every_vector_decodes_the_same_through_a_plan(options):
     for v in VECTORS:
         data = bytes.fromhex(v["hex"])
         opts = {"country": country_of(v), **options}
-        dec = PushDecoder(keys_of(v), **opts)
+        dec = PushDecoder(keys_of(v), options=InterpretOptions(**opts))
         out = dec.feed(data) + dec.flush() + dec.feed(data) + dec.flush()  # the second time from the plan
         for item in out:
             if isinstance(item, Push) and item.shape != "dsmr":
@@ -497,12 +498,14 @@ def test_many_meters_of_one_kind_share_one_plan(analyses):
         )
         return build_data_notification(body)
 
-    streams = [Stream() for _ in range(50)]
+    shared: dict[str, Interpreter] = {}
+    streams = [Stream(shared) for _ in range(50)]
     for i in range(3):
         for n, stream in enumerate(streams):
             push = stream.push(aidon_meter(f"73599928909{n:05d}", i), country="NO")
             assert push.meter_id == f"73599928909{n:05d}" and push.register("1.0.1.7.0.255").value == 1000 + i
-    assert len(interp._PLANS) == 1
+    (interpreter,) = shared.values()
+    assert len(interpreter.plans) == 1
     assert len(analyses) == 150 + 1  # Stream.push's slow reference each time, and one plan
 
 
@@ -512,7 +515,7 @@ def _frame(apdu: bytes, keys: Keys, ic: int) -> bytes:
 
 def test_key_material_is_never_bypassed_or_cached():
     other = Keys(ek=bytes(range(16)), ak=bytes(range(16, 32)))
-    dec = PushDecoder(SEED_KEYS, country="DK")
+    dec = PushDecoder(SEED_KEYS, options=InterpretOptions(country="DK"))
     first = dec.feed(_frame(kamstrup(1), SEED_KEYS, 1))[0]
     assert isinstance(first, Push)
     # the same list under another key: refused by the tag check although its template and plan are cached
@@ -521,49 +524,49 @@ def test_key_material_is_never_bypassed_or_cached():
     again = dec.feed(_frame(kamstrup(3), SEED_KEYS, 3))[0]
     assert isinstance(again, Push) and again.register("1.1.1.7.0.255").value == 1003
     # a decoder with the other key decodes that list with its own values
-    dec2 = PushDecoder(other, country="DK")
+    dec2 = PushDecoder(other, options=InterpretOptions(country="DK"))
     got = dec2.feed(_frame(kamstrup(4), other, 4))[0]
     assert isinstance(got, Push) and got.register("1.1.1.7.0.255").value == 1004
     # the plan cache holds no key
-    for key in interp._PLANS:
+    for key in [*dec.interpreter.plans.entries, *dec2.interpreter.plans.entries]:
         assert not any(isinstance(x, (bytes, bytearray)) and (SEED_EK in x or SEED_AK in x) for x in key)
 
 
 def test_the_plan_cache_is_bounded_and_gives_up_on_lists_that_never_repeat(monkeypatch):
-    _Plan = interp._Plan
-    monkeypatch.setattr(interp, "MAX_PLANS", 8)
+    Plan = plans.Plan
+    monkeypatch.setattr(plans, "MAX_PLANS", 8)
     monkeypatch.setattr(axdr, "RETRY_EVERY", 1000)
     stream = Stream()
     for i in range(30):  # 30 lists: the cache keeps 8
         stream.push(kamstrup(0, list_id=f"Kamstrup_V{i:04d}"))
-    assert len(interp._PLANS) <= 8
+    assert len(stream.interpreter({}).plans) <= 8
     # the same template, but a pinned slot (an OBIS-like 6-byte value) changes every push
-    interp._PLANS.clear()
     stream = Stream()
     made = []
-    monkeypatch.setattr(interp, "_Plan", lambda *args: made.append(args) or _Plan(*args))
+    monkeypatch.setattr(plans, "Plan", lambda *args: made.append(args) or Plan(*args))
     rng = random.Random(3)
     for i in range(40):
         code = f"1.1.{rng.randrange(200)}.{rng.randrange(200)}.0.255"
         stream.push(kamstrup(i, energy_obis=code), country="NO")
-    (entry,) = interp._PLANS.values()
-    assert len(entry) - 2 <= interp.PLANS_PER_KEY and entry[0] == 40
-    assert len(made) == 4 * interp.PLANS_PER_KEY  # then the slow path (each push still checked by Stream.push)
+    (entry,) = stream.interpreter({"country": "NO"}).plans.entries.values()
+    assert len(entry) - 1 <= plans.PLANS_PER_KEY and entry[0] == 40
+    assert len(made) == 4 * plans.PLANS_PER_KEY  # then the slow path (each push still checked by Stream.push)
 
 
 def test_journal_rebuilds_take_the_fast_path_and_give_the_same_push():
     from han.pipeline import push_from_apdu
 
+    interpreter = Interpreter(InterpretOptions(country="NO"))  # a sink worker's
     for i in range(4):
         apdu = kamstrup(i)
-        push = push_from_apdu(apdu, SEC_KAM, country="NO")
+        push = push_from_apdu(apdu, SEC_KAM, interpreter)
         assert canon(push) == canon(slow(apdu, security=SEC_KAM, country="NO"))
         assert push.shared_layout() is not None
 
 
 def test_code_cache_is_bounded_and_profile_choice_survives_its_clearing(seed_frame):
     """Codes from a hostile port must not grow memory forever; emptying the code cache must not
-    let a cached profile choice (keyed by the code objects' ids) serve another list."""
+    let a cached profile choice (keyed by the codes) serve another list."""
     from obis import code
 
     (before,) = PushDecoder(SEED_KEYS).feed(seed_frame)
@@ -575,3 +578,52 @@ def test_code_cache_is_bounded_and_profile_choice_survives_its_clearing(seed_fra
         (r.obis, r.name, r.value, r.unit) for r in before.registers
     ]
     assert after.profile == before.profile
+
+
+# -- the caches belong to an interpreter ---------------------------------------------------------
+def test_each_interpreter_keeps_its_own_caches(analyses):
+    templates = axdr.Templates()
+    one, two = Interpreter(InterpretOptions(country="NO")), Interpreter(InterpretOptions(country="NO"))
+    for i in range(3):
+        apdu = kamstrup(i)
+        n = parse_data_notification(apdu, templates)
+        assert canon(one.interpret(n, apdu=apdu)) == canon(two.interpret(n, apdu=apdu))
+    assert len(one.plans) == len(two.plans) == 1
+    assert len(analyses) == 2  # one plan each: nothing is shared between them
+
+
+def test_the_options_are_one_frozen_value():
+    m = {Obis.parse("1.1.1.7.0.255"): 2.0}
+    options = InterpretOptions(country="NO", multipliers=m)
+    m[Obis.parse("1.1.2.7.0.255")] = 3.0  # the caller's dict changing later changes nothing
+    assert dict(options.multipliers) == {Obis.parse("1.1.1.7.0.255"): 2.0}
+    with pytest.raises(TypeError):
+        options.multipliers[Obis.parse("1.1.2.7.0.255")] = 3.0  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.country = "SE"  # type: ignore[misc]
+    same = InterpretOptions(country="NO", multipliers={Obis.parse("1.1.1.7.0.255"): 2.0})
+    assert same == options and hash(same) == hash(options)
+    assert InterpretOptions().multipliers == {} and InterpretOptions(multipliers=None).multipliers == {}
+
+
+def test_each_thread_rebuilds_with_its_own_interpreter():
+    import threading
+
+    from han.pipeline import push_from_apdu, thread_interpreter
+
+    options = InterpretOptions(country="NO")
+    mine = thread_interpreter(options)
+    assert thread_interpreter(options) is mine
+    assert thread_interpreter(InterpretOptions(country="SE")) is not mine
+    got: list = []
+
+    def worker() -> None:
+        interpreter = thread_interpreter(options)
+        got.append((interpreter, push_from_apdu(kamstrup(1), SEC_KAM, interpreter)))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    ((theirs, push),) = got
+    assert theirs is not thread_interpreter(options) and theirs.options is options
+    assert canon(push) == canon(slow(kamstrup(1), SEC_KAM, country="NO"))

@@ -13,6 +13,7 @@ from decoders.axdr import Data
 from han.cli import main
 from han.config import build_run_config
 from han.pipeline import PushDecoder
+from obis.interpret import InterpretOptions
 from obis.profile_file import ProfileFileError, load_profiles, parse_profiles, profile_toml
 from obis.profiles import PROFILES, catalogue, profile_by_name
 from test_profiles_austria import COUNTERS, EK, WHEN, body, frame
@@ -66,7 +67,7 @@ def test_a_loaded_profile_names_a_list_no_built_in_knows():
     data = frame(body(), b"XYZ")
     plain = PushDecoder(keys_of({"keys": {"ek": EK.hex()}})).feed(data)[0]
     assert plain.profile is None and plain.unknown_list
-    push = PushDecoder(keys_of({"keys": {"ek": EK.hex()}}), profiles=catalogue((mine,))).feed(data)[0]
+    push = PushDecoder(keys_of({"keys": {"ek": EK.hex()}}), options=InterpretOptions(profiles=catalogue((mine,)))).feed(data)[0]
     assert push.profile == "my_meter" and not push.unknown_list
     names = [(r.obis.dotted if r.obis else None, r.name, r.unit, r.value) for r in push.registers]
     assert names[:3] == [("0.0.1.0.0.255", "Clock", None, "2025-01-20T18:30:05"),
@@ -81,7 +82,8 @@ def test_a_loaded_profile_replaces_the_built_in_of_its_name():
     built = profile_by_name("at_wiener_netze")
     text = profile_toml(built).replace('"Active energy import (+A)"', '"Bezug"')
     (mine,) = parse_profiles(text)
-    push = PushDecoder(keys_of({"keys": {"ek": EK.hex()}}), country="AT", profiles=catalogue((mine,))).feed(frame(body()))[0]
+    options = InterpretOptions(country="AT", profiles=catalogue((mine,)))
+    push = PushDecoder(keys_of({"keys": {"ek": EK.hex()}}), options=options).feed(frame(body()))[0]
     assert push.profile == "at_wiener_netze" and push.register("1.0.1.8.0.255").name == "Bezug"
     assert [p.name for p in catalogue((mine,))].count("at_wiener_netze") == 1
 
@@ -166,8 +168,8 @@ def test_run_config_profiles_are_relative_to_the_config(tmp_path):
     cfg.write_text('[decode]\nprofiles = "my.toml"\n[daemon]\nstate_dir = "state"\n')
     args = argparse.Namespace(config=str(cfg), replay=str(cfg))
     rc = build_run_config(args, environ={})
-    assert rc.decode_options["profiles"][0].name == "my_meter"
-    assert rc.decode_options["profiles"][1:] == PROFILES
+    assert rc.decode_options.profiles[0].name == "my_meter"
+    assert rc.decode_options.profiles[1:] == PROFILES
 
 
 def test_template_edit_decode(capsys, tmp_path):

@@ -17,6 +17,7 @@ from decoders.cosem_time import CosemDateTime
 from decoders.hdlc import build_frame
 from decoders.security import Keys, protect
 from han.pipeline import PushDecoder
+from obis.interpret import InterpretOptions
 from obis.push import Push
 
 EK = bytes.fromhex("0F0E0D0C0B0A09080706050403020100")
@@ -50,7 +51,7 @@ def frame(b: Data, maker: bytes = b"LGZ", *, encrypted: bool = True, addr=(b"\xc
 
 
 def decode(data: bytes, **kw) -> Push:
-    d = PushDecoder(Keys(ek=EK), **kw)
+    d = PushDecoder(Keys(ek=EK), options=InterpretOptions(**kw))
     out = d.feed(data) + d.flush()
     assert len(out) == 1 and isinstance(out[0], Push), out
     return out[0]

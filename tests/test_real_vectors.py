@@ -22,6 +22,7 @@ from decoders.errors import ChecksumError, DecodeError, TagMismatch
 from decoders.security import Keys
 from decoders.stream import StreamDecoder
 from han.pipeline import PushDecoder, to_push
+from obis.interpret import InterpretOptions, Interpreter
 from obis.push import Push
 from vectorcheck import (
     LIST_ID_OBIS,
@@ -52,7 +53,8 @@ def ids(v: dict) -> str:
 
 
 def decode(vector: dict, data: bytes | None = None, keys: Keys | None = None, **kw) -> list:
-    d = PushDecoder(keys if keys is not None else keys_of(vector), country=country_of(vector), keep_layers=True, **kw)
+    options = InterpretOptions(country=country_of(vector), **kw)
+    d = PushDecoder(keys if keys is not None else keys_of(vector), options=options, keep_layers=True)
     return d.feed(bytes.fromhex(vector["hex"]) if data is None else data) + d.flush()
 
 
@@ -88,7 +90,7 @@ def test_vector_without_its_key_asks_for_it(vector):
 @pytest.mark.parametrize("vector", [v for v in NO_KEY if v["expected"].get("plaintext_from_source")], ids=ids)
 def test_published_plaintext_of_a_keyless_vector_decodes(vector):
     decoded = StreamDecoder().decode_apdu(bytes.fromhex(vector["expected"]["plaintext_apdu"]))
-    push = to_push(decoded, country=country_of(vector))
+    push = to_push(decoded, Interpreter(InterpretOptions(country=country_of(vector))))
     assert mismatches(push, vector) == []
     assert scaled_mismatches(push, vector) == []
 
@@ -120,7 +122,7 @@ def test_swedish_kamstrup_is_in_wh_only_with_country_se():
     assert se.profile == "kamstrup_se" and se.register("1.1.1.8.0.255").value == raw
     default = only_push(PushDecoder().feed(bytes.fromhex(v["hex"])))
     assert default.profile == "kamstrup_no" and default.register("1.1.1.8.0.255").value == raw * 10
-    other = only_push(PushDecoder(country="FI").feed(bytes.fromhex(v["hex"])))
+    other = only_push(PushDecoder(options=InterpretOptions(country="FI")).feed(bytes.fromhex(v["hex"])))
     assert other.profile == "kamstrup_nve" and other.register("1.1.1.8.0.255").value == raw
     assert other.register("1.1.1.8.0.255").unit is None and any("--country" in n for n in other.notes)
     # the currents do not depend on the country
@@ -132,7 +134,8 @@ def test_forced_profile_wins():
     raw = v["expected"]["obis"]["1.1.1.8.0.255"]["value"]
     from obis.profiles import profile_by_name
 
-    push = only_push(PushDecoder(profile=profile_by_name("kamstrup_no"), country="SE").feed(bytes.fromhex(v["hex"])))
+    options = InterpretOptions(profile=profile_by_name("kamstrup_no"), country="SE")
+    push = only_push(PushDecoder(options=options).feed(bytes.fromhex(v["hex"])))
     assert push.profile == "kamstrup_no" and push.register("1.1.1.8.0.255").value == raw * 10
 
 
@@ -247,7 +250,7 @@ LISTED = [v for v in DECODABLE + [v for v in NO_KEY if v["expected"].get("plaint
 def _push_of(vector: dict) -> Push:
     if vector["keys"] is None and vector["expected"].get("security"):
         return to_push(StreamDecoder().decode_apdu(bytes.fromhex(vector["expected"]["plaintext_apdu"])),
-                       country=country_of(vector))  # fmt: skip
+                       Interpreter(InterpretOptions(country=country_of(vector))))  # fmt: skip
     return only_push(decode(vector))
 
 

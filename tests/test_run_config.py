@@ -132,10 +132,10 @@ def test_decode_options_as_han_decode_takes_them(tmp_path):
         '[decode.multipliers]\n"1.1.31.7.0.255" = 2\n',
     )
     opts = build_run_config(args(config=conf), environ={}).decode_options
-    assert opts["country"] == "DK" and opts["timezone"] == "Europe/Oslo" and opts["ct_ratio"] == 40.0
-    assert list(opts["multipliers"].values()) == [2.0]
+    assert opts.country == "DK" and opts.timezone == "Europe/Oslo" and opts.ct_ratio == 40.0
+    assert list(opts.multipliers.values()) == [2.0]
     opts = build_run_config(args(config=conf, profile="kamstrup_dk", multiplier=[]), environ={}).decode_options
-    assert opts["profile"].name == "kamstrup_dk" and opts["multipliers"] == {}
+    assert opts.profile.name == "kamstrup_dk" and opts.multipliers == {}
     bad = private(tmp_path / "bad.toml", '[serial]\nport = "/dev/x"\n[decode]\ntimezone = "Mars/Olympus"\n')
     with pytest.raises(ConfigError, match="Mars/Olympus"):
         build_run_config(args(config=bad), environ={})

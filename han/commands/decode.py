@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from ..cli import UsageError
+
+if TYPE_CHECKING:
+    from obis.interpret import InterpretOptions
 
 EPILOG = """examples:
   han decode samples/kamstrup_dk_radius.hex --key 5AD8...827F --auth-key AFB3...1AE0
@@ -136,9 +140,10 @@ def _writer(fmt: str, out, explain: bool = False):
     return TableWriter(out)
 
 
-def decode_options(args: argparse.Namespace) -> dict:
+def decode_options(args: argparse.Namespace) -> InterpretOptions:
     """Country, time zone, profile and multipliers from the command line; UsageError when one is wrong."""
     from obis.code import Obis, ObisError
+    from obis.interpret import InterpretOptions
     from obis.profiles import ISO_3166, catalogue, profile_by_name
 
     country = None
@@ -190,7 +195,7 @@ def decode_options(args: argparse.Namespace) -> dict:
                 raise ValueError
         except (ValueError, ZeroDivisionError):
             raise UsageError(f"--ct-ratio {args.ct_ratio!r}: expected a positive ratio such as 200/5 or 40") from None
-    return dict(
+    return InterpretOptions(
         country=country, timezone=timezone, profile=profile, multipliers=multipliers, ct_ratio=ct_ratio, profiles=profiles
     )
 
@@ -257,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
                 allow_unauthenticated=args.allow_unauthenticated,
                 allow_unverified=args.unverified,
                 keep_layers=args.explain,
-                **options,
+                options=options,
             )
             pushes_here = 0
             size = 0
