@@ -34,6 +34,7 @@ from han.ingest import Ingest
 from han.journal import Journal, JournalReader, read_all
 from han.keyring import KeyRing
 from han.pipeline import PushDecoder
+from obis.interpret import InterpretOptions
 from han.replay import CounterStore
 
 HAN = [sys.executable, "-m", "han"]
@@ -220,7 +221,7 @@ def make_ingest(tmp_path, meter=None):
     ring = KeyRing(Keys())
     journal = Journal(str(tmp_path / "journal.db"))
     counters = CounterStore(str(tmp_path / "counters.json")).load()
-    decoder = PushDecoder(keyring=ring, transport="hdlc", country="NO")
+    decoder = PushDecoder(keyring=ring, transport="hdlc", options=InterpretOptions(country="NO"))
     return Ingest(decoder, ring, counters, journal, meter=meter, burst=BurstLog(lambda m: None))
 
 
@@ -267,7 +268,7 @@ def daemon_replay(tmp_path, frames: list[bytes], *sinks: str) -> None:
         state_dir=str(tmp_path / "state"),
         replay=str(capture),
         sinks=tuple(SinkSpec(s) for s in sinks),
-        decode_options={"country": "NO"},
+        decode_options=InterpretOptions(country="NO"),
         sink_retry_max=0.2,
         status_interval=0.2,
     )
