@@ -1,12 +1,9 @@
 """The sans-IO decode pipeline: bytes → frames → plain APDUs → :class:`~obis.push.Push`.
 
 ``PushDecoder`` is what ``han decode`` and the daemon drive, and what a
-library user wants::
+library user wants (``from han import PushDecoder, Keys``)::
 
-    from han.pipeline import PushDecoder
-    from decoders.security import Keys
-
-    dec = PushDecoder(Keys(ek=..., ak=...), country="NO")
+    dec = PushDecoder(Keys(ek=..., ak=...), country="NO")   # or a KeyRing for several meters
     for item in dec.feed(chunk):          # any chunking
         if isinstance(item, Push): ...    # else a DecodeError with .offset
 """
@@ -16,21 +13,18 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 from decoders import axdr
 from decoders.apdu import parse_data_notification
 from decoders.dsmr import Telegram, looks_like_telegram, parse_telegram
 from decoders.errors import DecodeError
 from decoders.security import Keys
-from decoders.stream import DecodedApdu, StreamDecoder
+from decoders.stream import DecodedApdu, KeyLookup, StreamDecoder
 from obis.code import Obis
 from obis.interpret import interpret, interpret_telegram
 from obis.profiles import Profile
 from obis.push import Push, SecurityInfo
-
-if TYPE_CHECKING:
-    from .keyring import KeyRing
 
 UNVERIFIED_NOTE = "UNVERIFIED: decrypted without checking the authentication tag (no authentication key given)"
 
@@ -38,7 +32,7 @@ UNVERIFIED_NOTE = "UNVERIFIED: decrypted without checking the authentication tag
 class PushDecoder:
     def __init__(
         self,
-        keys: Keys | None = None,
+        keys: Keys | KeyLookup | None = None,
         *,
         transport: str = "auto",
         system_title: bytes | None = None,
@@ -51,26 +45,21 @@ class PushDecoder:
         ct_ratio: float | None = None,
         profiles: tuple[Profile, ...] | None = None,
         keep_layers: bool = False,
-        keyring: "KeyRing | None" = None,
     ) -> None:
-        """``keep_layers`` keeps every layer that carried a push in ``Push.layers`` (for ``--explain``).
+        """``keys``: one meter's keys, or a key lookup such as a :class:`~han.keyring.KeyRing` (several
+        meters: each frame gets the keys of the system title it carries).
 
-        ``keyring`` (several meters) picks each frame's keys by its system title instead of ``keys``.
+        ``keep_layers`` keeps every layer that carried a push in ``Push.layers`` (for ``--explain``).
         ``profiles`` is the catalogue profiles are chosen from (:func:`obis.profiles.catalogue`).
         """
-        options = dict(
+        self.stream: StreamDecoder = _GuardedStream(
+            keys,
             transport=transport,
             system_title=system_title,
             allow_unauthenticated=allow_unauthenticated,
             allow_unverified=allow_unverified,
             annotate=keep_layers,
         )
-        if keyring is not None:
-            from .keyring import KeyRingStreamDecoder
-
-            self.stream: StreamDecoder = KeyRingStreamDecoder(keyring, **options)
-        else:
-            self.stream = StreamDecoder(keys, **options)
         self.country = country
         self.profile = profile
         self.timezone = timezone
@@ -111,6 +100,18 @@ class PushDecoder:
         if self.keep_layers:
             push = replace(push, layers=item)
         return push
+
+
+class _GuardedStream(StreamDecoder):
+    """A stream decoder whose unexpected exceptions become one frame's error: a bug must not end the stream."""
+
+    def decode_apdu(self, apdu: bytes, **kw) -> DecodedApdu:
+        try:
+            return super().decode_apdu(apdu, **kw)
+        except DecodeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug on one frame must not end the stream
+            raise internal_error(exc, kw.get("offset", 0)) from None
 
 
 def internal_error(exc: Exception, offset: int | None = None) -> DecodeError:
