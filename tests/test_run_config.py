@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import pytest
 from conftest import ROOT
 from daemonkit import AK, EK
 
-from han.config import ConfigError, build_run_config, check_private, default_state_dir, load_keys
+from han.config import ConfigError, Overrides, build_run_config, check_private, default_state_dir
+from han.keysource import load_keys
 
 ST = "4B414D4500000002"
 
 
-def args(**kw) -> argparse.Namespace:
-    return argparse.Namespace(**kw)
+def args(config: str | None = None, key: str | None = None, **settings) -> Overrides:
+    """What ``han run`` hands over: the file, flags by setting name, keys by flag."""
+    return Overrides(config=config, settings=settings, keys={"--key": key})
 
 
 def private(path, text: str):
@@ -49,7 +50,7 @@ def test_presets_and_flags_over_the_file(tmp_path):
     "text, message",
     [
         ('[serial]\nport = "/dev/x"\nbaudrate = 2400\n', "unknown setting \\[serial\\] 'baudrate'"),
-        ('[serial]\nport = "/dev/x"\npreset = "fast"\n', "unknown serial preset 'fast'"),
+        ('[serial]\nport = "/dev/x"\npreset = "fast"\n', "unknown \\[serial\\] preset 'fast'"),
         ('[serial]\nport = "/dev/x"\n[[sink]]\npath = "x"\n', "needs url"),
         ('port = "/dev/x"\n', "unknown setting 'port'"),
         ("[serial\n", "not valid TOML"),
@@ -86,12 +87,12 @@ def test_systemd_credentials(tmp_path):
     creds.mkdir()
     private(creds / "han-key", EK.hex() + "\n")
     private(creds / "han-auth-key", AK.hex())
-    ring = load_keys(environ={"CREDENTIALS_DIRECTORY": str(creds)})
+    ring = load_keys(environ={"CREDENTIALS_DIRECTORY": str(creds)}, credentials=True)
     assert ring.default.ek == EK and ring.default.ak == AK
     (creds / "han-key").unlink()
     (creds / "han-auth-key").unlink()
     private(creds / "han-keys", f'[keys]\nkey = "{EK.hex()}"\n[keys.meters.{ST}]\nkey = "{AK.hex()}"\n')
-    ring = load_keys(environ={"CREDENTIALS_DIRECTORY": str(creds)})
+    ring = load_keys(environ={"CREDENTIALS_DIRECTORY": str(creds)}, credentials=True)
     assert ring.default.ek == EK and ring.keys_for(bytes.fromhex(ST)).ek == AK
 
 
@@ -119,7 +120,7 @@ def test_bad_key_messages_never_show_the_key(tmp_path):
         load_keys(environ={"HAN_KEY": bad})
     assert "HAN_KEY" in str(err.value) and bad.lower() not in str(err.value).lower()
     with pytest.raises(ConfigError, match="16 or 32 bytes"):
-        load_keys(cli_key=EK.hex()[:-2])
+        load_keys({"--key": EK.hex()[:-2]})
     conf = private(tmp_path / "han.toml", f'[serial]\nport = "/dev/x"\n[keys.meters.ABCD]\nkey = "{EK.hex()}"\n')
     with pytest.raises(ConfigError, match="8-byte system title"):
         build_run_config(args(config=conf), environ={})
@@ -134,7 +135,7 @@ def test_decode_options_as_han_decode_takes_them(tmp_path):
     opts = build_run_config(args(config=conf), environ={}).decode_options
     assert opts["country"] == "DK" and opts["timezone"] == "Europe/Oslo" and opts["ct_ratio"] == 40.0
     assert list(opts["multipliers"].values()) == [2.0]
-    opts = build_run_config(args(config=conf, profile="kamstrup_dk", multiplier=[]), environ={}).decode_options
+    opts = build_run_config(args(config=conf, profile="kamstrup_dk", multipliers=[]), environ={}).decode_options
     assert opts["profile"].name == "kamstrup_dk" and opts["multipliers"] == {}
     bad = private(tmp_path / "bad.toml", '[serial]\nport = "/dev/x"\n[decode]\ntimezone = "Mars/Olympus"\n')
     with pytest.raises(ConfigError, match="Mars/Olympus"):
