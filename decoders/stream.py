@@ -30,6 +30,7 @@ as one; anything else must be a data-notification.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import axdr
@@ -43,7 +44,15 @@ from .gbt import GENERAL_BLOCK_TRANSFER, GbtMessage, GbtReassembler, parse_block
 from .hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
 from .mbus import MbusFrame, MbusFramer, MbusMessage, MbusReassembler
 from .rawapdu import RawApdu, RawFramer
-from .security import CipheredApdu, Keys, is_ciphered, parse_ciphered, unprotect
+from .security import (
+    GENERAL_DED_CIPHERING,
+    GENERAL_GLO_CIPHERING,
+    CipheredApdu,
+    Keys,
+    is_ciphered,
+    parse_ciphered,
+    unprotect,
+)
 
 TRANSPORTS = ("auto", "hdlc", "mbus", "raw")
 #: bytes the auto-detection looks at before it settles on the likeliest link layer anyway
@@ -109,6 +118,8 @@ def _source(link: LinkMessage | None) -> object:
     if isinstance(link, MbusMessage):
         return link.frames[0].a
     return None
+#: keys by the sender's system title (None: the frame names none), e.g. a han.keyring.KeyRing
+KeyLookup = Callable[[bytes | None], Keys]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +142,15 @@ class DecodedApdu:
 
 
 class StreamDecoder:
-    """Bytes in, plain notifications (or typed errors) out."""
+    """Bytes in, plain notifications (or typed errors) out.
+
+    ``keys`` are one meter's :class:`~decoders.security.Keys`, or a :data:`KeyLookup`
+    that gives each frame the keys of the system title it carries (several meters).
+    """
 
     def __init__(
         self,
-        keys: Keys | None = None,
+        keys: Keys | KeyLookup | None = None,
         *,
         transport: str = "auto",
         system_title: bytes | None = None,
@@ -145,7 +160,9 @@ class StreamDecoder:
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}")
-        self.keys = keys or Keys()
+        #: keys by system title, or None when every frame takes ``self.keys``
+        self.key_lookup: KeyLookup | None = None if keys is None or isinstance(keys, Keys) else keys
+        self.keys = keys if isinstance(keys, Keys) else Keys()
         self.system_title = system_title
         self.allow_unauthenticated = allow_unauthenticated
         self.allow_unverified = allow_unverified
@@ -428,6 +445,8 @@ class StreamDecoder:
         try:
             if not apdu:
                 raise ApduError("the frame carries no APDU")
+            if self.key_lookup is not None:
+                self.keys = self.key_lookup(_sender_title(apdu) or self.system_title)
             plain = apdu
             ciphered: CipheredApdu | None = None
             verified = False
@@ -479,4 +498,11 @@ class StreamDecoder:
             raise
 
 
-__all__ = ["DecodedApdu", "StreamDecoder", "TRANSPORTS", "FramingError"]
+def _sender_title(apdu: bytes) -> bytes | None:
+    """The system title of a general-ciphering APDU (``DB 08 <8 bytes> ...``), else None."""
+    if len(apdu) >= 10 and apdu[0] in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING) and apdu[1] == 8:
+        return bytes(apdu[2:10])
+    return None
+
+
+__all__ = ["DecodedApdu", "KeyLookup", "StreamDecoder", "TRANSPORTS", "FramingError"]

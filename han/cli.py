@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class UsageError(Exception):
-    """A problem with the command line or configuration (exit status 2)."""
+    """A problem with the command line (exit status 2); a configuration's is han.settings.ConfigError (also 2)."""
 
 
 def _build_parser(command: str | None) -> argparse.ArgumentParser:
@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks for users
+        settings = sys.modules.get("han.settings")  # loaded by whoever can raise its ConfigError
+        if settings is not None and isinstance(exc, settings.ConfigError):
+            print(f"han {command}: {exc}", file=sys.stderr)
+            return 2
         if os.environ.get("HAN_DEBUG"):
             raise
         from decoders.errors import DecodeError

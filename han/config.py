@@ -1,11 +1,12 @@
-"""``han run`` configuration: a TOML file (``--config``), command-line flags over it, keys from safe places.
+"""``han run`` configuration: the TOML file (``--config``), the environment, credentials and the command line, merged.
 
-Precedence, highest first: command-line flags, environment (``HAN_KEY``,
-``HAN_AUTH_KEY``), systemd credentials (``$CREDENTIALS_DIRECTORY/han-key``,
-``han-auth-key``, ``han-keys``), a key file (``[keys] file = ...``), the
-config file's ``[keys]`` table.  A file that holds keys must not be readable
-by others (``chmod 600``); han refuses it otherwise.  Keys never appear in
-messages: errors name the file or variable, never the value.
+The command line hands over plain values (:class:`Overrides`, no argparse);
+this module checks each against the settings table (:mod:`han.settings`, the
+one place of every default), merges them over the file and returns a frozen
+:class:`RunConfig`.  Precedence, highest first: the command line, the file,
+the defaults.  Keys come from :mod:`han.keysource` (command line,
+environment, systemd credentials, key file, the file's ``[keys]``).  The
+command modules depend on this module, never the reverse.
 
 See ``samples/han.toml`` for every setting, with comments.
 """
@@ -13,40 +14,43 @@ See ``samples/han.toml`` for every setting, with comments.
 from __future__ import annotations
 
 import os
-import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from decoders.security import Keys
-
-from .inputs import InputError, parse_hex, parse_key
+from .inputs import InputError, parse_hex
 from .keyring import KeyRing
+from .keysource import KEYS_TABLE, check_private, holds_keys, load_keys
+from .settings import BY_NAME, DEFAULTS, PRESETS, SECTIONS, ConfigError, read_toml
 
 if TYPE_CHECKING:
     from obis.interpret import InterpretOptions
 
-#: serial presets: name -> (baud, parity, bytesize, stopbits)
-PRESETS: dict[str, tuple[int, str, int, float]] = {
-    "kamstrup-ccc": (2400, "N", 8, 1),  # Kamstrup OMNIPOWER CCC port, RS232 (the default)
-    "mbus": (2400, "E", 8, 1),  # M-Bus HAN adapters (Norway, Sweden; Kamstrup HAN-NVE)
-    "p1": (115200, "N", 8, 1),  # P1 ports (Netherlands, Belgium, Luxembourg)
-}
-PARITIES = {"N": "none", "E": "even", "O": "odd", "M": "mark", "S": "space"}
-CREDENTIAL_NAMES = ("han-key", "han-auth-key", "han-keys")
+__all__ = [
+    "ConfigError",
+    "Overrides",
+    "RunConfig",
+    "SerialSettings",
+    "SinkSpec",
+    "build_run_config",
+    "check_private",
+    "decode_options",
+    "default_state_dir",
+    "ensure_state_dir",
+    "meter_name",
+    "read_toml",
+]
 
-
-class ConfigError(Exception):
-    """A configuration problem, in one line (exit status 2)."""
+_PRESET = PRESETS[DEFAULTS["preset"]]
 
 
 @dataclass(frozen=True)
 class SerialSettings:
-    port: str | None = None  #: a device (/dev/ttyUSB0) or a pyserial URL (socket://host:port)
-    baudrate: int = 2400
-    parity: str = "N"
-    bytesize: int = 8
-    stopbits: float = 1
+    port: str | None = DEFAULTS["port"]  #: a device (/dev/ttyUSB0) or a pyserial URL (socket://host:port)
+    baudrate: int = _PRESET[0]
+    parity: str = _PRESET[1]
+    bytesize: int = _PRESET[2]
+    stopbits: float = _PRESET[3]
 
     def describe(self) -> str:
         stop = int(self.stopbits) if float(self.stopbits).is_integer() else self.stopbits
@@ -67,207 +71,285 @@ def _default_options() -> InterpretOptions:
 
 @dataclass(frozen=True)
 class RunConfig:
+    """Everything ``han run`` needs; the defaults are the settings table's (han.settings)."""
+
     state_dir: str
     serial: SerialSettings = SerialSettings()
     replay: str | None = None  #: feed a capture instead of reading a port
     pace: bool = False  #: replay at the meter's own pace
     keyring: KeyRing = field(default_factory=KeyRing)
     sinks: tuple[SinkSpec, ...] = ()
-    transport: str = "hdlc"
+    transport: str = DEFAULTS["transport"]
     system_title: bytes | None = None
     #: country, timezone, profile, multipliers, CT ratio, profile catalogue: as ``han decode`` takes them
     decode_options: InterpretOptions = field(default_factory=_default_options)
-    allow_unauthenticated: bool = False
-    unverified: bool = False
-    push_interval: float | None = None  #: seconds; None = learn it from the pushes (10 s until known)
-    idle_flush: float = 1.0  #: seconds of silence after which a partial frame is reported
-    retry_min: float = 1.0  #: first reconnect delay, doubling up to retry_max
-    retry_max: float = 30.0
-    sink_retry_max: float = 60.0
-    status_interval: float = 5.0
-    counters_every: float = 60.0
-    spool_max_pushes: int = 100_000
-    spool_max_age: float = 90 * 86400.0  #: seconds a push may wait in the journal for a sink (0 = no limit)
-    stop_timeout: float = 20.0
+    allow_unauthenticated: bool = DEFAULTS["allow_unauthenticated"]
+    unverified: bool = DEFAULTS["unverified"]
+    push_interval: float | None = DEFAULTS["push_interval"]  #: seconds; None = learn it (10 s until known)
+    idle_flush: float = DEFAULTS["idle_flush"]  #: seconds of silence after which a partial frame is reported
+    retry_min: float = DEFAULTS["retry_min"]  #: first reconnect delay, doubling up to retry_max
+    retry_max: float = DEFAULTS["retry_max"]
+    sink_retry_max: float = DEFAULTS["sink_retry_max"]
+    status_interval: float = DEFAULTS["status_interval"]
+    counters_every: float = DEFAULTS["counters_every"]
+    spool_max_pushes: int = DEFAULTS["spool_max_pushes"]
+    #: seconds a push may wait in the journal for a sink (0 = no limit)
+    spool_max_age: float = DEFAULTS["spool_max_age"]
+    stop_timeout: float = DEFAULTS["stop_timeout"]
     count: int | None = None  #: stop after this many accepted pushes
     #: the meter's name for pushes of this source that never name it (see han.identity)
-    meter: str | None = None
+    meter: str | None = DEFAULTS["meter"]
 
     def sink_specs(self) -> tuple[SinkSpec, ...]:
         """The sinks, or the embedded default: SQLite in the state directory."""
         return self.sinks or (SinkSpec(f"sqlite:{os.path.join(self.state_dir, 'han.db')}"),)
 
 
-# -- TOML ---------------------------------------------------------------------------
-_SECTIONS: dict[str, set[str]] = {
-    "": {"serial", "decode", "keys", "daemon", "sink", "sinks", "state_dir"},
-    "serial": {"port", "preset", "baud", "parity", "bytesize", "stopbits", "retry_min", "retry_max", "meter"},
-    "decode": {
-        "transport",
-        "system_title",
-        "country",
-        "profile",
-        "profiles",
-        "timezone",
-        "multipliers",
-        "ct_ratio",
-        "allow_unauthenticated",
-        "unverified",
-    },
-    "keys": {"key", "auth_key", "file", "meters"},
-    "daemon": {
-        "state_dir",
-        "push_interval",
-        "idle_flush",
-        "status_interval",
-        "counters_every",
-        "spool_max_pushes",
-        "spool_max_age",
-        "stop_timeout",
-        "sink_retry_max",
-    },
-}
+@dataclass(frozen=True)
+class Overrides:
+    """What the command line gives over the file, as plain values (the CLI's argparse stays in the CLI)."""
+
+    config: str | None = None  #: the TOML file
+    #: setting name (han.settings) -> value as typed; None or absent = not given.
+    #: ``multipliers`` from the command line is a list of "OBIS=FACTOR" texts.
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    keys: Mapping[str, str | None] = field(default_factory=dict)  #: flag (--key, --auth-key) -> hex text
+    sinks: tuple[str, ...] = ()  #: sink URLs; given, they replace the file's sinks
+    replay: str | None = None  #: a capture instead of a port ("-" = standard input)
+    pace: bool = False
+    count: int | None = None
 
 
-def _check_keys(table: Mapping[str, Any], section: str, where: str) -> None:
-    unknown = set(table) - _SECTIONS[section]
+# -- the file ---------------------------------------------------------------------------------
+def read_config(path: str) -> dict[str, Any]:
+    """The config file, its tables and settings checked by name; a file with keys must be private."""
+    data = read_toml(path)
+    _known(data, "", path)
+    for section in ("serial", "decode", "keys", "daemon"):
+        table = data.get(section, {})
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        _known(table, section, path)
+    if holds_keys(data.get("keys", {})):
+        check_private(path, "holds keys in [keys]")
+    return data
+
+
+def _known(table: Mapping[str, Any], section: str, where: str) -> None:
+    unknown = set(table) - (KEYS_TABLE if section == "keys" else SECTIONS[section])
     if unknown:
         name = f"[{section}] " if section else ""
         raise ConfigError(f"{where}: unknown setting {name}{sorted(unknown)[0]!r} (see samples/han.toml)")
 
 
-def read_toml(path: str) -> dict[str, Any]:
-    import tomllib
+class _Values:
+    """One setting's value: from the command line, else the file, else the table's default; checked."""
 
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except PermissionError:
-        raise ConfigError(f"{path}: permission denied") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    def __init__(self, overrides: Overrides, data: Mapping[str, Any], path: str | None) -> None:
+        self.cli = overrides.settings
+        self.data = data
+        self.path = path or "config"
 
+    def __getitem__(self, name: str) -> Any:
+        return self.get(name, DEFAULTS[name])
 
-def check_private(path: str, what: str = "holds keys") -> None:
-    """Refuse a file that others may read when it holds keys."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        raise ConfigError(f"{path}: {exc.strerror}") from None
-    if mode & (stat.S_IROTH | stat.S_IWOTH):
-        raise ConfigError(
-            f"{path} {what} but is readable by others (mode {stat.S_IMODE(mode):03o});"
-            f" make it private: chmod 600 {path}"
-        )
+    def get(self, name: str, default: Any) -> Any:
+        setting = BY_NAME[name]
+        value = self.cli.get(name)
+        if value is not None:
+            return setting.check(value, from_flag=True)
+        table = self.data.get(setting.section, {})
+        if name in table:
+            return setting.check(table[name], where=self.path)
+        return default
 
 
-def _has_key_material(table: Mapping[str, Any]) -> bool:
-    return bool(table.get("key") or table.get("auth_key") or table.get("meters"))
+# -- from the command line and the file to RunConfig ----------------------------------------------
+def build_run_config(overrides: Overrides, environ: Mapping[str, str] | None = None) -> RunConfig:
+    """Merge ``--config FILE``, the environment, credentials and the command line of ``han run``."""
+    config_path = overrides.config
+    data = read_config(config_path) if config_path else {}
+    v = _Values(overrides, data, config_path)
 
+    baud, parity, bytesize, stopbits = PRESETS[v["preset"]]
+    serial = SerialSettings(
+        port=v["port"],
+        baudrate=v.get("baud", baud),
+        parity=v.get("parity", parity),
+        bytesize=v.get("bytesize", bytesize),
+        stopbits=float(v.get("stopbits", stopbits)),
+    )
+    replay = overrides.replay
+    if replay and replay != "-" and not os.path.isfile(replay):
+        raise ConfigError(f"--replay {replay}: no such file")
+    if not replay and not serial.port:
+        raise ConfigError("give a serial port (--port /dev/ttyUSB0, or [serial] port in --config), or --replay FILE")
 
-# -- keys -----------------------------------------------------------------------------
-@dataclass
-class _KeyTexts:
-    """Hex texts with the place each came from (for messages), before parsing."""
-
-    ek: tuple[str, str] | None = None
-    ak: tuple[str, str] | None = None
-    meters: dict[str, tuple[dict[str, str], str]] = field(default_factory=dict)
-
-    def take(self, table: Mapping[str, Any], where: str) -> None:
-        """Fill what is still empty from a keys table (lower precedence than what is set)."""
-        for name, attr in (("key", "ek"), ("auth_key", "ak")):
-            text = table.get(name)
-            if text and getattr(self, attr) is None:
-                if not isinstance(text, str):
-                    raise ConfigError(f"{where}: {name} must be a hex string")
-                setattr(self, attr, (text, f"{where} {name}"))
-        meters = table.get("meters") or {}
-        if not isinstance(meters, Mapping):
-            raise ConfigError(f"{where}: [meters] must be a table keyed by system title")
-        for st, keys in meters.items():
-            if not isinstance(keys, Mapping) or set(keys) - {"key", "auth_key"}:
-                raise ConfigError(f"{where}: meters.{st} must hold key and auth_key")
-            self.meters.setdefault(st.upper(), (dict(keys), f"{where} meters.{st}"))
-
-
-def _parse(text_where: tuple[str, str] | None) -> bytes | None:
-    if text_where is None:
-        return None
-    text, where = text_where
-    try:
-        return parse_key(text, where)
-    except InputError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def load_keys(
-    *,
-    cli_key: str | None = None,
-    cli_auth_key: str | None = None,
-    config_keys: Mapping[str, Any] | None = None,
-    config_path: str | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> KeyRing:
-    env = os.environ if environ is None else environ
-    texts = _KeyTexts()
-    if cli_key:
-        texts.ek = (cli_key, "--key")
-    if cli_auth_key:
-        texts.ak = (cli_auth_key, "--auth-key")
-    texts.take({"key": env.get("HAN_KEY"), "auth_key": env.get("HAN_AUTH_KEY")}, "environment HAN_KEY/HAN_AUTH_KEY")
-    cred_dir = env.get("CREDENTIALS_DIRECTORY")
-    if cred_dir:
-        single = {}
-        for name, field_name in (("han-key", "key"), ("han-auth-key", "auth_key")):
-            path = os.path.join(cred_dir, name)
-            if os.path.isfile(path):
-                check_private(path)
-                with open(path, encoding="ascii", errors="replace") as fh:
-                    single[field_name] = fh.read().strip()
-        texts.take(single, f"credential in {cred_dir}")
-        ring_file = os.path.join(cred_dir, "han-keys")
-        if os.path.isfile(ring_file):
-            check_private(ring_file)
-            texts.take(_key_file(ring_file), ring_file)
-    config_keys = config_keys or {}
-    key_file = config_keys.get("file")
-    if key_file:
-        if config_path and not os.path.isabs(key_file):
-            key_file = os.path.join(os.path.dirname(os.path.abspath(config_path)), key_file)
-        check_private(key_file)
-        texts.take(_key_file(key_file), key_file)
-    if config_keys:
-        texts.take(config_keys, config_path or "config")
-    meters: dict[bytes, Keys] = {}
-    for st_text, (keys, where) in texts.meters.items():
+    keyring = load_keys(
+        overrides.keys,
+        environ=environ,
+        credentials=True,
+        config_keys=data.get("keys", {}),
+        config_path=config_path,
+    )
+    system_title = None
+    if v["system_title"]:
         try:
-            st = parse_hex(st_text)
-        except InputError:
-            st = b""
-        if len(st) != 8:
-            raise ConfigError(f"{where}: a meter is keyed by its 8-byte system title in hex (16 digits)")
-        meters[st] = Keys(
-            ek=_parse((keys["key"], f"{where} key")) if keys.get("key") else None,
-            ak=_parse((keys["auth_key"], f"{where} auth_key")) if keys.get("auth_key") else None,
-        )
-    return KeyRing(Keys(ek=_parse(texts.ek), ak=_parse(texts.ak)), meters)
+            system_title = parse_hex(v["system_title"])
+        except InputError as exc:
+            raise ConfigError(f"system title: {exc}") from None
+        if len(system_title) != 8:
+            raise ConfigError("system title must be 8 bytes (16 hex digits)")
+
+    state_dir = v["state_dir"] or data.get("state_dir") or default_state_dir(environ)
+    if not isinstance(state_dir, str):
+        raise ConfigError(f"{config_path}: state_dir must be a directory name in quotes")
+    retry_max = float(v["retry_max"])
+    return RunConfig(
+        state_dir=os.path.abspath(os.path.expanduser(state_dir)),
+        serial=serial,
+        replay=replay,
+        pace=bool(overrides.pace),
+        keyring=keyring,
+        sinks=_sinks(overrides, data, config_path),
+        transport=v["transport"],
+        system_title=system_title,
+        decode_options=_decode_settings(v, config_path),
+        allow_unauthenticated=v["allow_unauthenticated"],
+        unverified=v["unverified"],
+        push_interval=v["push_interval"] or None,  # 0: learned
+        idle_flush=float(v["idle_flush"]),
+        retry_min=min(float(v["retry_min"]), retry_max),
+        retry_max=retry_max,
+        sink_retry_max=float(v["sink_retry_max"]),
+        status_interval=float(v["status_interval"] or DEFAULTS["status_interval"]),
+        counters_every=float(v["counters_every"]),
+        spool_max_pushes=v["spool_max_pushes"],
+        spool_max_age=float(v["spool_max_age"]),
+        stop_timeout=float(v["stop_timeout"]),
+        count=overrides.count,
+        meter=meter_name(v["meter"]),
+    )
 
 
-def _key_file(path: str) -> dict[str, Any]:
-    data = read_toml(path)
-    table = data.get("keys", data)  # a key file may be a bare table or hold [keys]
-    unknown = set(table) - {"key", "auth_key", "meters"}
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown setting {sorted(unknown)[0]!r}; a key file holds key, auth_key, [meters.<system title>]"
-        )
-    return table
+def _sinks(overrides: Overrides, data: Mapping[str, Any], config_path: str | None) -> tuple[SinkSpec, ...]:
+    """The command line's sinks, else the file's [[sink]] and [sinks.<name>] tables."""
+    if overrides.sinks:
+        return tuple(SinkSpec(url) for url in overrides.sinks)
+    sinks: list[SinkSpec] = []
+    entries = data.get("sink", []) or []
+    if not isinstance(entries, list):
+        raise ConfigError(f'{config_path}: each [[sink]] needs url = "SCHEME:TARGET"')
+    for entry in entries:
+        if isinstance(entry, str):
+            sinks.append(SinkSpec(entry))
+        elif isinstance(entry, Mapping) and isinstance(entry.get("url"), str):
+            sinks.append(SinkSpec(entry["url"], {k: v for k, v in entry.items() if k != "url"}))
+        else:
+            raise ConfigError(f'{config_path}: each [[sink]] needs url = "SCHEME:TARGET"')
+    named = data.get("sinks", {}) or {}
+    if not isinstance(named, Mapping):
+        raise ConfigError(f"{config_path}: [sinks.<name>] tables, e.g. [sinks.influx] with url = ...")
+    for label, entry in named.items():
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("url"), str):
+            raise ConfigError(f'{config_path}: [sinks.{label}] needs url = "SCHEME:TARGET"')
+        if entry.get("enabled", True) is False:
+            continue
+        sinks.append(SinkSpec(entry["url"], {k: v for k, v in entry.items() if k not in ("url", "enabled")}))
+    return tuple(sinks)
 
 
-# -- state directory ---------------------------------------------------------------------
+def _decode_settings(v: _Values, config_path: str | None) -> dict[str, Any]:
+    """[decode] and its flags through :func:`decode_options`; profile files in the file are relative to it."""
+    multipliers = v["multipliers"] or {}
+    if isinstance(multipliers, Mapping):  # the file's table; the command line gives OBIS=FACTOR texts
+        multipliers = [f"{obis}={factor}" for obis, factor in multipliers.items()]
+    files = v.cli.get("profiles") or []
+    if not files:
+        base = os.path.dirname(os.path.abspath(config_path)) if config_path else ""
+        files = [os.path.join(base, os.path.expanduser(f)) for f in v["profiles"] or []]
+    return decode_options(
+        country=v["country"],
+        timezone=v["timezone"],
+        profile=v["profile"],
+        profile_files=files,
+        multipliers=multipliers,
+        ct_ratio=v["ct_ratio"],
+    )
+
+
+def decode_options(
+    *,
+    country: str | None = None,
+    timezone: str | None = None,
+    profile: str | None = None,
+    profile_files: Iterable[str] = (),
+    multipliers: Iterable[str] = (),
+    ct_ratio: str | None = None,
+) -> InterpretOptions:
+    """Country, time zone, profiles, multipliers and CT ratio, checked, as ``han decode`` and ``han run`` take them.
+
+    ``multipliers`` are "OBIS=FACTOR" texts.  Raises ConfigError in one line.
+    """
+    from obis.code import Obis, ObisError
+    from obis.interpret import InterpretOptions
+    from obis.profiles import ISO_3166, catalogue, profile_by_name
+
+    code = None
+    if country:
+        code = country.strip().upper()
+        if code not in ISO_3166:
+            raise ConfigError(f"--country {country!r} is not an ISO 3166 alpha-2 code (NO, SE, DK, AT, ...)")
+    zone = None
+    if timezone:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(timezone)
+        except (ValueError, OSError, KeyError):
+            raise ConfigError(f"--timezone {timezone!r} is not a known time zone (e.g. Europe/Oslo, UTC)") from None
+        zone = timezone
+    profiles = None
+    files = list(profile_files)
+    if files:
+        from obis.profile_file import ProfileFileError, load_profiles
+
+        try:
+            profiles = catalogue(load_profiles(files))
+        except ProfileFileError as exc:
+            raise ConfigError(str(exc)) from None
+    chosen = None
+    if profile:
+        chosen = profile_by_name(profile, profiles)
+        if chosen is None:
+            names = ", ".join(p.name for p in profiles or catalogue())
+            raise ConfigError(f"unknown profile {profile!r} (one of: {names}; see 'han profiles')")
+    factors = {}
+    for text in multipliers:
+        obis_text, sep, factor_text = text.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            obis = Obis.parse(obis_text)
+            factor = float(factor_text)
+        except (ObisError, ValueError):
+            raise ConfigError(f"--multiplier {text!r}: expected OBIS=FACTOR, e.g. 1.1.31.7.0.255=50") from None
+        factors[obis] = factor
+    ratio = None
+    if ct_ratio:
+        try:
+            num, sep, den = ct_ratio.replace(":", "/").partition("/")
+            ratio = float(num) / (float(den) if sep else 1.0)
+            if ratio <= 0:
+                raise ValueError
+        except (ValueError, ZeroDivisionError):
+            raise ConfigError(f"--ct-ratio {ct_ratio!r}: expected a positive ratio such as 200/5 or 40") from None
+    return InterpretOptions(
+        country=code, timezone=zone, profile=chosen, multipliers=factors, ct_ratio=ratio, profiles=profiles
+    )
+
+
+# -- state directory ---------------------------------------------------------------------------
 def default_state_dir(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     if env.get("STATE_DIRECTORY"):  # systemd StateDirectory=
@@ -284,175 +366,6 @@ def ensure_state_dir(path: str) -> str:
     if not os.access(path, os.W_OK):
         raise ConfigError(f"state directory {path} is not writable")
     return path
-
-
-# -- from flags and file to RunConfig ------------------------------------------------------
-def _decode_options(args: Any, table: Mapping[str, Any], config_path: str | None = None) -> InterpretOptions:
-    """Country, time zone, profiles, multipliers and CT ratio, checked the way ``han decode`` checks them.
-
-    Profile files named in the config file are relative to it.
-    """
-    import argparse
-
-    from .cli import UsageError
-    from .commands.decode import decode_options
-
-    multipliers = getattr(args, "multiplier", None)
-    if multipliers is None:
-        given = table.get("multipliers") or {}
-        if not isinstance(given, Mapping):
-            raise ConfigError('[decode] multipliers is a table: "1.1.31.7.0.255" = 50')
-        multipliers = [f"{obis}={factor}" for obis, factor in given.items()]
-    ct_ratio = getattr(args, "ct_ratio", None) or table.get("ct_ratio")
-    files = getattr(args, "profiles", None)
-    if not files:
-        given = table.get("profiles") or []
-        if isinstance(given, str):
-            given = [given]
-        if not isinstance(given, list) or not all(isinstance(f, str) for f in given):
-            raise ConfigError(f'{config_path or "config"}: [decode] profiles is a file name or a list: "my-meter.toml"')
-        base = os.path.dirname(os.path.abspath(config_path)) if config_path else ""
-        files = [os.path.join(base, os.path.expanduser(f)) for f in given]
-    merged = argparse.Namespace(
-        country=getattr(args, "country", None) or table.get("country"),
-        timezone=getattr(args, "timezone", None) or table.get("timezone"),
-        profile=getattr(args, "profile", None) or table.get("profile"),
-        profiles=files,
-        multiplier=multipliers,
-        ct_ratio=str(ct_ratio) if ct_ratio is not None else None,
-    )
-    try:
-        return decode_options(merged)
-    except UsageError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def build_run_config(args: Any, environ: Mapping[str, str] | None = None) -> RunConfig:
-    """Merge ``--config FILE`` and the command-line flags of ``han run``."""
-    data: dict[str, Any] = {}
-    config_path = getattr(args, "config", None)
-    if config_path:
-        data = read_toml(config_path)
-        _check_keys(data, "", config_path)
-        for section in ("serial", "decode", "keys", "daemon"):
-            table = data.get(section, {})
-            if not isinstance(table, Mapping):
-                raise ConfigError(f"{config_path}: [{section}] must be a table")
-            _check_keys(table, section, config_path)
-        if _has_key_material(data.get("keys", {})):
-            check_private(config_path, "holds keys in [keys]")
-    serial_t = data.get("serial", {})
-    decode_t = data.get("decode", {})
-    daemon_t = data.get("daemon", {})
-
-    def pick(flag: str, table: Mapping[str, Any], key: str, default: Any = None) -> Any:
-        v = getattr(args, flag, None)
-        return v if v is not None else table.get(key, default)
-
-    preset = pick("preset", serial_t, "preset", "kamstrup-ccc")
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown serial preset {preset!r}; known: {', '.join(PRESETS)}")
-    baud, parity, bytesize, stopbits = PRESETS[preset]
-    parity = str(pick("parity", serial_t, "parity", parity)).upper()[:1]
-    if parity not in PARITIES:
-        raise ConfigError(f"parity must be one of {', '.join(PARITIES)} (none, even, odd, mark, space)")
-    serial = SerialSettings(
-        port=pick("port", serial_t, "port"),
-        baudrate=int(pick("baud", serial_t, "baud", baud)),
-        parity=parity,
-        bytesize=int(pick("bytesize", serial_t, "bytesize", bytesize)),
-        stopbits=float(pick("stopbits", serial_t, "stopbits", stopbits)),
-    )
-    if serial.bytesize not in (5, 6, 7, 8):
-        raise ConfigError("bytesize must be 5, 6, 7 or 8")
-    if serial.stopbits not in (1, 1.5, 2):
-        raise ConfigError("stopbits must be 1, 1.5 or 2")
-    replay = getattr(args, "replay", None)
-    if replay and replay != "-" and not os.path.isfile(replay):
-        raise ConfigError(f"--replay {replay}: no such file")
-    if not replay and not serial.port:
-        raise ConfigError("give a serial port (--port /dev/ttyUSB0, or [serial] port in --config), or --replay FILE")
-
-    keyring = load_keys(
-        cli_key=getattr(args, "key", None),
-        cli_auth_key=getattr(args, "auth_key", None),
-        config_keys=data.get("keys", {}),
-        config_path=config_path,
-        environ=environ,
-    )
-    system_title = pick("system_title", decode_t, "system_title")
-    if system_title:
-        try:
-            system_title = parse_hex(system_title)
-        except InputError as exc:
-            raise ConfigError(f"system title: {exc}") from None
-        if len(system_title) != 8:
-            raise ConfigError("system title must be 8 bytes (16 hex digits)")
-    decode_options = _decode_options(args, decode_t, config_path)
-    from decoders.stream import TRANSPORTS
-
-    transport = pick("transport", decode_t, "transport", "hdlc")
-    if transport not in TRANSPORTS:
-        raise ConfigError(f"transport must be one of {', '.join(TRANSPORTS)}")
-
-    sinks = [SinkSpec(url) for url in (getattr(args, "sink", None) or [])]
-    if not sinks:
-        for entry in data.get("sink", []) or []:
-            if isinstance(entry, str):
-                sinks.append(SinkSpec(entry))
-            elif isinstance(entry, Mapping) and isinstance(entry.get("url"), str):
-                sinks.append(SinkSpec(entry["url"], {k: v for k, v in entry.items() if k != "url"}))
-            else:
-                raise ConfigError(f'{config_path}: each [[sink]] needs url = "SCHEME:TARGET"')
-        named = data.get("sinks", {}) or {}
-        if not isinstance(named, Mapping):
-            raise ConfigError(f"{config_path}: [sinks.<name>] tables, e.g. [sinks.influx] with url = ...")
-        for label, entry in named.items():
-            if not isinstance(entry, Mapping) or not isinstance(entry.get("url"), str):
-                raise ConfigError(f'{config_path}: [sinks.{label}] needs url = "SCHEME:TARGET"')
-            if entry.get("enabled", True) is False:
-                continue
-            sinks.append(SinkSpec(entry["url"], {k: v for k, v in entry.items() if k not in ("url", "enabled")}))
-    state_dir = pick("state_dir", daemon_t, "state_dir") or data.get("state_dir") or default_state_dir(environ)
-    state_dir = os.path.abspath(os.path.expanduser(state_dir))
-
-    def num(flag: str, key: str, default: float, kind=float) -> Any:
-        v = pick(flag, daemon_t, key, default)
-        try:
-            v = kind(v) if v is not None else None
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key} must be a number") from None
-        if v is not None and v < 0:
-            raise ConfigError(f"{key} must not be negative")
-        return v
-
-    retry_max = float(pick("retry_max", serial_t, "retry_max", 30.0))
-    meter = meter_name(pick("meter", serial_t, "meter"))
-    return RunConfig(
-        state_dir=state_dir,
-        serial=serial,
-        replay=replay,
-        pace=bool(getattr(args, "pace", False)),
-        keyring=keyring,
-        sinks=tuple(sinks),
-        transport=transport,
-        system_title=system_title or None,
-        decode_options=decode_options,
-        allow_unauthenticated=bool(pick("allow_unauthenticated", decode_t, "allow_unauthenticated", False)),
-        unverified=bool(pick("unverified", decode_t, "unverified", False)),
-        push_interval=num("push_interval", "push_interval", None) or None,
-        idle_flush=num("idle_flush", "idle_flush", 1.0),
-        retry_min=min(float(serial_t.get("retry_min", 1.0)), retry_max),
-        retry_max=retry_max,
-        sink_retry_max=num("sink_retry_max", "sink_retry_max", 60.0),
-        status_interval=num("status_interval", "status_interval", 5.0) or 5.0,
-        counters_every=num("counters_every", "counters_every", 60.0),
-        spool_max_pushes=num("spool_max_pushes", "spool_max_pushes", 100_000, int),
-        spool_max_age=num("spool_max_age", "spool_max_age", 90 * 86400.0),
-        stop_timeout=num("stop_timeout", "stop_timeout", 20.0),
-        count=getattr(args, "count", None),
-        meter=meter,
-    )
 
 
 def meter_name(value: Any) -> str | None:

@@ -121,7 +121,7 @@ class Daemon:
         if raised:
             log.info("took %d invocation counter(s) from the journal (the last run ended without saving them)", raised)
         decoder = PushDecoder(
-            keyring=cfg.keyring,
+            cfg.keyring,
             transport=cfg.transport,
             system_title=cfg.system_title,
             allow_unauthenticated=cfg.allow_unauthenticated,

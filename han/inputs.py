@@ -428,13 +428,3 @@ class _Parsed(Chunks):
         self.kind = "text"
         self._it = iter((data,))
 
-
-def parse_key(text: str, what: str) -> bytes:
-    """A key given as hex (16 or 32 bytes).  The message never repeats the key."""
-    try:
-        key = parse_hex(text)
-    except InputError:
-        raise InputError(f"{what} is not valid hex") from None
-    if len(key) not in (16, 32):
-        raise InputError(f"{what} must be 16 or 32 bytes (32 or 64 hex digits), got {len(key)} bytes")
-    return key

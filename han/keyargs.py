@@ -1,15 +1,14 @@
-"""Command-line values for keys, system titles and counters, with one-line errors.
+"""Command-line values in hex: system titles, counters, bytes, HLS secrets, with one-line errors.
 
-Key values never appear in error messages: a mistyped key is reported by its
-option name and length only.
+Keys come from :mod:`han.keysource` (the one key loader).  A value marked
+secret never appears in an error message: it is reported by its option name
+and length only.
 """
 
 from __future__ import annotations
 
-import os
-
 from .cli import UsageError
-from .inputs import InputError, parse_hex, parse_key
+from .inputs import InputError, parse_hex
 
 
 def hex_bytes(value: str, option: str, *, secret: bool = False, lengths: tuple[int, ...] = ()) -> bytes:
@@ -23,24 +22,6 @@ def hex_bytes(value: str, option: str, *, secret: bool = False, lengths: tuple[i
         want = " or ".join(str(n) for n in lengths)
         raise UsageError(f"{option}: {len(data)} bytes given, {want} expected")
     return data
-
-
-def key(value: str | None, option: str, env: str | None = None) -> bytes | None:
-    """A 16- or 32-byte key from the option, else from the environment variable ``env``.
-
-    The same parser as the daemon's configuration (:func:`han.inputs.parse_key`), so a
-    key is written the same way everywhere, and its messages never repeat the key.
-    """
-    source = option
-    if value is None and env:
-        value = os.environ.get(env) or None
-        source = f"{option} (from ${env})"
-    if value is None:
-        return None
-    try:
-        return parse_key(value, source)
-    except InputError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def system_title(value: str | None, option: str = "--system-title") -> bytes | None:

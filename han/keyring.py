@@ -2,8 +2,9 @@
 
 A HAN port usually has one meter, but a logger can read several (an M-Bus
 adapter shared by two meters, a ser2net concentrator).  The ring holds a
-default :class:`~decoders.security.Keys` and one per system title; the
-decoder asks it for the keys before it removes a frame's protection.
+default :class:`~decoders.security.Keys` and one per system title.  It is a
+key lookup (:data:`decoders.stream.KeyLookup`): a decoder given a ring calls
+it with each frame's system title before it removes the frame's protection.
 
 ``key_id`` is a short fingerprint of a key set (never the keys): the
 invocation counters are kept per system title *and* key, so a re-keyed meter
@@ -16,9 +17,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from decoders.errors import DecodeError
-from decoders.security import GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING, Keys
-from decoders.stream import DecodedApdu, StreamDecoder
+from decoders.security import Keys
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,8 @@ class KeyRing:
             if keys is not None:
                 return keys
         return self.default
+
+    __call__ = keys_for  # a KeyRing is a key lookup: system title -> Keys
 
     def key_id(self, system_title: bytes | None) -> str:
         return key_id(self.keys_for(system_title))
@@ -53,29 +54,3 @@ def key_id(keys: Keys) -> str:
     if material == b"||||":
         return "none"
     return hashlib.sha256(b"han key id\0" + material).hexdigest()[:8]
-
-
-def frame_system_title(apdu: bytes) -> bytes | None:
-    """The system title of a general-ciphering APDU (``DB 08 <8 bytes> ...``), else None."""
-    if len(apdu) >= 10 and apdu[0] in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING) and apdu[1] == 8:
-        return bytes(apdu[2:10])
-    return None
-
-
-class KeyRingStreamDecoder(StreamDecoder):
-    """A :class:`~decoders.stream.StreamDecoder` that takes each frame's keys from a :class:`KeyRing`."""
-
-    def __init__(self, keyring: KeyRing, **kw) -> None:
-        super().__init__(keyring.default, **kw)
-        self.keyring = keyring
-
-    def decode_apdu(self, apdu: bytes, **kw) -> DecodedApdu:
-        self.keys = self.keyring.keys_for(frame_system_title(apdu) or self.system_title)
-        try:
-            return super().decode_apdu(apdu, **kw)
-        except DecodeError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a bug on one frame must not end the stream
-            from han.pipeline import internal_error
-
-            raise internal_error(exc, kw.get("offset", 0)) from None

@@ -1,13 +1,11 @@
 """The sans-IO decode pipeline: bytes → frames → plain APDUs → :class:`~obis.push.Push`.
 
 ``PushDecoder`` is what ``han decode`` and the daemon drive, and what a
-library user wants::
+library user wants (``from han import PushDecoder, Keys``)::
 
-    from han.pipeline import PushDecoder
-    from decoders.security import Keys
-    from obis.interpret import InterpretOptions
+    from han import InterpretOptions, Keys, PushDecoder
 
-    dec = PushDecoder(Keys(ek=..., ak=...), options=InterpretOptions(country="NO"))
+    dec = PushDecoder(Keys(ek=..., ak=...), options=InterpretOptions(country="NO"))  # or a KeyRing
     for item in dec.feed(chunk):          # any chunking
         if isinstance(item, Push): ...    # else a DecodeError with .offset
 """
@@ -17,19 +15,15 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from decoders import axdr
 from decoders.apdu import parse_data_notification
 from decoders.dsmr import Telegram, looks_like_telegram, parse_telegram
 from decoders.errors import DecodeError
 from decoders.security import Keys
-from decoders.stream import DecodedApdu, StreamDecoder
+from decoders.stream import DecodedApdu, KeyLookup, StreamDecoder
 from obis.interpret import InterpretOptions, Interpreter
 from obis.push import Push, SecurityInfo
-
-if TYPE_CHECKING:
-    from .keyring import KeyRing
 
 UNVERIFIED_NOTE = "UNVERIFIED: decrypted without checking the authentication tag (no authentication key given)"
 
@@ -37,7 +31,7 @@ UNVERIFIED_NOTE = "UNVERIFIED: decrypted without checking the authentication tag
 class PushDecoder:
     def __init__(
         self,
-        keys: Keys | None = None,
+        keys: Keys | KeyLookup | None = None,
         *,
         transport: str = "auto",
         system_title: bytes | None = None,
@@ -45,27 +39,22 @@ class PushDecoder:
         allow_unverified: bool = False,
         options: InterpretOptions | None = None,
         keep_layers: bool = False,
-        keyring: "KeyRing | None" = None,
     ) -> None:
-        """``keep_layers`` keeps every layer that carried a push in ``Push.layers`` (for ``--explain``).
+        """``keys``: one meter's keys, or a key lookup such as a :class:`~han.keyring.KeyRing` (several
+        meters: each frame gets the keys of the system title it carries).
 
-        ``keyring`` (several meters) picks each frame's keys by its system title instead of ``keys``.
         ``options`` (country, profile, time zone, multipliers, CT ratio, profile catalogue) say how
         pushes are interpreted; the decoder keeps one :class:`~obis.interpret.Interpreter` for them.
+        ``keep_layers`` keeps every layer that carried a push in ``Push.layers`` (for ``--explain``).
         """
-        stream_options = dict(
+        self.stream: StreamDecoder = _GuardedStream(
+            keys,
             transport=transport,
             system_title=system_title,
             allow_unauthenticated=allow_unauthenticated,
             allow_unverified=allow_unverified,
             annotate=keep_layers,
         )
-        if keyring is not None:
-            from .keyring import KeyRingStreamDecoder
-
-            self.stream: StreamDecoder = KeyRingStreamDecoder(keyring, **stream_options)
-        else:
-            self.stream = StreamDecoder(keys, **stream_options)
         self.interpreter = Interpreter(options)
         self.keep_layers = keep_layers
 
@@ -93,6 +82,18 @@ class PushDecoder:
         if self.keep_layers:
             push = replace(push, layers=item)
         return push
+
+
+class _GuardedStream(StreamDecoder):
+    """A stream decoder whose unexpected exceptions become one frame's error: a bug must not end the stream."""
+
+    def decode_apdu(self, apdu: bytes, **kw) -> DecodedApdu:
+        try:
+            return super().decode_apdu(apdu, **kw)
+        except DecodeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug on one frame must not end the stream
+            raise internal_error(exc, kw.get("offset", 0)) from None
 
 
 def internal_error(exc: Exception, offset: int | None = None) -> DecodeError:

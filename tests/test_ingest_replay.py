@@ -25,7 +25,7 @@ def make_ingest(tmp_path, keys=KEYS, **kw):
     counters.reconcile(journal)
     lines: list[str] = []
     ingest = Ingest(
-        PushDecoder(keyring=ring, transport="hdlc", **kw), ring, counters, journal, burst=BurstLog(lines.append)
+        PushDecoder(ring, transport="hdlc", **kw), ring, counters, journal, burst=BurstLog(lines.append)
     )
     return ingest, lines
 

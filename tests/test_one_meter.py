@@ -221,7 +221,7 @@ def make_ingest(tmp_path, meter=None):
     ring = KeyRing(Keys())
     journal = Journal(str(tmp_path / "journal.db"))
     counters = CounterStore(str(tmp_path / "counters.json")).load()
-    decoder = PushDecoder(keyring=ring, transport="hdlc", options=InterpretOptions(country="NO"))
+    decoder = PushDecoder(ring, transport="hdlc", options=InterpretOptions(country="NO"))
     return Ingest(decoder, ring, counters, journal, meter=meter, burst=BurstLog(lambda m: None))
 
 

@@ -161,13 +161,12 @@ def test_decode_with_profiles_and_its_errors(capsys, tmp_path):
 
 
 def test_run_config_profiles_are_relative_to_the_config(tmp_path):
-    import argparse
+    from han.config import Overrides
 
     (tmp_path / "my.toml").write_text(MY)
     cfg = tmp_path / "han.toml"
     cfg.write_text('[decode]\nprofiles = "my.toml"\n[daemon]\nstate_dir = "state"\n')
-    args = argparse.Namespace(config=str(cfg), replay=str(cfg))
-    rc = build_run_config(args, environ={})
+    rc = build_run_config(Overrides(config=str(cfg), replay=str(cfg)), environ={})
     assert rc.decode_options.profiles[0].name == "my_meter"
     assert rc.decode_options.profiles[1:] == PROFILES
 

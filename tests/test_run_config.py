@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import os
+import re
 
 import pytest
 from conftest import ROOT
 from daemonkit import AK, EK
 
-from han.config import ConfigError, build_run_config, check_private, default_state_dir, load_keys
+from han.config import ConfigError, Overrides, build_run_config, check_private, default_state_dir
+from han.keysource import load_keys
+from han.settings import DEFAULTS, SETTINGS, preset_text
 
 ST = "4B414D4500000002"
 
 
-def args(**kw) -> argparse.Namespace:
-    return argparse.Namespace(**kw)
+def args(config: str | None = None, key: str | None = None, **settings) -> Overrides:
+    """What ``han run`` hands over: the file, flags by setting name, keys by flag."""
+    return Overrides(config=config, settings=settings, keys={"--key": key})
 
 
 def private(path, text: str):
@@ -49,7 +52,7 @@ def test_presets_and_flags_over_the_file(tmp_path):
     "text, message",
     [
         ('[serial]\nport = "/dev/x"\nbaudrate = 2400\n', "unknown setting \\[serial\\] 'baudrate'"),
-        ('[serial]\nport = "/dev/x"\npreset = "fast"\n', "unknown serial preset 'fast'"),
+        ('[serial]\nport = "/dev/x"\npreset = "fast"\n', "unknown \\[serial\\] preset 'fast'"),
         ('[serial]\nport = "/dev/x"\n[[sink]]\npath = "x"\n', "needs url"),
         ('port = "/dev/x"\n', "unknown setting 'port'"),
         ("[serial\n", "not valid TOML"),
@@ -86,12 +89,12 @@ def test_systemd_credentials(tmp_path):
     creds.mkdir()
     private(creds / "han-key", EK.hex() + "\n")
     private(creds / "han-auth-key", AK.hex())
-    ring = load_keys(environ={"CREDENTIALS_DIRECTORY": str(creds)})
+    ring = load_keys(environ={"CREDENTIALS_DIRECTORY": str(creds)}, credentials=True)
     assert ring.default.ek == EK and ring.default.ak == AK
     (creds / "han-key").unlink()
     (creds / "han-auth-key").unlink()
     private(creds / "han-keys", f'[keys]\nkey = "{EK.hex()}"\n[keys.meters.{ST}]\nkey = "{AK.hex()}"\n')
-    ring = load_keys(environ={"CREDENTIALS_DIRECTORY": str(creds)})
+    ring = load_keys(environ={"CREDENTIALS_DIRECTORY": str(creds)}, credentials=True)
     assert ring.default.ek == EK and ring.keys_for(bytes.fromhex(ST)).ek == AK
 
 
@@ -119,7 +122,7 @@ def test_bad_key_messages_never_show_the_key(tmp_path):
         load_keys(environ={"HAN_KEY": bad})
     assert "HAN_KEY" in str(err.value) and bad.lower() not in str(err.value).lower()
     with pytest.raises(ConfigError, match="16 or 32 bytes"):
-        load_keys(cli_key=EK.hex()[:-2])
+        load_keys({"--key": EK.hex()[:-2]})
     conf = private(tmp_path / "han.toml", f'[serial]\nport = "/dev/x"\n[keys.meters.ABCD]\nkey = "{EK.hex()}"\n')
     with pytest.raises(ConfigError, match="8-byte system title"):
         build_run_config(args(config=conf), environ={})
@@ -134,8 +137,88 @@ def test_decode_options_as_han_decode_takes_them(tmp_path):
     opts = build_run_config(args(config=conf), environ={}).decode_options
     assert opts.country == "DK" and opts.timezone == "Europe/Oslo" and opts.ct_ratio == 40.0
     assert list(opts.multipliers.values()) == [2.0]
-    opts = build_run_config(args(config=conf, profile="kamstrup_dk", multiplier=[]), environ={}).decode_options
+    opts = build_run_config(args(config=conf, profile="kamstrup_dk", multipliers=[]), environ={}).decode_options
     assert opts.profile.name == "kamstrup_dk" and opts.multipliers == {}
     bad = private(tmp_path / "bad.toml", '[serial]\nport = "/dev/x"\n[decode]\ntimezone = "Mars/Olympus"\n')
     with pytest.raises(ConfigError, match="Mars/Olympus"):
         build_run_config(args(config=bad), environ={})
+
+
+def _wrong(setting):
+    """A value of the wrong type, or out of range, for a setting."""
+    if setting.kind in ("int", "number"):
+        return '"ten"' if setting.minimum is None else "-1"
+    if setting.kind == "ratio":
+        return "true"
+    return "42" if setting.kind in ("text", "texts", "table") else '"yes"'
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: f"{s.section}.{s.name}")
+def test_every_setting_is_checked_when_loaded(tmp_path, setting):
+    line = f"{setting.name} = {_wrong(setting)}\n"
+    if setting.section == "serial":
+        text = "[serial]\n" + line + ('port = "/dev/x"\n' if setting.name != "port" else "")
+    else:
+        text = f'[serial]\nport = "/dev/x"\n[{setting.section}]\n' + line
+    conf = private(tmp_path / "han.toml", text)
+    with pytest.raises(ConfigError) as err:
+        build_run_config(args(config=conf), environ={})
+    message = str(err.value)
+    assert f"[{setting.section}] {setting.name}" in message and len(message.splitlines()) == 1, message
+
+
+def test_flags_are_checked_like_the_file():
+    with pytest.raises(ConfigError, match="^--push-interval must not be negative$"):
+        build_run_config(args(port="/dev/x", push_interval=-1.0), environ={})
+    with pytest.raises(ConfigError, match="^--baud must be at least 1$"):
+        build_run_config(args(port="/dev/x", baud=0), environ={})
+
+
+def test_defaults_are_written_once():
+    """RunConfig, --help and samples/han.toml take their defaults from the settings table."""
+    import tomllib
+
+    from han.config import RunConfig, SerialSettings
+
+    cfg = RunConfig(state_dir="/x")
+    for name in ("idle_flush", "retry_min", "retry_max", "status_interval", "spool_max_pushes", "stop_timeout"):
+        assert getattr(cfg, name) == DEFAULTS[name]
+    assert SerialSettings().describe() == preset_text(DEFAULTS["preset"])
+    sample = tomllib.loads((ROOT / "samples" / "han.toml").read_text())
+    for section in ("serial", "daemon"):
+        for name, value in sample[section].items():
+            if DEFAULTS.get(name) is not None:
+                assert value == DEFAULTS[name], f"samples/han.toml [{section}] {name} = {value} is not the default"
+    commented = re.findall(r"^# (\w+) = (\S+)", (ROOT / "samples" / "han.toml").read_text(), re.M)
+    for name, value in commented:
+        if name in DEFAULTS and isinstance(DEFAULTS[name], bool):
+            assert value == str(DEFAULTS[name]).lower(), name
+
+
+def test_run_help_shows_the_defaults(capsys):
+    from han.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"(default {DEFAULTS['status_interval']:g})" in out and f"(default {DEFAULTS['transport']})" in out
+    assert f"default {DEFAULTS['preset']}: {preset_text(DEFAULTS['preset'])}" in out
+
+
+def test_key_files_and_credentials_must_be_private_and_never_shown(tmp_path):
+    keys = tmp_path / "keys.toml"
+    keys.write_text(f'key = "{EK.hex()[:-2]}"\n')
+    os.chmod(keys, 0o604)
+    conf = private(tmp_path / "han.toml", '[serial]\nport = "/dev/x"\n[keys]\nfile = "keys.toml"\n')
+    with pytest.raises(ConfigError, match="readable by others"):
+        build_run_config(args(config=conf), environ={})
+    os.chmod(keys, 0o600)
+    with pytest.raises(ConfigError) as err:
+        build_run_config(args(config=conf), environ={})
+    assert "keys.toml key must be 16 or 32 bytes" in str(err.value) and EK.hex()[:-2] not in str(err.value).lower()
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "han-key").write_text(EK.hex())
+    os.chmod(creds / "han-key", 0o644)
+    with pytest.raises(ConfigError, match="han-key holds keys but is readable by others"):
+        load_keys(environ={"CREDENTIALS_DIRECTORY": str(creds)}, credentials=True)

@@ -249,10 +249,9 @@ def test_decode_never_imports_network_clients():
 
 
 def test_sinks_tables_in_the_config_and_the_journal_age_limit(tmp_path):
-    import argparse
     import time as _time
 
-    from han.config import build_run_config
+    from han.config import Overrides, build_run_config
     from han.journal import Journal, Record
 
     conf = tmp_path / "han.toml"
@@ -262,7 +261,7 @@ def test_sinks_tables_in_the_config_and_the_journal_age_limit(tmp_path):
         '[sinks.mqtt]\nurl = "mqtt://127.0.0.1"\nprefix = "homeassistant"\n'
         '[sinks.off]\nurl = "jsonl:/tmp/x"\nenabled = false\n'
     )
-    cfg = build_run_config(argparse.Namespace(config=str(conf)), environ={})
+    cfg = build_run_config(Overrides(config=str(conf)), environ={})
     assert [(s.url, dict(s.options)) for s in cfg.sinks] == [
         ("influx://127.0.0.1:8086", {"org": "home", "bucket": "han"}),
         ("mqtt://127.0.0.1", {"prefix": "homeassistant"}),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -104,18 +103,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _keys(args: argparse.Namespace):
-    from decoders.security import Keys
+    from ..keysource import load_keys
 
-    from ..inputs import InputError, parse_key
-
-    ek_text = args.key or os.environ.get("HAN_KEY") or None
-    ak_text = args.auth_key or os.environ.get("HAN_AUTH_KEY") or None
-    try:
-        ek = parse_key(ek_text, "--key (HAN_KEY)") if ek_text else None
-        ak = parse_key(ak_text, "--auth-key (HAN_AUTH_KEY)") if ak_text else None
-    except InputError as exc:
-        raise UsageError(str(exc)) from None
-    return Keys(ek=ek, ak=ak)
+    return load_keys({"--key": args.key, "--auth-key": args.auth_key}).default
 
 
 def _writer(fmt: str, out, explain: bool = False):
@@ -141,62 +131,16 @@ def _writer(fmt: str, out, explain: bool = False):
 
 
 def decode_options(args: argparse.Namespace) -> InterpretOptions:
-    """Country, time zone, profile and multipliers from the command line; UsageError when one is wrong."""
-    from obis.code import Obis, ObisError
-    from obis.interpret import InterpretOptions
-    from obis.profiles import ISO_3166, catalogue, profile_by_name
+    """Country, time zone, profile and multipliers from the command line; ConfigError when one is wrong."""
+    from ..config import decode_options
 
-    country = None
-    if args.country:
-        country = args.country.strip().upper()
-        if country not in ISO_3166:
-            raise UsageError(f"--country {args.country!r} is not an ISO 3166 alpha-2 code (NO, SE, DK, AT, ...)")
-    timezone = None
-    if args.timezone:
-        from zoneinfo import ZoneInfo
-
-        try:
-            ZoneInfo(args.timezone)
-        except (ValueError, OSError, KeyError):
-            raise UsageError(f"--timezone {args.timezone!r} is not a known time zone (e.g. Europe/Oslo, UTC)") from None
-        timezone = args.timezone
-    profiles = None
-    files = getattr(args, "profiles", None) or []
-    if files:
-        from obis.profile_file import ProfileFileError, load_profiles
-
-        try:
-            profiles = catalogue(load_profiles(files))
-        except ProfileFileError as exc:
-            raise UsageError(str(exc)) from None
-    profile = None
-    if args.profile:
-        profile = profile_by_name(args.profile, profiles)
-        if profile is None:
-            names = ", ".join(p.name for p in profiles or catalogue())
-            raise UsageError(f"unknown profile {args.profile!r} (one of: {names}; see 'han profiles')")
-    multipliers = {}
-    for text in args.multiplier:
-        obis_text, sep, factor_text = text.partition("=")
-        try:
-            if not sep:
-                raise ValueError
-            obis = Obis.parse(obis_text)
-            factor = float(factor_text)
-        except (ObisError, ValueError):
-            raise UsageError(f"--multiplier {text!r}: expected OBIS=FACTOR, e.g. 1.1.31.7.0.255=50") from None
-        multipliers[obis] = factor
-    ct_ratio = None
-    if args.ct_ratio:
-        try:
-            num, sep, den = args.ct_ratio.replace(":", "/").partition("/")
-            ct_ratio = float(num) / (float(den) if sep else 1.0)
-            if ct_ratio <= 0:
-                raise ValueError
-        except (ValueError, ZeroDivisionError):
-            raise UsageError(f"--ct-ratio {args.ct_ratio!r}: expected a positive ratio such as 200/5 or 40") from None
-    return InterpretOptions(
-        country=country, timezone=timezone, profile=profile, multipliers=multipliers, ct_ratio=ct_ratio, profiles=profiles
+    return decode_options(
+        country=args.country,
+        timezone=args.timezone,
+        profile=args.profile,
+        profile_files=args.profiles,
+        multipliers=args.multiplier,
+        ct_ratio=args.ct_ratio,
     )
 
 

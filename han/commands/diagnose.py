@@ -7,9 +7,9 @@ import json
 import sys
 import textwrap
 
-from decoders.security import Keys
 
 from .. import keyargs
+from ..keysource import load_keys
 from ..cli import UsageError
 from ..diagnose import Diagnosis, Secrets, Severity, diagnose
 
@@ -44,11 +44,7 @@ def _read(path: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     secrets = Secrets(
-        keys=Keys(
-            ek=keyargs.key(args.key, "--key", "HAN_KEY"),
-            ak=keyargs.key(args.auth_key, "--auth-key", "HAN_AUTH_KEY"),
-            dedicated=keyargs.key(args.dedicated_key, "--dedicated-key"),
-        ),
+        keys=load_keys({"--key": args.key, "--auth-key": args.auth_key, "--dedicated-key": args.dedicated_key}).default,
         hls_secret=keyargs.secret_text(args.hls_secret, args.hls_secret_hex),
         client_system_title=keyargs.system_title(args.client_system_title, "--client-system-title"),
         server_system_title=keyargs.system_title(args.server_system_title, "--server-system-title"),

@@ -116,12 +116,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _template(args: argparse.Namespace) -> int:
     from decoders.errors import DecodeError, NotAFrame
-    from decoders.security import Keys
     from decoders.stream import StreamDecoder
     from obis.profile_template import TemplateBuilder, TemplateError
     from obis.profiles import ISO_3166
 
     from .. import keyargs
+    from ..keysource import load_keys
     from ..inputs import InputError, open_input
 
     if args.name or args.toml or args.profiles:
@@ -137,7 +137,7 @@ def _template(args: argparse.Namespace) -> int:
             raise UsageError(f"--country {args.country!r} is not an ISO 3166 alpha-2 code (NO, SE, DK, AT, ...)")
     if args.output and os.path.exists(args.output):
         raise UsageError(f"--output {args.output}: the file exists; remove it or choose another name")
-    keys = Keys(ek=keyargs.key(args.key, "--key", "HAN_KEY"), ak=keyargs.key(args.auth_key, "--auth-key", "HAN_AUTH_KEY"))
+    keys = load_keys({"--key": args.key, "--auth-key": args.auth_key}).default
     stream = StreamDecoder(
         keys,
         transport=args.transport,

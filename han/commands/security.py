@@ -20,6 +20,7 @@ from decoders.apdu_tags import apdu_name, ciphered_tag, key_family
 from decoders.security import Keys, parse_ciphered, protect, unprotect
 
 from .. import keyargs
+from ..keysource import load_keys
 from ..cli import UsageError
 
 TAG_WORDS = {"general-glo": 0xDB, "general-ded": 0xDC}
@@ -86,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _gmac(args: argparse.Namespace) -> bytes:
-    ek = _required(keyargs.key(args.key, "--key", "HAN_KEY"), "--key")
-    ak = _required(keyargs.key(args.auth_key, "--auth-key", "HAN_AUTH_KEY"), "--auth-key")
+    keys = load_keys({"--key": args.key, "--auth-key": args.auth_key}).default
+    ek = _required(keys.ek, "--key")
+    ak = _required(keys.ak, "--auth-key")
     return hls.gmac_response(
         ek=ek,
         ak=ak,
@@ -114,12 +116,8 @@ def _hls(args: argparse.Namespace) -> bytes:
 
 
 def _all_keys(args: argparse.Namespace) -> Keys:
-    return Keys(
-        ek=keyargs.key(args.key, "--key", "HAN_KEY"),
-        ak=keyargs.key(args.auth_key, "--auth-key", "HAN_AUTH_KEY"),
-        dedicated=keyargs.key(args.dedicated_key, "--dedicated-key"),
-        broadcast=keyargs.key(args.broadcast_key, "--broadcast-key"),
-    )
+    flags = {"--key": args.key, "--auth-key": args.auth_key, "--dedicated-key": args.dedicated_key}
+    return load_keys({**flags, "--broadcast-key": args.broadcast_key}).default
 
 
 def _tag(word: str, apdu: bytes) -> int:

@@ -89,25 +89,21 @@ def simulator_keys(args: argparse.Namespace):
 
     from decoders.security import Keys
 
-    from ..inputs import InputError, parse_key
+    from ..keysource import load_keys
 
     if args.plain:
         return None, False
-    ek_text = args.key or os.environ.get("HAN_KEY")
-    ak_text = args.auth_key or os.environ.get("HAN_AUTH_KEY")
-    generated = not ek_text
-    try:
-        ek = parse_key(ek_text, "--key (HAN_KEY)") if ek_text else secrets.token_bytes(16)
-        if args.encryption_only:
-            ak = None
-        elif ak_text:
-            ak = parse_key(ak_text, "--auth-key (HAN_AUTH_KEY)")
-        elif generated:
-            ak = secrets.token_bytes(16)
-        else:
-            raise UsageError("give --auth-key too (or --encryption-only)")
-    except InputError as exc:
-        raise UsageError(str(exc)) from None
+    given = load_keys({"--key": args.key, "--auth-key": args.auth_key}).default
+    generated = given.ek is None
+    ek = given.ek or secrets.token_bytes(16)
+    if args.encryption_only:
+        ak = None
+    elif given.ak:
+        ak = given.ak
+    elif generated:
+        ak = secrets.token_bytes(16)
+    else:
+        raise UsageError("give --auth-key too (or --encryption-only)")
     return Keys(ek=ek, ak=ak), generated
 
 
