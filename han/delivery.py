@@ -196,6 +196,8 @@ class SinkWorker:
                 log.error("%s: journal position %d cannot be rebuilt (%s); skipped", self.name, r.seq, exc)
                 continue
             entries.append(Entry(r.seq, datetime.fromtimestamp(r.received, timezone.utc), push))
+        # the journal first: a sink must never hold a push durably that the journal could still lose
+        self._reader.make_durable(rows[-1].seq)
         if entries:
             self.sink.write(entries)
         ckpt = self.sink.flush()
