@@ -136,6 +136,9 @@ class SinkWorker:
     async def run(self) -> None:
         delay = self.retry_min
         while True:
+            # a drain ends on an empty read that *began* after it was asked for: a read already
+            # under way may have missed the last pushes the journal took before the drain
+            draining = self._draining
             try:
                 n = await self._thread.call(self._step)
             except Exception as exc:  # noqa: BLE001 - a sink failure never stops the daemon
@@ -154,8 +157,10 @@ class SinkWorker:
                 self._recovered()
             if n:
                 continue  # more may be waiting
-            if self._draining:
+            if draining:
                 break
+            if self._draining:
+                continue  # asked to drain while reading: read once more
             await self._wake.wait()
             self._wake.clear()
         await self._thread.call(self._close)
