@@ -94,6 +94,9 @@ class SinkWorker:
     async def run(self) -> None:
         delay = self.retry_min
         while True:
+            # a drain ends on an empty read that *began* after it was asked for: a read already
+            # under way may have missed the last pushes the journal took before the drain
+            draining = self._draining
             try:
                 n = await self._step()
             except Exception as exc:  # noqa: BLE001 - a sink failure never stops the daemon
@@ -112,8 +115,10 @@ class SinkWorker:
                 self._recovered()
             if n:
                 continue  # more may be waiting
-            if self._draining:
+            if draining:
                 break
+            if self._draining:
+                continue  # asked to drain while reading: read once more
             await self._wake.wait()
             self._wake.clear()
         await self._close()
@@ -172,6 +177,8 @@ class SinkWorker:
                 continue
             received = datetime.fromtimestamp(r.received, timezone.utc)
             entries.append(Entry(r.seq, received, push, r.meter or "", r.meter_id))
+        # the journal first: a sink must never hold a push durably that the journal could still lose
+        self._reader.make_durable(rows[-1].seq)
         return rows, entries
 
     async def _open(self) -> None:

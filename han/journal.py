@@ -249,11 +249,53 @@ class Journal:
             pass
 
 
+class _Durable:
+    """How far a journal's WAL is known to be on disk (shared by every reader of one file in a process)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seq = 0
+
+
+_DURABLE: dict[str, _Durable] = {}
+_DURABLE_LOCK = threading.Lock()
+
+
 class JournalReader:
     """A read connection for one sink worker's thread."""
 
     def __init__(self, path: str) -> None:
+        self.path = path
         self.db = _connect(path)
+        with _DURABLE_LOCK:
+            # per file (a journal made again at the same path starts its positions again)
+            key = f"{os.path.abspath(path)}:{os.stat(path).st_ino if path != ':memory:' else 0}"
+            self._durable = _DURABLE.setdefault(key, _Durable())
+
+    def make_durable(self, seq: int) -> None:
+        """Have the journal on disk up to position ``seq`` before a sink makes a push after it durable.
+
+        The journal commits with ``synchronous=NORMAL``: a commit survives kill -9, not a
+        power cut.  A sink that fsyncs (the file sinks, every checkpoint, SQLite at its own
+        WAL checkpoints) could otherwise hold pushes, and positions, that a power cut took
+        from the journal, which then gave those positions again (docs/soak.md).  One
+        fdatasync of the WAL covers every reader: the next sink that reads the same rows
+        finds them durable already.  Raises OSError.
+        """
+        d = self._durable
+        with d.lock:
+            if seq <= d.seq:
+                return
+            try:
+                fd = os.open(self.path + "-wal", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                pass  # no WAL: every commit is in the database file, synced when it was checkpointed
+            else:
+                try:
+                    os.fdatasync(fd)
+                finally:
+                    os.close(fd)  # the WAL file carries no POSIX locks (SQLite's are on the -shm file)
+            d.seq = seq
 
     def read_after(self, seq: int, limit: int) -> list[Record]:
         """The rows after ``seq``, up to the first held one (a held push and all after it wait)."""

@@ -1,0 +1,409 @@
+"""A deterministic crash sweep of the store: kill -9 at every write, sync, rename and truncate.
+
+``python -m benchmarks.crash_sweep`` replays a capture of encrypted Kamstrup pushes
+(distinct invocation counters) through a real ``han run --replay --pace`` into the
+SQLite and JSON-lines sinks, under Debian's strace::
+
+    strace -f -e trace=SYSCALL -e inject=SYSCALL:signal=KILL:when=N han run ...
+
+For each of the syscalls the store makes (``write``, ``pwrite64``, ``fsync``,
+``fdatasync``, ``rename``, ``ftruncate``, ``unlink``: what ``strace -f -c`` shows
+SQLite and Python calling here; no ``pwritev``, ``renameat`` or ``unlinkat``), with
+N = 1, 2, ... until N is past the calls a run without a crash makes and a run
+completes without reaching its Nth call: the daemon is
+killed on entering its Nth call (the call is not made), then ``han run --replay``
+is started again on the same state directory and capture until it exits 0.  Then
+every push must be in each sink exactly once (counted per system title and
+invocation counter in SQLite's ``pushes`` table, with its 32 readings, and in the
+JSONL file), the journal must have given exactly one position per push (its last
+position is the number of pushes), and the daemon's log must show no traceback,
+no internal error and no journal position a sink held that the journal had lost.
+
+What a crash point is: strace counts ``when=`` per syscall *and per tracee*
+(thread); ``-f`` traces the event loop (the journal), one thread per sink and the
+``file`` child pycryptodome runs at import.  So crash point (SYSCALL, N) is "the
+first thread to reach its Nth SYSCALL" (which thread that is can vary when two
+threads both make N calls); a kill that hits only the helper child is counted
+apart and the sweep goes on.  ``--seccomp-bpf`` is not used: with it strace 6.1
+does not inject.
+
+The capture's meter clock stands still (all pushes carry the same meter second),
+so ``--pace`` feeds the pushes one at a time without waiting: one journal commit
+per push, and the sink threads catch up in batches of every size, as in a real
+logger (one push every few seconds), at replay speed.
+
+``--pushes 200`` and every crash point is the full sweep (docs/soak.md has its
+report); ``tests/test_crash_sweep.py`` runs a sample of crash points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+
+from daemonkit import AK, EK, simulator  # noqa: E402 - the tests' keys and simulated meter
+
+SYSCALLS = ("write", "pwrite64", "fsync", "fdatasync", "rename", "ftruncate", "unlink")
+REGISTERS = 32  #: readings per Kamstrup push
+GUARD = 120.0  #: seconds one han run may take (a failure guard, never a timing assertion)
+#: log lines that must never appear
+BAD_LOG = re.compile(r"Traceback|internal error|holds position|dropped|could not be written to the journal")
+
+
+class SweepError(Exception):
+    pass
+
+
+def strace_problem() -> str | None:
+    """Why strace cannot inject here (not installed, ptrace not permitted), or None."""
+    strace = shutil.which("strace")
+    if strace is None:
+        return "strace is not installed (Debian package strace; CI installs it from .ci/apt-packages)"
+    try:
+        out = subprocess.run(
+            [strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace=getppid", "-e", "inject=getppid:signal=KILL",
+             sys.executable, "-c", "import os; os.getppid()"],
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"strace does not run: {exc}"
+    if out.returncode != -9:
+        err = out.stderr.decode(errors="replace").strip().splitlines()
+        return f"strace cannot inject a kill here (ptrace not permitted?): {err[-1] if err else out.returncode}"
+    return None
+
+
+# -- the capture ------------------------------------------------------------------------------------
+def build_capture(path: Path, pushes: int, seed: int = 1) -> list[tuple[str, int]]:
+    """``pushes`` encrypted, authenticated Kamstrup pushes with one meter second; their (system title, counter)."""
+    sim = simulator(seed=seed, counter_start=1000)
+    when = datetime(2026, 1, 15, 12, 0, 0)
+    idents = []
+    with open(path, "wb") as fh:
+        for _ in range(pushes):
+            idents.append((sim.system_title.hex().upper(), sim.counter))
+            fh.write(sim.frame(when))
+    return idents
+
+
+# -- one han run --------------------------------------------------------------------------------------
+@dataclass
+class Setup:
+    work: Path
+    capture: Path
+    idents: list[tuple[str, int]]
+
+    @property
+    def state(self) -> Path:
+        return self.work / "state"
+
+    @property
+    def jsonl(self) -> Path:
+        return self.work / "pushes.jsonl"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "han", "run", "--replay", str(self.capture), "--pace",
+            "--state-dir", str(self.state),
+            "--sink", f"sqlite:{self.state / 'han.db'}", "--sink", f"jsonl:{self.jsonl}",
+        ]  # fmt: skip
+
+    def env(self) -> dict:
+        e = dict(os.environ)
+        e.pop("JOURNAL_STREAM", None)
+        e.update(HAN_KEY=EK.hex(), HAN_AUTH_KEY=AK.hex(), PYTHONPATH=str(ROOT))
+        return e
+
+    def run(self, prefix: list[str], log: Path) -> int:
+        with open(log, "ab") as fh:
+            proc = subprocess.run(
+                prefix + self.command(), stdout=subprocess.DEVNULL, stderr=fh, env=self.env(), cwd=self.work,
+                timeout=GUARD,
+            )  # fmt: skip
+        return proc.returncode
+
+
+def strace_prefix(syscalls: str, trace_out: Path, inject: str | None = None) -> list[str]:
+    cmd = ["strace", "-f", "-qq", "-o", str(trace_out), "-e", f"trace={syscalls}"]
+    if inject:
+        cmd += ["-e", f"inject={inject}"]
+    return cmd
+
+
+def calls_per_tracee(trace: Path) -> dict[str, list[int]]:
+    """syscall -> its count in each tracee (strace -f -o output)."""
+    counts: dict[str, Counter] = {}
+    with open(trace, errors="replace") as fh:
+        for line in fh:
+            m = re.match(r"(\d+)\s+(\w+)\(", line)
+            if m:
+                counts.setdefault(m.group(2), Counter())[m.group(1)] += 1
+    return {name: sorted(c.values(), reverse=True) for name, c in counts.items()}
+
+
+# -- what the sinks hold ---------------------------------------------------------------------------------
+@dataclass
+class Check:
+    lost: dict[str, int] = field(default_factory=dict)
+    duplicated: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not any(self.lost.values()) and not any(self.duplicated.values())
+
+
+def check(setup: Setup) -> Check:
+    want = Counter(setup.idents)
+    result = Check()
+    db = sqlite3.connect(f"file:{setup.state / 'han.db'}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT id, meter, invocation_counter FROM pushes").fetchall()
+        readings = dict(db.execute("SELECT push_id, count(*) FROM readings GROUP BY push_id").fetchall())
+        position = db.execute("SELECT seq FROM han_position").fetchone()
+    finally:
+        db.close()
+    short = sum(1 for pid, _, _ in rows if readings.get(pid) != REGISTERS)
+    if short:
+        result.problems.append(f"sqlite: {short} push(es) without their {REGISTERS} readings")
+    held = {"sqlite": Counter((m, ic) for _, m, ic in rows)}
+    with open(setup.jsonl, encoding="utf-8") as fh:
+        lines = [json.loads(line) for line in fh]
+    held["jsonl"] = Counter((d["security"]["system_title"], d["security"]["invocation_counter"]) for d in lines)
+    for sink, got in held.items():
+        result.lost[sink] = sum((want - got).values())
+        result.duplicated[sink] = sum(n - 1 for n in got.values() if n > 1) + sum(
+            n for k, n in got.items() if k not in want
+        )
+    last = journal_last_seq(setup.state)
+    if last != len(setup.idents):
+        result.problems.append(f"journal: last position {last} for {len(setup.idents)} pushes")
+    if position is None or position[0] != last:
+        result.problems.append(f"sqlite: holds position {position and position[0]}, the journal ends at {last}")
+    for ckpt in (setup.state / "sinks").glob("*.json"):
+        seq = json.loads(ckpt.read_text()).get("seq")
+        if seq != last:
+            result.problems.append(f"{ckpt.name}: checkpoint at {seq}, the journal ends at {last}")
+    return result
+
+
+def journal_last_seq(state: Path) -> int:
+    db = sqlite3.connect(f"file:{state / 'journal.db'}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").fetchone()
+    finally:
+        db.close()
+    return int(row[0]) if row else 0
+
+
+# -- one crash point ----------------------------------------------------------------------------------------
+@dataclass
+class Point:
+    syscall: str
+    n: int
+    outcome: str = ""  #: killed | helper (the kill hit only pycryptodome's child) | completed
+    restarts: int = 0
+    check: Check | None = None
+    log: str = ""
+
+
+def crash_point(base: Path, capture: Path, idents, syscall: str, n: int, *, keep: bool = False) -> Point:
+    work = Path(tempfile.mkdtemp(prefix=f"{syscall}-{n}-", dir=base))
+    setup = Setup(work, capture, idents)
+    log = work / "daemon.log"
+    trace = work / "strace.out"
+    point = Point(syscall, n)
+    rc = setup.run(strace_prefix(syscall, trace, f"{syscall}:signal=KILL:when={n}"), log)
+    killed = "killed by SIGKILL" in trace.read_text(errors="replace")
+    if rc == -9:
+        point.outcome = "killed"
+    elif rc == 0:
+        point.outcome = "helper" if killed else "completed"
+    else:
+        point.outcome = f"exit {rc}"
+    while rc != 0:
+        if point.restarts >= 3:
+            break
+        point.restarts += 1
+        rc = setup.run([], log)
+    text = log.read_text(errors="replace")
+    point.check = check(setup) if rc == 0 else Check(problems=[f"han run exited with {rc} after a restart"])
+    bad = sorted({m.group(0) for m in BAD_LOG.finditer(text)})
+    if bad:
+        point.check.problems.append("log: " + ", ".join(bad))
+    if not point.check.ok:
+        point.log = text[-4000:]
+    if not keep and point.check.ok:
+        shutil.rmtree(work, ignore_errors=True)
+    return point
+
+
+def dry_run(base: Path, capture: Path, idents) -> dict[str, list[int]]:
+    """The calls of a run without a crash, per syscall and tracee (and it must deliver everything)."""
+    work = Path(tempfile.mkdtemp(prefix="dry-", dir=base))
+    setup = Setup(work, capture, idents)
+    trace = work / "strace.out"
+    rc = setup.run(strace_prefix(",".join(SYSCALLS), trace), work / "daemon.log")
+    if rc != 0:
+        raise SweepError(f"han run without a crash exited with {rc} (see {work / 'daemon.log'})")
+    c = check(setup)
+    if not c.ok:
+        raise SweepError(f"han run without a crash: {c}")
+    counts = calls_per_tracee(trace)
+    shutil.rmtree(work, ignore_errors=True)
+    return counts
+
+
+def sample(total: int, k: int) -> list[int]:
+    """``k`` crash points spread over 1..total, always with the first two and the last (deterministic)."""
+    if total <= k:
+        return list(range(1, total + 1))
+    picks = {1, 2, total}
+    for i in range(1, k - 2):
+        picks.add(1 + round(i * (total - 1) / (k - 2)))
+    return sorted(picks)
+
+
+# -- the sweep -------------------------------------------------------------------------------------------------
+def sweep(
+    base: Path,
+    *,
+    pushes: int = 200,
+    syscalls: tuple[str, ...] = SYSCALLS,
+    per_syscall: int | None = None,
+    jobs: int = 1,
+    keep: bool = False,
+    progress=print,
+) -> dict:
+    """Every crash point (``per_syscall`` None), or that many per syscall spread over the dry run's calls."""
+    base.mkdir(parents=True, exist_ok=True)
+    capture = base / "capture.bin"
+    idents = build_capture(capture, pushes)
+    t0 = time.monotonic()
+    calls = dry_run(base, capture, idents)
+    points: list[Point] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for sc in syscalls:
+            most = max(calls.get(sc, [0]), default=0)
+            if per_syscall is not None:
+                ns = sample(most, per_syscall)
+                points += pool.map(lambda n, sc=sc: crash_point(base, capture, idents, sc, n, keep=keep), ns)
+            else:
+                # N = 1, 2, ... until a run completes without reaching its Nth call (in batches of `jobs`)
+                n = 1
+                while True:
+                    batch = list(pool.map(lambda n, sc=sc: crash_point(base, capture, idents, sc, n, keep=keep),
+                                          range(n, n + max(1, jobs))))  # fmt: skip
+                    points += batch
+                    n += len(batch)
+                    # past every call the run without a crash made, and a run completed
+                    if n > most and any(p.outcome == "completed" for p in batch):
+                        break
+            done = [p for p in points if p.syscall == sc]
+            bad = [p for p in done if not p.check.ok]
+            progress(f"crash sweep: {sc}: {len(done)} crash points, {len(bad)} failed, {time.monotonic() - t0:.0f} s")
+    return report(points, calls, pushes, time.monotonic() - t0)
+
+
+def report(points: list[Point], calls: dict, pushes: int, wall: float) -> dict:
+    by = {}
+    for sc in dict.fromkeys(p.syscall for p in points):
+        mine = [p for p in points if p.syscall == sc]
+        by[sc] = {
+            "calls_per_thread": calls.get(sc, []),
+            "crash_points": len(mine),
+            "killed": sum(p.outcome == "killed" for p in mine),
+            "helper_only": sum(p.outcome == "helper" for p in mine),
+            "completed": sum(p.outcome == "completed" for p in mine),
+            "n_max": max(p.n for p in mine),
+            "lost": sum(sum(p.check.lost.values()) for p in mine),
+            "duplicated": sum(sum(p.check.duplicated.values()) for p in mine),
+            "failed": [
+                {"n": p.n, "outcome": p.outcome, "lost": p.check.lost, "duplicated": p.check.duplicated,
+                 "problems": p.check.problems, "log": p.log}
+                for p in mine if not p.check.ok
+            ],  # fmt: skip
+        }
+    return {
+        "pushes": pushes,
+        "syscalls": by,
+        "crash_points": len(points),
+        "lost": sum(v["lost"] for v in by.values()),
+        "duplicated": sum(v["duplicated"] for v in by.values()),
+        "failed": sum(len(v["failed"]) for v in by.values()),
+        "wall_s": round(wall, 1),
+    }
+
+
+def table(r: dict) -> str:
+    lines = [
+        f"crash sweep: kill -9 at each call of a {r['pushes']}-push han run --replay (SQLite + JSONL sinks)",
+        "  syscall     calls/thread         points  killed  helper  lost  duplicated  failed",
+    ]
+    for sc, v in r["syscalls"].items():
+        per = "/".join(str(c) for c in v["calls_per_thread"][:4]) or "0"
+        lines.append(
+            f"  {sc:<10}  {per:<19}  {v['crash_points']:>6}  {v['killed']:>6}  {v['helper_only']:>6}"
+            f"  {v['lost']:>4}  {v['duplicated']:>10}  {len(v['failed']):>6}"
+        )
+    lines.append(
+        f"  total: {r['crash_points']} crash points, {r['lost']} lost, {r['duplicated']} duplicated,"
+        f" {r['failed']} failed; wall time {r['wall_s']} s"
+    )
+    for sc, v in r["syscalls"].items():
+        for f in v["failed"][:3]:
+            lines.append(f"  FAILED {sc} N={f['n']} ({f['outcome']}): lost {f['lost']} dup {f['duplicated']} {f['problems']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.crash_sweep", description=__doc__.split("\n")[0])
+    ap.add_argument("--pushes", type=int, default=200, help="pushes in the capture (default 200)")
+    ap.add_argument("--syscall", action="append", choices=SYSCALLS, help="only these syscalls (repeatable)")
+    ap.add_argument("--sample", type=int, metavar="K", help="K crash points per syscall instead of every one")
+    ap.add_argument("--jobs", type=int, default=1, help="crash points run at the same time (default 1)")
+    ap.add_argument("--work", type=Path, help="working directory (default: a temporary one)")
+    ap.add_argument("--keep", action="store_true", help="keep every crash point's state directory")
+    ap.add_argument("--json", type=Path, default=Path("crash-sweep-report.json"), help="the report as JSON")
+    args = ap.parse_args(argv)
+    problem = strace_problem()
+    if problem:
+        print(f"crash sweep: {problem}", file=sys.stderr)
+        return 2
+    base = args.work or Path(tempfile.mkdtemp(prefix="han-crash-sweep-"))
+    r = sweep(
+        base,
+        pushes=args.pushes,
+        syscalls=tuple(args.syscall or SYSCALLS),
+        per_syscall=args.sample,
+        jobs=args.jobs,
+        keep=args.keep,
+        progress=lambda m: print(m, file=sys.stderr, flush=True),
+    )
+    args.json.write_text(json.dumps(r, indent=1) + "\n")
+    print(table(r))
+    if args.work is None and not r["failed"]:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0 if r["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
