@@ -14,7 +14,7 @@ completes without reaching its Nth call: the daemon is
 killed on entering its Nth call (the call is not made), then ``han run --replay``
 is started again on the same state directory and capture until it exits 0.  Then
 every push must be in each sink exactly once (counted per system title and
-invocation counter in SQLite's ``pushes`` table, with its 32 readings, and in the
+invocation counter in SQLite's ``pushes`` table, with its 33 readings, and in the
 JSONL file), the journal must have given exactly one position per push (its last
 position is the number of pushes), and the daemon's log must show no traceback,
 no internal error and no journal position a sink held that the journal had lost.
@@ -61,7 +61,7 @@ if str(ROOT / "tests") not in sys.path:
 from daemonkit import AK, EK, simulator  # noqa: E402 - the tests' keys and simulated meter
 
 SYSCALLS = ("write", "pwrite64", "fsync", "fdatasync", "rename", "ftruncate", "unlink")
-REGISTERS = 32  #: readings per Kamstrup push
+REGISTERS = 33  #: readings per Kamstrup push (32 registers and the list identifier)
 GUARD = 120.0  #: seconds one han run may take (a failure guard, never a timing assertion)
 #: log lines that must never appear
 BAD_LOG = re.compile(r"Traceback|internal error|holds position|dropped|could not be written to the journal")
