@@ -101,6 +101,7 @@ class Daemon:
         self._source_failed = False
         self._troubles: dict[str, str] = {}  # state-directory problems already logged
         self._lock_fd: int | None = None
+        self._online: bool | None = None  # the port as the sinks were told: up with pushes arriving
 
     # -- set-up ---------------------------------------------------------------------------
     def _open(self) -> None:
@@ -356,6 +357,8 @@ class Daemon:
         if self._warned_at is not None:
             watch_log.warning("pushes arrive again")
             self._warned_at = None
+        if not self.cfg.replay:
+            self._tell_sinks(True)
         assert self.ingest is not None
         if self.cfg.count and self.ingest.outcomes.counts["accepted"] >= self.cfg.count:
             self.request_stop()
@@ -378,6 +381,7 @@ class Daemon:
                 ingest.commit()
             if not self.cfg.replay:
                 self._watchdog(now)
+                self._tell_sinks(self._source_online(now))
             if now - last_counters >= self.cfg.counters_every:
                 self._save_counters()
                 self._trim()
@@ -422,6 +426,23 @@ class Daemon:
         )
         if isinstance(self.source, SerialSource):
             self.source.reopen("the port has been silent")
+
+    def _source_online(self, now: float) -> bool:
+        """The port is open and a push came within three push intervals (the watchdog's limit)."""
+        assert self.ingest is not None
+        if not isinstance(self.source, SerialSource) or self.source.state != "connected":
+            return False
+        quiet_since = self.ingest.outcomes.last_push or self.started
+        return now - quiet_since < 3 * self.push_interval
+
+    def _tell_sinks(self, online: bool) -> None:
+        """Sinks that show availability (MQTT's status topic) follow the port: told on every change."""
+        if online == self._online:
+            return
+        self._online = online
+        log.info("sinks told: the meter's port is %s", "online (pushes arrive)" if online else "offline (lost or quiet)")
+        for w in self.workers:
+            w.source_status(online)
 
     def _save_counters(self) -> None:
         """The counters file then covers the journal up to its last position (memory holds every accepted counter)."""

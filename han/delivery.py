@@ -82,10 +82,17 @@ class SinkWorker:
         self._reader: JournalReader | None = None
         self._wake = asyncio.Event()
         self._draining = False
+        self._online: bool | None = None  #: the source's state to tell the sink (None: nothing said yet)
+        self._told: bool | None = None  #: what the open sink was told
         self._thread = CallThread(f"worker {self.name}")  #: journal reads, rebuilds, checkpoint files
 
     # -- called from the event loop ---------------------------------------------------
     def wake(self) -> None:
+        self._wake.set()
+
+    def source_status(self, online: bool) -> None:
+        """The port is up with pushes arriving (True), or lost or quiet (False): the sink is told."""
+        self._online = online
         self._wake.set()
 
     def backlog(self, last_seq: int) -> int:
@@ -137,6 +144,10 @@ class SinkWorker:
     async def _step(self) -> int:
         if not self._opened:
             await self._open()
+        if self._online is not None and self._online != self._told:
+            online = self._online
+            await self.sink.status(online)
+            self._told = online
         rows, entries = await self._thread.call(self._read)
         if not rows:
             return 0
@@ -220,6 +231,7 @@ class SinkWorker:
 
     async def _close_quietly(self) -> None:
         self._opened = False
+        self._told = None  # a reopened sink is told again
         try:
             await self.sink.close()
         except Exception:  # noqa: BLE001 - best effort after a failure

@@ -8,6 +8,7 @@ call at a time::
     resume = await sink.open(checkpoint)     # where delivery resumes
     await sink.write(entries)                # a batch of Entry(seq, received, push), in journal order
     checkpoint = await sink.flush()          # durable now; the daemon stores the checkpoint
+    await sink.status(online)                # when the port is lost or quiet, or pushes return (optional)
     await sink.close()
 
 A call must never block the event loop (the port reader and the other sinks
@@ -154,6 +155,13 @@ class Sink(ABC):
 
     async def close(self) -> None:
         """Release the destination (after a flush, or after a failure: then best effort)."""
+
+    async def status(self, online: bool) -> None:
+        """The meter's port, as the daemon sees it: True while pushes arrive, False when it is lost or quiet.
+
+        Called between the other calls (after :meth:`open`) when the state changes; a sink that
+        shows availability (MQTT's ``<topic>/status``) publishes it.  The default ignores it.
+        """
 
     def _advance(self, entries: Sequence[Entry]) -> None:
         if entries:

@@ -57,63 +57,24 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import re
+import statistics
 import urllib.parse
+from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Checkpoint, Entry, Sink, SinkError, iso_utc, secret, time_utc
+from .homeassistant import SensorKind, Device, is_total, sensor_config, sensor_kind, sensor_name  # noqa: F401
 
 log = logging.getLogger("han.sink")
-
-
-@dataclass(frozen=True)
-class SensorKind:
-    device_class: str
-    state_class: str
-    unit: str | None  #: unit published (None: no unit)
-    units_in: tuple[str | None, ...]  #: register units accepted
-    factor: float = 1.0  #: register value × factor = published value
-
-
-_ENERGY_KWH = SensorKind("energy", "total_increasing", "kWh", ("Wh",), 0.001)
-#: (key pattern, kind); the register's unit must be one of ``units_in``
-SENSORS: tuple[tuple[re.Pattern[str], SensorKind], ...] = (
-    (re.compile(r"active_energy_.*"), _ENERGY_KWH),
-    (re.compile(r"active_energy_.*"), SensorKind("energy", "total_increasing", "kWh", ("kWh",))),
-    (re.compile(r"reactive_energy_.*"), SensorKind("reactive_energy", "total_increasing", "kvarh", ("varh",), 0.001)),
-    (re.compile(r"reactive_energy_.*"), SensorKind("reactive_energy", "total_increasing", "kvarh", ("kvarh",))),
-    (re.compile(r"active_power_.*"), SensorKind("power", "measurement", "W", ("W",))),
-    (re.compile(r"active_power_.*"), SensorKind("power", "measurement", "kW", ("kW",))),
-    (re.compile(r"reactive_power_.*"), SensorKind("reactive_power", "measurement", "var", ("var",))),
-    (re.compile(r"apparent_power_.*"), SensorKind("apparent_power", "measurement", "VA", ("VA",))),
-    (re.compile(r"voltage(_l[123])?"), SensorKind("voltage", "measurement", "V", ("V",))),
-    (re.compile(r"current(_l[123]|_neutral)?"), SensorKind("current", "measurement", "A", ("A",))),
-    (re.compile(r"power_factor(_l[123])?"), SensorKind("power_factor", "measurement", None, (None,))),
-    (re.compile(r"frequency"), SensorKind("frequency", "measurement", "Hz", ("Hz",))),
-)
-
-
-def sensor_kind(key: str | None, unit: str | None) -> SensorKind | None:
-    if not key:
-        return None
-    for pattern, kind in SENSORS:
-        if pattern.fullmatch(key) and unit in kind.units_in:
-            return kind
-    return None
 
 
 def node_id(entry: Entry) -> str:
     """``han_<meter number>``, else ``han_<meter>``: one Home Assistant device per meter, for all its lists."""
     return "han_" + re.sub(r"[^A-Za-z0-9_-]+", "_", entry.meter_id or entry.meter)
-
-
-def sensor_name(key: str) -> str:
-    """``active_power_import_l1`` → ``Active power import L1``."""
-    words = [w.upper() if re.fullmatch(r"l[123]|q[1-4]", w) else w for w in key.split("_")]
-    text = " ".join(words)
-    return text[:1].upper() + text[1:]
 
 
 @dataclass
@@ -123,75 +84,236 @@ class Message:
     retain: bool = False
 
 
-class MqttPlan:
-    """Sans-IO: which messages a batch of pushes becomes (discovery once per connection, state per push)."""
+#: keys of a state message that belong to the push, not to the meter's registers
+META = frozenset({"time", "journal", "seq", "invocation_counter"})
+#: spacing between two pushes of a meter that counts for its push interval (seconds)
+GAP_MIN, GAP_MAX = 0.5, 3600.0
+#: the learned push interval must move this much before the configs go out again with a new expire_after
+EXPIRE_HYSTERESIS = 0.25
 
-    def __init__(self, *, prefix: str, topic: str, expire_after: int = 0, version: str = "") -> None:
+
+@dataclass
+class Node:
+    """One meter (one Home Assistant device): its merged latest values and what is known of it."""
+
+    device: Device
+    values: dict[str, Any] = field(default_factory=dict)  #: key -> latest published value, from all lists
+    seq: int = 0  #: journal position of the last state message built for it
+    kinds: dict[str, SensorKind] = field(default_factory=dict)  #: key -> sensor (keys seen this run)
+    announced: dict[str, int | None] = field(default_factory=dict)  #: key -> expire_after sent (this connection)
+    last_time: float | None = None  #: the last push's time (meter time, else arrival), epoch seconds
+    gaps: deque[float] = field(default_factory=lambda: deque(maxlen=20))
+    interval: float | None = None  #: the learned push interval (median spacing), seconds
+    expire: int | None = None  #: expire_after published for its measurement sensors (None: none yet)
+
+
+class MqttPlan:
+    """Sans-IO: which messages a batch of pushes becomes (discovery once per connection, state per push).
+
+    Every state message carries the latest value of every register its meter has
+    sent, from all its lists, so a value template never misses a key.
+    """
+
+    def __init__(
+        self, *, prefix: str, topic: str, expire_after: int | None = None, version: str = ""
+    ) -> None:
         self.prefix = prefix.strip("/")
         self.topic = topic.strip("/")
-        self.expire_after = expire_after
+        self.expire_after = expire_after  #: seconds; None = three learned push intervals; 0 = off
         self.version = version
         self.totals: dict[str, dict[str, float]] = {}  #: node -> key -> highest cumulative value published
-        self.announced: dict[str, set[str]] = {}  #: node -> keys whose discovery config is out (this connection)
+        self.nodes: dict[str, Node] = {}
         self.warned: set[tuple[str, str]] = set()
 
     @property
     def status_topic(self) -> str:
         return f"{self.topic}/status"
 
+    def state_topic(self, node: str) -> str:
+        return f"{self.topic}/{node}/state"
+
+    def node(self, name: str, meter_id: str | None = None) -> Node:
+        n = self.nodes.get(name)
+        if n is None:
+            label = meter_id or name.removeprefix("han_")
+            n = self.nodes[name] = Node(Device(name, f"Electricity meter {label}"))
+        return n
+
     def connected(self) -> None:
         """A new connection: discovery configs are published again (Home Assistant may have restarted too)."""
-        self.announced.clear()
+        for n in self.nodes.values():
+            n.announced.clear()
 
+    # -- building messages -----------------------------------------------------------------
     def messages(self, entries: Sequence[Entry], journal: str = "") -> list[Message]:
         out: list[Message] = []
+        # what the batch tells of each meter first: a short list's configs then name the maker and model
         for e in entries:
-            node = node_id(e)
-            state: dict[str, Any] = {"time": iso_utc(time_utc(e.push, e.received))}
+            n = self.node(node_id(e), e.meter_id)
+            if n.device.learn(e.push, e.meter_id):
+                n.announced.clear()
+        for e in entries:
+            name = node_id(e)
+            n = self.node(name, e.meter_id)
+            when = time_utc(e.push, e.received)
+            self._learn_interval(n, when.timestamp())
+            state: dict[str, Any] = {"time": iso_utc(when)}
             # the push's identity: the journal position (exactly-once after a reconnect) and the meter's counter
             if journal:
                 state["journal"] = journal
                 state["seq"] = e.seq
             if e.push.security is not None:
                 state["invocation_counter"] = e.push.security.invocation_counter
-            new_keys = []
-            for r in e.push.registers:
-                if not r.key or r.key == "clock" or r.value is None:
-                    continue
-                kind = sensor_kind(r.key, r.unit)
-                value = r.value
-                if kind is not None and isinstance(value, (int, float)) and kind.factor != 1.0:
-                    value = round(value * kind.factor, 6)
-                elif not isinstance(value, (int, float, str)):
-                    value = str(value)
-                if kind is not None and kind.state_class == "total_increasing" and isinstance(value, (int, float)):
-                    seen = self.totals.setdefault(node, {})
-                    last = seen.get(r.key)
-                    if last is not None and value < last:
-                        if (node, r.key) not in self.warned:
-                            self.warned.add((node, r.key))
-                            log.warning(
-                                "mqtt: %s %s went down from %s to %s; not published (Home Assistant would count"
-                                " a meter reset)",
-                                node,
-                                r.key,
-                                last,
-                                value,
-                            )
-                        continue
-                    self.warned.discard((node, r.key))
-                    seen[r.key] = value
-                state[r.key] = value
-                if kind is not None and self.prefix and r.key not in self.announced.get(node, set()):
-                    new_keys.append((r.key, kind))
-            for key, kind in new_keys:
-                out.append(Message(*self.discovery(e, node, key, kind), retain=True))
-                self.announced.setdefault(node, set()).add(key)
-            out.append(Message(self.state_topic(node), json.dumps(state, separators=(",", ":")), retain=True))
+            self._merge(name, n, e)
+            state.update(n.values)
+            n.seq = e.seq
+            out.extend(self._announce(name, n))
+            out.append(Message(self.state_topic(name), json.dumps(state, separators=(",", ":")), retain=True))
         return out
 
-    def state_topic(self, node: str) -> str:
-        return f"{self.topic}/{node}/state"
+    def _merge(self, name: str, n: Node, e: Entry) -> None:
+        for r in e.push.registers:
+            if not r.key or r.key == "clock" or r.key in META or r.value is None:
+                continue
+            kind = sensor_kind(r.key, r.unit)
+            value = r.value
+            if kind is not None and isinstance(value, (int, float)) and kind.factor != 1.0:
+                value = round(value * kind.factor, 6)
+            elif not isinstance(value, (int, float, str)):
+                value = str(value)
+            if kind is not None and kind.state_class == "total_increasing" and isinstance(value, (int, float)):
+                seen = self.totals.setdefault(name, {})
+                last = seen.get(r.key)
+                if last is not None and value < last:
+                    if (name, r.key) not in self.warned:
+                        self.warned.add((name, r.key))
+                        log.warning(
+                            "mqtt: %s %s went down from %s to %s; not published (Home Assistant would count"
+                            " a meter reset)",
+                            name,
+                            r.key,
+                            last,
+                            value,
+                        )
+                    continue  # the state keeps the last good value
+                self.warned.discard((name, r.key))
+                seen[r.key] = value
+            n.values[r.key] = value
+            if kind is not None:
+                n.kinds[r.key] = kind
+
+    def _learn_interval(self, n: Node, when: float) -> None:
+        if n.last_time is not None:
+            gap = when - n.last_time
+            if GAP_MIN <= gap <= GAP_MAX:
+                n.gaps.append(gap)
+                if len(n.gaps) >= 3:
+                    n.interval = statistics.median(n.gaps)
+        n.last_time = when if n.last_time is None else max(n.last_time, when)
+
+    def expire_for(self, n: Node) -> int | None:
+        """expire_after for the meter's measurement sensors: fixed, off, or three learned push intervals."""
+        if self.expire_after is not None:
+            return self.expire_after or None
+        if n.interval is not None:
+            want = math.ceil(3 * n.interval)
+            if n.expire is None or abs(want - n.expire) > EXPIRE_HYSTERESIS * n.expire:
+                n.expire = want
+        return n.expire
+
+    def _announce(self, name: str, n: Node) -> list[Message]:
+        if not self.prefix:
+            return []
+        expire = self.expire_for(n)
+        out = []
+        for key, kind in n.kinds.items():
+            want = expire if kind.state_class == "measurement" else None
+            if key in n.announced and n.announced[key] == want:
+                continue
+            config = sensor_config(
+                node=name,
+                key=key,
+                kind=kind,
+                state_topic=self.state_topic(name),
+                status_topic=self.status_topic,
+                device=n.device.info(),
+                origin={"name": "han", **({"sw_version": self.version} if self.version else {})},
+                expire_after=want,
+            )
+            out.append(Message(f"{self.prefix}/sensor/{name}/{key}/config", _json(config), retain=True))
+            n.announced[key] = want
+        return out
+
+    # -- what survives a restart ------------------------------------------------------------
+    def mark(self) -> dict[str, Any]:
+        """The sink's checkpoint mark: the highest totals, and each meter's latest values and facts."""
+        nodes: dict[str, Any] = {}
+        for name, n in self.nodes.items():
+            d: dict[str, Any] = {"seq": n.seq, "values": dict(n.values), "device": n.device.to_json()}
+            if n.interval is not None:
+                d["interval"] = round(n.interval, 3)
+            nodes[name] = d
+        return {"totals": {node: dict(v) for node, v in self.totals.items()}, "nodes": nodes}
+
+    def restore(self, mark: Mapping[str, Any]) -> None:
+        """Back to the checkpoint's state (at a start, and at every reconnect: a failed batch may have
+        been merged but not published; it is sent again and merged again)."""
+        totals = mark.get("totals")
+        if isinstance(totals, Mapping):
+            for node, values in totals.items():
+                if isinstance(values, Mapping):
+                    seen = self.totals.setdefault(str(node), {})
+                    for k, v in values.items():
+                        if isinstance(v, (int, float)) and v > seen.get(str(k), float("-inf")):
+                            seen[str(k)] = v
+        for n in self.nodes.values():
+            n.values, n.seq = {}, 0
+        nodes = mark.get("nodes")
+        if isinstance(nodes, Mapping):
+            for name, d in nodes.items():
+                if not isinstance(d, Mapping):
+                    continue
+                n = self.node(str(name))
+                values = d.get("values")
+                if isinstance(values, Mapping):
+                    n.values = {str(k): v for k, v in values.items() if isinstance(v, (int, float, str))}
+                if isinstance(d.get("seq"), int):
+                    n.seq = d["seq"]
+                n.device.load(d.get("device"))
+                interval = d.get("interval")
+                if n.interval is None and isinstance(interval, (int, float)) and interval > 0:
+                    n.interval = float(interval)
+
+    def recover(self, retained: Sequence[tuple[str, bytes]], journal: str) -> int:
+        """Take the broker's retained state messages; return the highest journal position delivered.
+
+        A retained state of this journal at or after the checkpoint's position for its
+        meter is the last one published: its values are the meter's latest values.
+        """
+        best = 0
+        for topic, raw in retained:
+            try:
+                state = json.loads(raw)
+            except ValueError:
+                continue
+            if not isinstance(state, dict) or state.get("journal") != journal or not isinstance(state.get("seq"), int):
+                continue
+            seq = state["seq"]
+            best = max(best, seq)
+            parts = topic.split("/")
+            if len(parts) < 2 or parts[-1] != "state":
+                continue
+            name = parts[-2]
+            n = self.node(name)
+            if seq < n.seq:
+                continue
+            n.seq = seq
+            n.values = {k: v for k, v in state.items() if k not in META and isinstance(v, (int, float, str))}
+            seen = self.totals.setdefault(name, {})
+            for k, v in n.values.items():
+                if is_total(k) and isinstance(v, (int, float)) and v > seen.get(k, float("-inf")):
+                    seen[k] = v
+        return best
 
     def delivered(self, payloads: Sequence[bytes], journal: str) -> int:
         """The highest journal position among retained state messages of ``journal`` (0 when none)."""
@@ -205,42 +327,9 @@ class MqttPlan:
                 best = max(best, state["seq"])
         return best
 
-    def discovery(self, entry: Entry, node: str, key: str, kind: SensorKind) -> tuple[str, str]:
-        config: dict[str, Any] = {
-            "name": sensor_name(key),
-            "unique_id": f"{node}_{key}",
-            "default_entity_id": f"sensor.{node}_{key}",
-            "state_topic": self.state_topic(node),
-            "value_template": f"{{{{ value_json.{key} }}}}",
-            "device_class": kind.device_class,
-            "state_class": kind.state_class,
-            "availability_topic": self.status_topic,
-            "payload_available": "online",
-            "payload_not_available": "offline",
-            "device": device_info(entry, node),
-            "origin": {"name": "han", **({"sw_version": self.version} if self.version else {})},
-        }
-        if kind.unit:
-            config["unit_of_measurement"] = kind.unit
-        if kind.device_class == "energy":
-            config["suggested_display_precision"] = 3
-        if self.expire_after:
-            config["expire_after"] = self.expire_after
-        return f"{self.prefix}/sensor/{node}/{key}/config", json.dumps(config, separators=(",", ":"))
 
-
-def device_info(entry: Entry, node: str) -> dict[str, Any]:
-    """The device of the push's meter (the same for every list it pushes, so no list's config renames it)."""
-    push = entry.push
-    info: dict[str, Any] = {"identifiers": [node], "name": f"Electricity meter {entry.meter_id or entry.meter}"}
-    st = push.security.system_title if push.security is not None else None
-    if st and st[:3].isalpha():
-        info["manufacturer"] = st[:3].decode("ascii")  # the FLAG id: KAM (Kamstrup), AIE, KFM, LGZ ...
-    if push.meter_id and (push.profile or push.list_id):
-        info["model"] = push.profile or push.list_id  # only from a list that names the meter: not a short list's
-    if entry.meter_id:
-        info["serial_number"] = entry.meter_id
-    return info
+def _json(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
 
 
 def _version() -> str:
@@ -266,7 +355,7 @@ class MqttSink(Sink):
         password: str | None = None,
         client_id: str | None = None,
         qos: int | None = None,
-        expire_after: int | None = None,
+        expire_after: int | str | None = None,
         timeout: float = 10.0,
         tls: bool | None = None,
         retry_max: float | None = None,
@@ -298,11 +387,11 @@ class MqttSink(Sink):
             raise SinkError("mqtt sink: topic must not be empty")
         try:
             self.qos = int(pick("qos", qos, 1))
-            expire = int(pick("expire_after", expire_after, 0))
-        except ValueError:
-            raise SinkError("mqtt sink: qos and expire_after are numbers") from None
+        except (TypeError, ValueError):
+            raise SinkError("mqtt sink: qos must be 0, 1 or 2") from None
         if self.qos not in (0, 1, 2):
             raise SinkError("mqtt sink: qos must be 0, 1 or 2")
+        expire = _expire_after(pick("expire_after", expire_after, "auto"))
         self.user = user or (urllib.parse.unquote(parsed.username) if parsed.username else None)
         self._password = (
             password
@@ -315,6 +404,7 @@ class MqttSink(Sink):
         if retry_max is not None:
             self.retry_max = float(retry_max)
         self.plan = MqttPlan(prefix=prefix, topic=topic, expire_after=expire, version=_version())
+        self._online: bool | None = None  #: the source's state as the daemon told it (None: not told)
         self._mqtt: Any = None  #: an aiomqtt.Client that never connected, for the next attempt
         self._stack: contextlib.AsyncExitStack | None = None  #: holds the client's connection while open
         self._client: Any = None  #: the connected client (None while closed)
@@ -329,13 +419,9 @@ class MqttSink(Sink):
     # -- the sink ---------------------------------------------------------------------
     async def open(self, resume: Checkpoint) -> Checkpoint:
         ckpt = await super().open(resume)
-        totals = resume.mark.get("totals")
-        if isinstance(totals, Mapping):
-            for node, values in totals.items():
-                if isinstance(values, Mapping):
-                    self.plan.totals.setdefault(str(node), {}).update(
-                        {str(k): v for k, v in values.items() if isinstance(v, (int, float))}
-                    )
+        # the meters' latest values and highest totals as of the checkpoint; the broker's retained
+        # state (below) may be newer: then it wins
+        self.plan.restore(resume.mark)
         try:
             import aiomqtt
         except ImportError:
@@ -345,11 +431,17 @@ class MqttSink(Sink):
         seq = ckpt.seq
         if ckpt.journal:
             retained = await self._retained(aiomqtt)
-            seq = max(seq, self.plan.delivered(retained, ckpt.journal))
+            seq = max(seq, self.plan.recover(retained, ckpt.journal))
             self._seq = seq
         return Checkpoint(ckpt.journal, seq, self._mark())
 
-    async def _retained(self, aiomqtt: Any) -> list[bytes]:
+    async def status(self, online: bool) -> None:
+        """``<topic>/status``: ``online`` while pushes arrive, ``offline`` when the port is lost or quiet."""
+        self._online = online
+        if self._client is not None:
+            await self._publish(self.plan.status_topic, "online" if online else "offline", retain=True)
+
+    async def _retained(self, aiomqtt: Any) -> list[tuple[str, bytes]]:
         """The retained state messages the broker holds under ``<topic>/+/state``.
 
         Retained messages come right after the SUBACK; a message to a topic of our
@@ -360,7 +452,7 @@ class MqttSink(Sink):
 
         pattern = self.plan.state_topic("+")
         marker = f"{self.plan.topic}/sync/{_secrets.token_hex(8)}"
-        found: list[bytes] = []
+        found: list[tuple[str, bytes]] = []
         try:
             await self._client.subscribe(pattern, qos=1, timeout=self.timeout)
             await self._client.subscribe(marker, qos=1, timeout=self.timeout)
@@ -370,7 +462,7 @@ class MqttSink(Sink):
                     if str(m.topic) == marker:
                         break
                     if m.retain and isinstance(m.payload, (bytes, bytearray)):
-                        found.append(bytes(m.payload))
+                        found.append((str(m.topic), bytes(m.payload)))
             await self._client.unsubscribe(pattern, timeout=self.timeout)
             await self._client.unsubscribe(marker, timeout=self.timeout)
         except (aiomqtt.MqttError, TimeoutError) as exc:
@@ -414,7 +506,8 @@ class MqttSink(Sink):
         except TimeoutError:
             raise SinkError(f"mqtt sink: no answer from {self.host}:{self.port} within {self.timeout:g} s") from None
         self._stack = stack
-        await self._publish(self.plan.status_topic, "online", retain=True)
+        # online after connecting, unless the daemon said the port is lost or quiet
+        await self._publish(self.plan.status_topic, "offline" if self._online is False else "online", retain=True)
 
     async def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
         import aiomqtt
@@ -433,7 +526,7 @@ class MqttSink(Sink):
         self._advance(entries)
 
     def _mark(self) -> dict[str, Any]:
-        return {"totals": {node: dict(v) for node, v in self.plan.totals.items()}}
+        return self.plan.mark()
 
     async def flush(self) -> Checkpoint:
         return Checkpoint(self._journal, self._seq, self._mark())
@@ -457,6 +550,23 @@ class MqttsSink(MqttSink):
     """``mqtts://``: MQTT over TLS (port 8883 unless given)."""
 
     scheme = "mqtts"
+
+
+def _expire_after(value: Any) -> int | None:
+    """``auto`` (three learned push intervals) → None; seconds (0 = off) → int."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    if isinstance(value, bool):
+        value = "x"
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        seconds = -1
+    if seconds < 0 or (isinstance(value, float) and not value.is_integer()):
+        raise SinkError(
+            f"mqtt sink: expire_after is 'auto' (three push intervals) or whole seconds, 0 = off; got {value!r}"
+        )
+    return seconds
 
 
 def _reason(exc: BaseException) -> str:

@@ -40,6 +40,10 @@ UNITS = {
     "frequency": {"Hz"},
 }
 STATE_CLASSES = {"energy": {"total", "total_increasing"}, "reactive_energy": {"total", "total_increasing"}}
+#: the issue's main sensors: enabled by default; every other sensor comes disabled
+MAIN = {"active_energy_import", "active_energy_export", "active_power_import", "active_power_export",
+        "voltage", "voltage_l1", "voltage_l2", "voltage_l3", "current", "current_l1", "current_l2", "current_l3"}
+MAKERS = {"Aidon", "Kaifa", "Kamstrup", "Landis+Gyr", "Iskraemeco", "Sagemcom", "Siemens"}
 
 
 def check_discovery(topic: str, payload: bytes, state: dict) -> dict:
@@ -56,8 +60,14 @@ def check_discovery(topic: str, payload: bytes, state: dict) -> dict:
     assert c["device"]["identifiers"] == [m["node"]] and c["device"]["name"]
     assert c["origin"]["name"] == "han"
     assert c["availability_topic"] and c["payload_available"] == "online"
-    key = re.fullmatch(r"\{\{ value_json\.([a-z0-9_]+) \}\}", c["value_template"])[1]
+    # a key the state lacks renders "None": the sensor shows unknown (no template error)
+    key = re.fullmatch(r"\{\{ value_json\.([a-z0-9_]+) \| default\(none\) \}\}", c["value_template"])[1]
     assert key == m["object"] and key in state, f"{topic}: the state message has no {key}"
+    assert c["enabled_by_default"] is (key in MAIN), (topic, c["enabled_by_default"])
+    if "expire_after" in c:
+        assert c["state_class"] == "measurement" and isinstance(c["expire_after"], int) and c["expire_after"] > 0
+    if "manufacturer" in c["device"]:
+        assert c["device"]["manufacturer"] in MAKERS, c["device"]["manufacturer"]
     return c
 
 
@@ -132,7 +142,7 @@ def test_discovery_state_and_availability_reach_a_real_subscriber(tmp_path, pty,
     assert 1000 < states[0]["active_energy_import"] < 100_000  # kWh (the meter sends Wh, about 10^7)
     configs = {t: check_discovery(t, p, states[0]) for t, p, _ in sub.messages if t.startswith("homeassistant/")}
     assert all(r for _, _, r in late.messages), "discovery configs are retained"
-    by_key = {t.split("/")[3]: c for t, c in configs.items()}
+    by_key = {t.split("/")[3]: c for t, c in configs.items()}  # the last config of each sensor
     assert set(by_key) >= {"active_energy_import", "active_energy_export", "active_power_import", "voltage_l1",
                            "current_l3", "power_factor", "active_power_import_l2"}
     e = by_key["active_energy_import"]
@@ -141,7 +151,13 @@ def test_discovery_state_and_availability_reach_a_real_subscriber(tmp_path, pty,
     assert (p["device_class"], p["state_class"], p["unit_of_measurement"]) == ("power", "measurement", "W")
     assert "unit_of_measurement" not in by_key["power_factor"]
     assert "meter_number" not in by_key and "clock" not in by_key
-    assert e["device"]["serial_number"] == "31415926" and e["device"]["manufacturer"] == "KAM"
+    assert e["device"]["serial_number"] == "31415926" and e["device"]["manufacturer"] == "Kamstrup"
+    assert e["device"]["model"] and e["device"]["model"] != "KAM"
+    # the pushes come every 10 s (meter time): measurement sensors expire after three intervals
+    assert p["expire_after"] == 30 and "expire_after" not in e
+    assert p["enabled_by_default"] and not by_key["power_factor"]["enabled_by_default"]
+    # every state message carries every key (the first one too)
+    assert all(set(s) == set(states[-1]) for s in states)
 
 
 def test_broker_restart_backlog_arrives_in_order(tmp_path, pty, mosquitto, caplog):
@@ -240,14 +256,15 @@ def test_a_decreasing_total_is_never_published_even_after_a_restart(caplog):
     plan = MqttPlan(prefix="homeassistant", topic="han")
     msgs = plan.messages([Entry(1, t, energy_push(5000, t)), Entry(2, t, energy_push(4000, t + timedelta(seconds=10)))])
     states = [json.loads(m.payload) for m in msgs if m.topic.endswith("/state")]
-    assert states[0]["active_energy_import"] == 5.0 and "active_energy_import" not in states[1]
+    assert states[0]["active_energy_import"] == 5.0
+    assert states[1]["active_energy_import"] == 5.0  # the lower value is not published: the last good one stays
     assert states[1]["active_power_import"] == 500  # the rest of the push still goes
     assert "went down from 5.0 to 4.0; not published" in caplog.text
     # the highest values travel in the checkpoint: a new sink (after a restart) keeps the guard
     sink = create_sink("mqtt://127.0.0.1:1")
     sink.plan.totals = plan.totals
     mark = asyncio.run(sink.flush()).mark
-    assert mark == {"totals": {"han_7": {"active_energy_import": 5.0}}}
+    assert mark["totals"] == {"han_7": {"active_energy_import": 5.0}}
     again = MqttPlan(prefix="", topic="han")
     sink2 = create_sink("mqtt://127.0.0.1:1")
     sink2.plan = again
@@ -257,7 +274,7 @@ def test_a_decreasing_total_is_never_published_even_after_a_restart(caplog):
         pass
     asyncio.run(sink2.close())
     msgs = again.messages([Entry(3, t, energy_push(4500, t + timedelta(seconds=20)))])
-    assert "active_energy_import" not in json.loads(msgs[-1].payload)
+    assert "active_energy_import" not in json.loads(msgs[-1].payload)  # 4.5 < 5.0; this sink never saw 5.0
 
 
 def test_url_options_and_no_password_in_names(monkeypatch):
