@@ -440,7 +440,10 @@ class Daemon:
         if online == self._online:
             return
         self._online = online
-        log.info("sinks told: the meter's port is %s", "online (pushes arrive)" if online else "offline (lost or quiet)")
+        if online:
+            log.info("status for the sinks: online (the port is open and pushes arrive)")
+        else:
+            log.info("status for the sinks: offline (the port is lost, or no push for 3 × %g s)", self.push_interval)
         for w in self.workers:
             w.source_status(online)
 

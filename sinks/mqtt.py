@@ -3,23 +3,32 @@
 Per push, one JSON state message on ``<topic>/<node>/state`` (QoS 1, retained)::
 
     {"time": "2026-01-15T11:00:00Z", "journal": "9c1f…", "seq": 1042, "invocation_counter": 1041,
-     "active_power_import": 297, "active_energy_import": 9643.721, ...}
+     "active_power_import": 297, "active_energy_import": 9643.721, "voltage_l1": 233, ...}
 
 ``<node>`` is ``han_<meter number>``, else ``han_<meter>`` (the system title or
 the configured name): a short list that sends no meter number belongs to the
-device of its port's meter (``Entry.meter_id``, ``Entry.meter``).  Energy in Wh is sent
-in kWh.  For every register Home Assistant knows a sensor for, a retained
-discovery config goes to ``<prefix>/sensor/<node>/<key>/config`` with device
-info, ``device_class``, ``state_class`` and unit: energy ``total_increasing``
-in kWh (the Energy dashboard accepts them), power, voltage, current, power
-factor and frequency ``measurement``.  ``<topic>/status`` is the availability
-topic: ``online`` (retained) after connecting, ``offline`` as the last will
-and at a clean stop.  ``prefix=`` (empty) turns discovery off.
+device of its port's meter (``Entry.meter_id``, ``Entry.meter``).  The state
+carries the latest value of every register the meter sent, from all its lists
+(a Norwegian 2.5 s list holds only power; its state has the last voltage and
+energy too), so no sensor's template misses its key; ``time``, ``journal``,
+``seq`` and ``invocation_counter`` are the push's own.  The merged values are
+kept in the checkpoint's mark and recovered from the broker's retained state
+on (re)connecting, so a restart publishes no partial state.  Energy in Wh is
+sent in kWh.  For every register Home Assistant knows a sensor for, a retained
+discovery config goes to ``<prefix>/sensor/<node>/<key>/config``
+(:mod:`sinks.homeassistant`: device class, state class, unit, the device in
+words, the main sensors enabled and the rest disabled).  Measurement sensors
+get ``expire_after``: three push intervals learned per meter from its pushes'
+spacing (``expire_after=auto``), or fixed seconds, or 0 (off).
+``<topic>/status`` is the availability topic: ``online`` (retained) after
+connecting and while the meter's port delivers, ``offline`` when the daemon
+says the port is lost or quiet (:meth:`MqttSink.status`), as the last will and
+at a clean stop.  ``prefix=`` (empty) turns discovery off.
 
 A cumulative value (``total_increasing``) that is lower than one already
-published is left out of the state message with a warning: Home Assistant
-would count it as a meter reset.  The highest values are kept in the sink's
-checkpoint, so this holds across restarts.
+published is left out of the state message with a warning (the state keeps the
+last good one): Home Assistant would count it as a meter reset.  The highest
+values are kept in the sink's checkpoint, so this holds across restarts.
 
 Delivery, exactly once: a push is acknowledged only after the broker's PUBACK;
 until then it waits in the daemon's journal (on disk), and after a lost
