@@ -43,7 +43,9 @@ def aidon(order: str, base: int) -> list[bytes]:
     v = _vectors()
     short, long_ = v["aidon_no_list1_ts"], v["aidon_no_list3_6534_ts"]
     power = short["expected"]["obis"][POWER]["value"]
-    return [variant(short["hex"], power, base + i) if k == "s" else bytes.fromhex(long_["hex"]) for i, k in enumerate(order)]
+    return [
+        variant(short["hex"], power, base + i) if k == "s" else bytes.fromhex(long_["hex"]) for i, k in enumerate(order)
+    ]
 
 
 def kaifa(order: str, base: int) -> list[bytes]:
@@ -52,7 +54,9 @@ def kaifa(order: str, base: int) -> list[bytes]:
     short = v["kaifa_no_list1_2017"]
     power = short["expected"]["obis"][POWER]["value"]
     lists = {"2": v["kaifa_no_list2_2017"]["hex"], "3": v["kaifa_no_list3_2017_midnight"]["hex"]}
-    return [variant(short["hex"], power, base + i) if k == "s" else bytes.fromhex(lists[k]) for i, k in enumerate(order)]
+    return [
+        variant(short["hex"], power, base + i) if k == "s" else bytes.fromhex(lists[k]) for i, k in enumerate(order)
+    ]
 
 
 def han_replay(tmp_path, name: str, frames: list[bytes], url: str, *extra: str) -> None:
@@ -110,7 +114,8 @@ def test_each_meter_is_one_device_whose_states_carry_every_key(tmp_path, mosquit
     (kam,) = kamstrup
 
     aid = states[f"han_{AIDON}"]
-    assert [s["active_power_import"] for s in aid] == [1000, 1001, 1002, 1743, 1004, 1005, 3000, 1743, 3002, 4000, 1743, 4002]
+    powers = [1000, 1001, 1002, 1743, 1004, 1005, 3000, 1743, 3002, 4000, 1743, 4002]
+    assert [s["active_power_import"] for s in aid] == powers
     # after the hourly list, the short lists carry its registers; the two restarts carry them from the start
     full = set(aid[3])
     assert {"voltage_l1", "current_l3", "active_energy_import", "meter_type"} <= full
@@ -208,14 +213,16 @@ def test_expire_after_is_three_learned_intervals_and_configurable():
     def run(plan: MqttPlan, n: int, spacing: float) -> dict[str, dict]:
         out = {}
         for i in range(n):
-            p = push(T0 + timedelta(seconds=spacing * i), ("active_power_import", 5, "W"), ("active_energy_import", 9, "Wh"))
+            when = T0 + timedelta(seconds=spacing * i)
+            p = push(when, ("active_power_import", 5, "W"), ("active_energy_import", 9, "Wh"))
             out.update(configs_of(plan.messages([Entry(i + 1, T0, p, "M", "M")])))
         return out
 
     learned = run(MqttPlan(prefix="ha", topic="t"), 6, 2.5)
     assert learned["active_power_import"]["expire_after"] == 8  # ceil(3 × 2.5 s)
     assert "expire_after" not in learned["active_energy_import"]  # a total is not a measurement
-    first = configs_of(MqttPlan(prefix="ha", topic="t").messages([Entry(1, T0, push(T0, ("active_power_import", 5, "W")), "M", "M")]))
+    one = Entry(1, T0, push(T0, ("active_power_import", 5, "W")), "M", "M")
+    first = configs_of(MqttPlan(prefix="ha", topic="t").messages([one]))
     assert "expire_after" not in first["active_power_import"]  # not learned yet: no guess
     assert run(MqttPlan(prefix="ha", topic="t", expire_after=90), 2, 2.5)["active_power_import"]["expire_after"] == 90
     assert "expire_after" not in run(MqttPlan(prefix="ha", topic="t", expire_after=0), 6, 2.5)["active_power_import"]
@@ -269,7 +276,8 @@ def test_restore_and_recover():
     mark = json.loads(json.dumps(plan.mark()))
     fresh = MqttPlan(prefix="", topic="t")
     fresh.restore(mark)
-    state = json.loads(fresh.messages([Entry(3, T0, push(T0, ("active_power_import", 500, "W")), "7", "7")], "j")[-1].payload)
+    e3 = Entry(3, T0, push(T0, ("active_power_import", 500, "W")), "7", "7")
+    state = json.loads(fresh.messages([e3], "j")[-1].payload)
     assert state["voltage_l1"] == 230 and state["active_energy_import"] == 5.0 and state["active_power_import"] == 500
     # the broker holds a newer state (published, then killed before the checkpoint): it wins
     newer = json.dumps({"time": "x", "journal": "j", "seq": 5, "voltage_l1": 231, "active_energy_import": 6.0})
