@@ -189,8 +189,8 @@ class GbtReassembler:
             f"general-block-transfer broken: {t.why}; {t.discarded} block(s) discarded, the push is lost",
             reason="broken_blocks",
             cause=t.cause,
+            offset=t.offset,
         )
-        err.offset = t.offset  # type: ignore[attr-defined]
         return err
 
 

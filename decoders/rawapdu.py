@@ -183,10 +183,10 @@ class RawFramer:
                 # a plausible ciphered header whose body never arrived: say so rather than "noise"
                 err = TruncatedFrame(
                     f"ciphered APDU at offset {self._base + p} is truncated: its length field says more bytes"
-                    f" than the {end - p} that arrived"
+                    f" than the {end - p} that arrived",
+                    offset=self._base + p,
+                    raw=bytes(buf[p:end]),
                 )
-                err.offset = self._base + p  # type: ignore[attr-defined]
-                err.raw = bytes(buf[p:end])  # type: ignore[attr-defined]
                 self._report_noise(out)
                 out.append(err)
                 p = end

@@ -196,10 +196,10 @@ class StreamDecoder:
                 self._pending = bytearray()
                 err = NotAFrame(
                     f"{n} byte(s) at offset 0 are not part of any HDLC frame, M-Bus frame or APDU"
-                    " (noise, wrong serial settings such as the baud rate, or not meter data)"
+                    " (noise, wrong serial settings such as the baud rate, or not meter data)",
+                    offset=0,
+                    length=n,
                 )
-                err.offset = 0  # type: ignore[attr-defined]
-                err.length = n  # type: ignore[attr-defined]
                 out.append(err)
                 return out
             self._lock(chosen)
@@ -294,20 +294,20 @@ class StreamDecoder:
         A reassembler that knew which message the damage broke has marked its
         report already (and said so in it).
         """
-        if not getattr(err, "consequence", False) and self._damaged:
-            err.consequence = True  # type: ignore[attr-defined]
-            err.args = (f"{err.message} (after the damaged frame reported before)",)
-        err.transport = self._transport  # type: ignore[attr-defined]
+        if not err.consequence and self._damaged:
+            err.consequence = True
+            err.add_note("(after the damaged frame reported before)")
+        err.transport = self._transport
         out.append(err)
 
     def _link_item(self, item, out: list) -> None:
         if isinstance(item, DecodeError):
-            item.transport = self._transport  # type: ignore[attr-defined]
+            item.transport = self._transport
             out.append(item)
             if isinstance(item, NotAFrame):
                 return
             self._damaged = True
-            header = getattr(item, "header", None)
+            header = item.header if isinstance(item, FramingError) else None
             if isinstance(header, HdlcFrame):  # the header checked out: the reassembler knows whose push broke
                 for err in self._hdlc.damaged(header):
                     self._consequence(err, out)
@@ -385,9 +385,8 @@ class StreamDecoder:
         self._damaged = False
 
     def _fail(self, exc: DecodeError, offset: int, wire: bytes, links, gbt, out: list) -> None:
-        exc.offset = offset  # type: ignore[attr-defined]
-        exc.transport = self._transport  # type: ignore[attr-defined]
-        exc.partial = DecodedApdu(  # type: ignore[attr-defined]
+        exc.at(offset).transport = self._transport
+        exc.partial = DecodedApdu(
             None, b"", None, False, links[0] if links else None, offset, tuple(links), gbt, None, wire, self._transport
         )
         out.append(exc)
@@ -398,8 +397,7 @@ class StreamDecoder:
         try:
             return self.decode_apdu(apdu, link=links[0] if links else None, offset=offset, links=links, gbt=gbt)
         except DecodeError as exc:
-            exc.offset = offset  # type: ignore[attr-defined]
-            exc.transport = self._transport  # type: ignore[attr-defined]
+            exc.at(offset).transport = self._transport
             return exc
 
     # -- APDU layer -------------------------------------------------------------
@@ -464,9 +462,8 @@ class StreamDecoder:
                 notification = parse_data_notification(plain, self._templates)
             except DecodeError as exc:
                 if ciphered is not None and not verified and ciphered.security_control & 0x20:
-                    exc.args = (
-                        f"{exc.message}; the frame was decrypted without a tag check, so a wrong encryption key"
-                        " is the likely cause",
+                    exc.add_note(
+                        "the frame was decrypted without a tag check, so a wrong encryption key is the likely cause"
                     )
                     exc.reason = "wrong_key"
                 raise
@@ -475,7 +472,7 @@ class StreamDecoder:
                 notification, plain, ciphered, verified, link, offset, links, gbt, None, apdu, transport, tree
             )
         except DecodeError as exc:
-            exc.partial = partial()  # type: ignore[attr-defined]
+            exc.partial = partial()
             raise
 
 

@@ -168,7 +168,7 @@ def _scan_hdlc(block: list[tuple[int, bytes]], pdus: list, events: list) -> int:
     frames = 0
     for item in framer.feed(data) + framer.flush():
         if not isinstance(item, HdlcFrame):
-            events.append(LinkEvent(line_at(getattr(item, "offset", 0)), item.one_line(), True))
+            events.append(LinkEvent(line_at(item.offset or 0), item.one_line(), True))
             continue
         frames += 1
         if not item.carries_data or not item.info:

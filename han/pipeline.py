@@ -103,8 +103,7 @@ class PushDecoder:
                 profiles=self.profiles,
             )
         except DecodeError as exc:
-            exc.offset = item.offset  # type: ignore[attr-defined]
-            exc.partial = item  # type: ignore[attr-defined]
+            exc.at(item.offset).partial = item
             return exc
         except Exception as exc:  # noqa: BLE001 - a bug on one frame must not end a stream (or the daemon)
             return internal_error(exc, item.offset)
@@ -121,9 +120,8 @@ def internal_error(exc: Exception, offset: int | None = None) -> DecodeError:
         f"internal error on this frame: {type(exc).__name__}: {exc} (a bug: please report it with the frame;"
         " HAN_DEBUG=1 shows the traceback)",
         reason="internal_error",
+        offset=offset,
     )
-    if offset is not None:
-        err.offset = offset  # type: ignore[attr-defined]
     return err
 
 
