@@ -32,18 +32,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import axdr
-from . import hdlc as _hdlc
-from . import mbus as _mbus
-from . import rawapdu as _raw
-from .apdu import DataNotification, parse_data_notification
-from .dsmr import Telegram, looks_like_telegram, parse_telegram
+from .ciphering.security import CipheredApdu, Keys, is_ciphered, parse_ciphered, unprotect
 from .errors import ApduError, DecodeError, DowngradeRefused, FramingError, NotAFrame
-from .gbt import GENERAL_BLOCK_TRANSFER, GbtMessage, GbtReassembler, parse_block
-from .hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
-from .mbus import MbusFrame, MbusFramer, MbusMessage, MbusReassembler
-from .rawapdu import RawApdu, RawFramer
-from .security import CipheredApdu, Keys, is_ciphered, parse_ciphered, unprotect
+from .link import hdlc as _hdlc
+from .link import mbus as _mbus
+from .link import raw as _raw
+from .link.gbt import GbtMessage, GbtReassembler, parse_block
+from .link.hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
+from .link.mbus import MbusFrame, MbusFramer, MbusMessage, MbusReassembler
+from .link.raw import RawApdu, RawFramer
+from .xdlms import axdr
+from .xdlms.apdu import DataNotification, parse_data_notification
+from .xdlms.dsmr import Telegram, looks_like_telegram, parse_telegram
+from .xdlms.tags import DATA_NOTIFICATION, GENERAL_BLOCK_TRANSFER
 
 TRANSPORTS = ("auto", "hdlc", "mbus", "raw")
 #: bytes the auto-detection looks at before it settles on the likeliest link layer anyway
@@ -89,7 +90,7 @@ def _lost_segment(payload: bytes, err: DecodeError) -> bool:
     parse (a wrong key), is not a lost segment: its own error stands.
     """
     tag = payload[0] if payload else -1
-    if tag == 0x0F:
+    if tag == DATA_NOTIFICATION:
         return err.reason in ("bad_axdr", "bad_apdu")
     if tag == GENERAL_BLOCK_TRANSFER:
         return err.reason in ("bad_frame", "truncated")
@@ -233,7 +234,7 @@ class StreamDecoder:
         over = n > DETECT_LIMIT
         # offsets before _det_pos were settled by an earlier call ("no" or "bad" never change with more data)
         p = self._det_pos
-        if p == 0 and n and buf[0] == 0x0F:
+        if p == 0 and n and buf[0] == DATA_NOTIFICATION:
             state = _raw.probe(buf, 0, final)
             if state == "frame":
                 inside = _checked_frame_inside(buf, 0, final or over)

@@ -2,7 +2,7 @@
 
 A HAN port usually has one meter, but a logger can read several (an M-Bus
 adapter shared by two meters, a ser2net concentrator).  The ring holds a
-default :class:`~decoders.security.Keys` and one per system title; the
+default :class:`~decoders.ciphering.security.Keys` and one per system title; the
 decoder asks it for the keys before it removes a frame's protection.
 
 ``key_id`` is a short fingerprint of a key set (never the keys): the
@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from decoders.errors import DecodeError
-from decoders.security import GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING, Keys
+from decoders.ciphering.security import Keys
+from decoders.xdlms.tags import GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING
 from decoders.stream import DecodedApdu, StreamDecoder
 
 

@@ -21,9 +21,9 @@ import re
 from dataclasses import dataclass
 
 from decoders.errors import FramingError
-from decoders.hdlc import LLC_COMMAND, LLC_RESPONSE, HdlcFrame, HdlcFramer, HdlcReassembler
+from decoders.link.hdlc import LLC_COMMAND, LLC_RESPONSE, HdlcFrame, HdlcFramer, HdlcReassembler
 from decoders.lengths import read_length
-from decoders.security import DED_SERVICE_TAGS, GLO_SERVICE_TAGS
+from decoders.xdlms.tags import DED_SERVICE_TAGS, GLO_SERVICE_TAGS
 
 _TOKEN = re.compile(r"^(?:0[xX])?((?:[0-9A-Fa-f]{2})+)[,;]?$")
 #: the offset column of ``hexdump -C`` ("00000010  7e a0 ..."), which is not data

@@ -4,7 +4,7 @@
 library user wants::
 
     from han.pipeline import PushDecoder
-    from decoders.security import Keys
+    from decoders.ciphering.security import Keys
 
     dec = PushDecoder(Keys(ek=..., ak=...), country="NO")
     for item in dec.feed(chunk):          # any chunking
@@ -18,11 +18,11 @@ import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Mapping
 
-from decoders import axdr
-from decoders.apdu import parse_data_notification
-from decoders.dsmr import Telegram, looks_like_telegram, parse_telegram
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import parse_data_notification
+from decoders.xdlms.dsmr import Telegram, looks_like_telegram, parse_telegram
 from decoders.errors import DecodeError
-from decoders.security import Keys
+from decoders.ciphering.security import Keys
 from decoders.stream import DecodedApdu, StreamDecoder
 from obis.code import Obis
 from obis.interpret import interpret, interpret_telegram

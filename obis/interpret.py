@@ -34,10 +34,10 @@ from math import copysign
 from operator import itemgetter
 from typing import Any, Mapping, NamedTuple
 
-from decoders import axdr
-from decoders.apdu import DataNotification
-from decoders.cosem_time import CosemDateTime, looks_like_datetime
-from decoders.dsmr import Telegram
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import DataNotification
+from decoders.xdlms.cosem_time import CosemDateTime, looks_like_datetime
+from decoders.xdlms.dsmr import Telegram
 
 from .code import Obis, ObisError, looks_like_obis
 from .names import obis_name
@@ -588,7 +588,7 @@ def interpret(
     profiles loaded from files, then the built-in ones); default the built-in ones.
 
     A notification whose body matched a template (see
-    :class:`decoders.axdr.Templates`) is interpreted by a cached plan for
+    :class:`decoders.xdlms.axdr.Templates`) is interpreted by a cached plan for
     its list when there is one (see :class:`_Plan`): the same result,
     computing only what the values change.
     """

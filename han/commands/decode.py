@@ -99,7 +99,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _keys(args: argparse.Namespace):
-    from decoders.security import Keys
+    from decoders.ciphering.security import Keys
 
     from ..inputs import InputError, parse_key
 

@@ -7,7 +7,7 @@ import json
 import sys
 import textwrap
 
-from decoders.security import Keys
+from decoders.ciphering.security import Keys
 
 from .. import keyargs
 from ..cli import UsageError

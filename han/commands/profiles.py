@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _template(args: argparse.Namespace) -> int:
     from decoders.errors import DecodeError, NotAFrame
-    from decoders.security import Keys
+    from decoders.ciphering.security import Keys
     from decoders.stream import StreamDecoder
     from obis.profile_template import TemplateBuilder, TemplateError
     from obis.profiles import ISO_3166

@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from decoders import hls, keywrap
-from decoders.apdu_tags import apdu_name, ciphered_tag, key_family
-from decoders.security import Keys, parse_ciphered, protect, unprotect
+from decoders.association import hls
+from decoders.ciphering import keywrap
+from decoders.xdlms.tags import apdu_name, ciphered_tag, key_family
+from decoders.ciphering.security import Keys, parse_ciphered, protect, unprotect
 
 from .. import keyargs
 from ..cli import UsageError

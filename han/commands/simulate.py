@@ -87,7 +87,7 @@ def simulator_keys(args: argparse.Namespace):
     """(Keys or None for plain, generated?)"""
     import secrets
 
-    from decoders.security import Keys
+    from decoders.ciphering.security import Keys
 
     from ..inputs import InputError, parse_key
 

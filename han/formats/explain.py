@@ -19,12 +19,12 @@ from __future__ import annotations
 import textwrap
 from typing import IO, Any
 
-from decoders import axdr
-from decoders.cosem_time import CosemDateTime, looks_like_datetime
+from decoders.xdlms import axdr
+from decoders.xdlms.cosem_time import CosemDateTime, looks_like_datetime
 from decoders.errors import DecodeError, FramingError, NotAFrame
-from decoders.hdlc import HdlcFrame, HdlcMessage
-from decoders.mbus import C_FIELDS, MbusMessage
-from decoders.security import SecurityControl
+from decoders.link.hdlc import HdlcFrame, HdlcMessage
+from decoders.link.mbus import C_FIELDS, MbusMessage
+from decoders.ciphering.security import SecurityControl
 from obis.code import Obis, looks_like_obis
 from obis.names import MANUFACTURERS, obis_name
 from obis.push import Push, Register

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 from construct import Const, ConstructError, Error, Int8ub, Struct, Switch, Terminated, this
 
-from . import ecc
-from .ber import AxdrOptional, Octets, build_dict, from_container
-from .errors import ApduError, MalformedSecurityHeader
+from ..association import ecc
+from ..association.ber import AxdrOptional, Octets, build_dict, from_container
+from ..errors import ApduError, MalformedSecurityHeader
 from .security import TAG_LENGTH, CipheredApdu, Keys, unprotect
 
 GENERAL_CIPHERING = 0xDD

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import axdr
+from ..xdlms import axdr
 from .noise import NoiseRun
-from .errors import AxdrError, FramingError, TruncatedFrame
-from .lengths import read_length
+from ..errors import AxdrError, FramingError, TruncatedFrame
+from ..lengths import read_length
+from ..xdlms.tags import DATA_NOTIFICATION, GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING
 
 #: the largest bare APDU accepted (the biggest push seen is ~650 bytes); a
 #: bogus length in noise cannot make the framer wait for megabytes
 MAX_APDU = 16 * 1024
-CIPHERED = (0xDB, 0xDC)
-DATA_NOTIFICATION = 0x0F
+CIPHERED = (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .noise import NoiseRun
-from .errors import BrokenMessage, ChecksumError, FramingError, TruncatedFrame
+from ..errors import BrokenMessage, ChecksumError, FramingError, TruncatedFrame
 
 START = 0x68
 STOP = 0x16
@@ -129,7 +129,7 @@ def probe(buf: bytes | bytearray, p: int, final: bool = False) -> str:
 
 
 class MbusFramer:
-    """Sans-IO M-Bus long-frame extractor, the twin of :class:`~decoders.hdlc.HdlcFramer`.
+    """Sans-IO M-Bus long-frame extractor, the twin of :class:`~decoders.link.hdlc.HdlcFramer`.
 
     ``feed(data)`` returns the frames and framing errors completed by
     ``data``; ``flush()`` ends the input.  Bytes that belong to no frame are

@@ -13,7 +13,7 @@
                             | '----- 0x40 key set: broadcast key (GBEK) instead of unicast (GUEK)
                             '------- 0x80 compression
 
-Parsing and describing the byte is :class:`decoders.security.SecurityControl`;
+Parsing and describing the byte is :class:`decoders.ciphering.security.SecurityControl`;
 this module builds it and names the suites.
 """
 

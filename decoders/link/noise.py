@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import NotAFrame
+from ..errors import NotAFrame
 
 
 class NoiseRun:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from .crc import crc16_x25, fcs_bytes
 from .noise import NoiseRun
-from .apdu_tags import MESSAGE_TAGS, PUSH_TAGS
-from .errors import BrokenMessage, ChecksumError, DecodeError, FramingError, TruncatedFrame
+from ..xdlms.tags import MESSAGE_TAGS, PUSH_TAGS
+from ..errors import BrokenMessage, ChecksumError, DecodeError, FramingError, TruncatedFrame
 
 FLAG = 0x7E
 MAX_FRAME = 0x7FF + 2  # the 11-bit length plus both flags

@@ -28,7 +28,7 @@ import hmac
 from dataclasses import dataclass, field
 
 from . import gcm
-from .errors import (
+from ..errors import (
     DowngradeRefused,
     KeyMissing,
     MalformedSecurityHeader,
@@ -36,35 +36,18 @@ from .errors import (
     TagMismatch,
     UnsupportedSecurity,
 )
-from .lengths import encode_length, read_length
+from ..lengths import encode_length, read_length
+from ..xdlms.tags import (
+    CIPHERED_TAGS,
+    DATA_NOTIFICATION,
+    DED_SERVICE_TAGS,
+    GENERAL_DED_CIPHERING,
+    GENERAL_GLO_CIPHERING,
+    GLO_SERVICE_TAGS,
+    SERVICE_TAGS,
+)
 
 TAG_LENGTH = 12
-GENERAL_GLO_CIPHERING = 0xDB
-GENERAL_DED_CIPHERING = 0xDC
-
-#: plain tag -> (glo tag, ded tag) for the service-specific ciphered APDUs
-SERVICE_TAGS: dict[int, tuple[int, int]] = {
-    0x01: (0x21, 0x41),  # initiateRequest
-    0x05: (0x25, 0x45),  # readRequest
-    0x06: (0x26, 0x46),  # writeRequest
-    0x08: (0x28, 0x48),  # initiateResponse
-    0x0C: (0x2C, 0x4C),  # readResponse
-    0x0D: (0x2D, 0x4D),  # writeResponse
-    0x0E: (0x2E, 0x4E),  # confirmedServiceError
-    0x16: (0x36, 0x56),  # unconfirmedWriteRequest
-    0x18: (0x38, 0x58),  # informationReportRequest
-    0xC0: (0xC8, 0xD0),  # get-request
-    0xC1: (0xC9, 0xD1),  # set-request
-    0xC2: (0xCA, 0xD2),  # event-notification-request
-    0xC3: (0xCB, 0xD3),  # action-request
-    0xC4: (0xCC, 0xD4),  # get-response
-    0xC5: (0xCD, 0xD5),  # set-response
-    0xC7: (0xCF, 0xD7),  # action-response
-}
-GLO_SERVICE_TAGS = {glo: plain for plain, (glo, _ded) in SERVICE_TAGS.items()}
-DED_SERVICE_TAGS = {ded: plain for plain, (_glo, ded) in SERVICE_TAGS.items()}
-CIPHERED_TAGS = frozenset(GLO_SERVICE_TAGS) | frozenset(DED_SERVICE_TAGS) | {0xDB, 0xDC}
-
 #: key length in bytes per security suite
 SUITE_KEY_LENGTH = {0: 16, 1: 16, 2: 32}
 
@@ -235,7 +218,7 @@ def _plausible_plain_apdu(data: bytes) -> bool:
     if not data:
         return False
     t = data[0]
-    if t == 0x0F:  # data-notification: invoke id, then date-time 00 / 0C / 09 0C
+    if t == DATA_NOTIFICATION:  # data-notification: invoke id, then date-time 00 / 0C / 09 0C
         return len(data) > 6 and data[5] in (0x00, 0x0C, 0x09)
     return t in SERVICE_TAGS or t in (0xD8, 0xD9, 0xDA, 0x60, 0x61, 0x62, 0x63) or data[:1] == b"/"
 
