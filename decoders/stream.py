@@ -462,7 +462,7 @@ class StreamDecoder:
             try:
                 notification = parse_data_notification(plain, self._templates)
             except DecodeError as exc:
-                if ciphered is not None and not verified and ciphered.security_control & 0x20:
+                if ciphered is not None and not verified and ciphered.control.encrypted:
                     exc.add_note(
                         "the frame was decrypted without a tag check, so a wrong encryption key is the likely cause"
                     )

@@ -22,6 +22,7 @@ from decoders.xdlms import axdr
 from decoders.xdlms.apdu import parse_data_notification
 from decoders.xdlms.dsmr import Telegram, looks_like_telegram, parse_telegram
 from decoders.errors import DecodeError
+from decoders.ciphering.control import SecurityControl
 from decoders.ciphering.security import Keys
 from decoders.stream import DecodedApdu, StreamDecoder
 from obis.code import Obis
@@ -187,6 +188,6 @@ def _push(content, apdu: bytes, security: SecurityInfo | None, **options) -> Pus
         push = interpret_telegram(content, security=security, apdu=apdu, **options)
     else:
         push = interpret(content, security=security, apdu=apdu, **options)
-    if security is not None and security.security_control & 0x10 and not security.verified:
+    if security is not None and SecurityControl.of(security.security_control).authenticated and not security.verified:
         push = replace(push, notes=push.notes + (UNVERIFIED_NOTE,))
     return push

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from decoders.ciphering.control import SecurityControl
 from decoders.xdlms.cosem_time import CosemDateTime
 
 from .code import Obis
@@ -73,11 +74,9 @@ class SecurityInfo:
 
     @property
     def mode(self) -> str:
-        return _MODES[self.security_control & 0x30]
+        return SecurityControl.of(self.security_control).mode
 
 
-#: security control bits 0x10 (authenticated) and 0x20 (encrypted) -> mode
-_MODES = {0x30: "authenticated+encrypted", 0x20: "encrypted", 0x10: "authenticated", 0x00: "none"}
 _MAKERS: dict[bytes | None, str | None] = {}
 
 

@@ -12,7 +12,8 @@ from decoders.errors import (
     TagMismatch,
     UnsupportedSecurity,
 )
-from decoders.ciphering.security import Keys, SecurityControl, manufacturer, parse_ciphered, protect, unprotect
+from decoders.ciphering.control import SecurityControl
+from decoders.ciphering.security import Keys, manufacturer, parse_ciphered, protect, unprotect
 
 EK = bytes(range(16))
 AK = bytes(range(16, 32))

@@ -8,13 +8,7 @@ General ciphering, as every HAN meter sends it::
 Service-specific glo-/ded- APDUs (C8 glo-get-request, D3 ded-action-request, ...)
 carry no system title: ``tag | len | SC | IC | ... | tag``.
 
-Security control byte (SC)::
-
-    bit 7   compression (not supported: refused with a clear error)
-    bit 6   key set: 0 = unicast key (GUEK), 1 = broadcast key (GBEK)
-    bit 5   E: encryption applied
-    bit 4   A: authentication applied
-    bits 3..0  security suite (0, 1: AES-GCM-128; 2: AES-GCM-256)
+The security control byte (SC) is :class:`decoders.ciphering.control.SecurityControl`.
 
 IV = system title || IC.  With A and E: AAD = SC || AK, 12-byte tag.
 E only: plain counter mode, no tag.  A only: GMAC over SC || AK || APDU.
@@ -28,6 +22,7 @@ import hmac
 from dataclasses import dataclass, field
 
 from . import gcm
+from .control import SUITE_KEY_LENGTH, SecurityControl
 from ..errors import (
     DowngradeRefused,
     KeyMissing,
@@ -48,8 +43,6 @@ from ..xdlms.tags import (
 )
 
 TAG_LENGTH = 12
-#: key length in bytes per security suite
-SUITE_KEY_LENGTH = {0: 16, 1: 16, 2: 32}
 
 
 def _hidden(_: object) -> str:
@@ -73,43 +66,6 @@ class Keys:
 
 
 @dataclass(frozen=True, slots=True)
-class SecurityControl:
-    value: int
-
-    @property
-    def suite(self) -> int:
-        return self.value & 0x0F
-
-    @property
-    def authenticated(self) -> bool:
-        return bool(self.value & 0x10)
-
-    @property
-    def encrypted(self) -> bool:
-        return bool(self.value & 0x20)
-
-    @property
-    def broadcast(self) -> bool:
-        return bool(self.value & 0x40)
-
-    @property
-    def compressed(self) -> bool:
-        return bool(self.value & 0x80)
-
-    def describe(self) -> str:
-        mode = {
-            (True, True): "authenticated and encrypted",
-            (False, True): "encrypted only (no tag)",
-            (True, False): "authenticated only (GMAC)",
-            (False, False): "no protection",
-        }[(self.authenticated, self.encrypted)]
-        parts = [f"suite {self.suite}", mode, "broadcast key" if self.broadcast else "unicast key"]
-        if self.compressed:
-            parts.append("compressed")
-        return ", ".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
 class CipheredApdu:
     """A parsed ciphered APDU, before decryption.
 
@@ -128,7 +84,7 @@ class CipheredApdu:
 
     @property
     def control(self) -> SecurityControl:
-        return SecurityControl(self.security_control)
+        return SecurityControl.of(self.security_control)
 
     @property
     def dedicated(self) -> bool:
@@ -190,7 +146,7 @@ def parse_ciphered(apdu: bytes | memoryview) -> CipheredApdu:
     sc = apdu[pos]
     ic = int.from_bytes(apdu[pos + 1 : pos + 5], "big")
     data_start = pos + 5
-    if sc & 0x10:
+    if SecurityControl.of(sc).authenticated:
         if n - data_start < TAG_LENGTH:
             raise MalformedSecurityHeader("authenticated APDU is too short to hold its 12-byte tag")
         body = bytes(apdu[data_start : n - TAG_LENGTH])
@@ -240,7 +196,7 @@ def unprotect(
     decrypts an authenticated frame without checking its tag when no
     authentication key is known; the result has ``verified=False``.
     """
-    sc = SecurityControl(ciphered.security_control)
+    sc = SecurityControl.of(ciphered.security_control)
     if sc.compressed:
         raise UnsupportedSecurity(
             f"security control 0x{sc.value:02X} says the APDU is compressed; compression is not supported"
@@ -332,8 +288,8 @@ def protect(
     ``tag`` is 0xDB/0xDC for general ciphering, or a service-specific glo-/ded-
     tag (then the system title is used for the IV but not sent).
     """
-    sc = SecurityControl(security_control)
-    if sc.compressed or sc.suite not in SUITE_KEY_LENGTH:
+    sc = SecurityControl.of(security_control)
+    if not sc.supported:
         raise UnsupportedSecurity(f"cannot protect with security control 0x{security_control:02X}")
     if len(system_title) != 8:
         raise MalformedSecurityHeader("system title must be 8 bytes")

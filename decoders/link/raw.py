@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from ..xdlms import axdr
 from .noise import NoiseRun
 from ..errors import AxdrError, FramingError, TruncatedFrame
+from ..ciphering.control import SecurityControl
 from ..lengths import read_length
 from ..xdlms.tags import DATA_NOTIFICATION, GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING
 
@@ -58,11 +59,11 @@ def _ciphered_end(buf: bytes | bytearray, p: int, final: bool) -> int | str:
     if length < 6 or length > MAX_APDU:  # SC, IC and at least one byte of ciphertext
         return "no"
     if pos < n:
-        sc = buf[pos]
+        sc = SecurityControl.of(buf[pos])
         # no compression, a defined suite, and some protection applied
-        if sc & 0x80 or (sc & 0x0F) > 2 or not sc & 0x30:
+        if not sc.supported or not sc.protected:
             return "no"
-        if sc & 0x10 and length < 5 + 12:
+        if sc.authenticated and length < 5 + 12:
             return "no"
     end = pos + length
     if end > n:

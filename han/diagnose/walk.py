@@ -16,7 +16,8 @@ from decoders.association.acse import Aare, Aarq, InitiateRequest, InitiateRespo
 from decoders.xdlms.error_pdus import ConfirmedServiceError, ExceptionResponse
 from decoders.errors import DecodeError
 from decoders.ciphering.general_ciphering import GeneralCiphering, GeneralSigning
-from decoders.ciphering.security import CipheredApdu, Keys, SecurityControl
+from decoders.ciphering.control import SecurityControl
+from decoders.ciphering.security import CipheredApdu, Keys
 
 from ..logscan import LoggedPdu, scan_log
 from . import acse, authentication, protection

@@ -24,7 +24,7 @@ from decoders.xdlms.cosem_time import CosemDateTime, looks_like_datetime
 from decoders.errors import DecodeError, FramingError, NotAFrame
 from decoders.link.hdlc import HdlcFrame, HdlcMessage
 from decoders.link.mbus import C_FIELDS, MbusMessage
-from decoders.ciphering.security import SecurityControl
+from decoders.ciphering.control import SecurityControl
 from obis.code import Obis, looks_like_obis
 from obis.names import MANUFACTURERS, obis_name
 from obis.push import Push, Register
