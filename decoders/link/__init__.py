@@ -1,1 +1,1 @@
-"""Link layer: HDLC, M-Bus and raw-APDU framers (sharing one receive buffer), GBT block reassembly, CRCs."""
+"""Link layer: HDLC, M-Bus and raw-APDU framers, GBT block reassembly, CRCs, noise accounting."""
