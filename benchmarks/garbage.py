@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from test_fuzz_bounds import GARBAGE  # noqa: E402  (the cases live with the tests that count their work)
 
-from decoders.hdlc import HdlcFramer  # noqa: E402
-from decoders.mbus import MbusFramer  # noqa: E402
-from decoders.rawapdu import RawFramer  # noqa: E402
-from decoders.security import Keys  # noqa: E402
+from decoders.link.hdlc import HdlcFramer  # noqa: E402
+from decoders.link.mbus import MbusFramer  # noqa: E402
+from decoders.link.raw import RawFramer  # noqa: E402
+from decoders.ciphering.security import Keys  # noqa: E402
 from han.pipeline import PushDecoder  # noqa: E402
 
 DECODERS = {

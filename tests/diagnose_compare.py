@@ -68,10 +68,10 @@ def _fixture_log() -> str | None:
 
 
 def cases() -> Iterator[Case]:  # noqa: PLR0915 - one flat list of inputs reads best
-    from decoders import hls
-    from decoders.association import Aare, ApplicationContext, Diagnostic
-    from decoders.error_pdus import ConfirmedServiceError, ExceptionResponse
-    from decoders.security import Keys, protect
+    from decoders.association import hls
+    from decoders.association.acse import Aare, ApplicationContext, Diagnostic
+    from decoders.xdlms.error_pdus import ConfirmedServiceError, ExceptionResponse
+    from decoders.ciphering.security import Keys, protect
     from diagnosekit import AK, CLIENT_ST, DK, EK, KEYS, SECRET, SERVER_ST, STOC, _k, as_hdlc_log, exchange, hdlc
 
     def keyargs(keys: Keys | None = None, secret: bytes | None = None) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ test whose output is key material by design (``han security unwrap-key``
 prints the key it unwrapped) is marked ``@pytest.mark.prints_keys``.
 
 The test keys are found, not listed by hand: module-level ``bytes`` of 16,
-24 or 32 bytes (and :class:`~decoders.security.Keys`) whose name says key
+24 or 32 bytes (and :class:`~decoders.ciphering.security.Keys`) whose name says key
 (``EK``, ``AK``, ``KEK``, ``SEED_EK``, ``OTHER_KEY``...) and HLS secrets
 (``SECRET``, 8 to 64 bytes) in every test module of the run; the keys and
 secrets of the shared vectors; and every key or HLS secret the README, the

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from decoders.association import (
+from decoders.association.acse import (
     Aare,
     Aarq,
     ApplicationContext,
@@ -29,9 +29,9 @@ from decoders.association import (
     parse_acse,
     parse_initiate,
 )
-from decoders.ber import oid_from_bytes, oid_to_bytes
+from decoders.association.ber import oid_from_bytes, oid_to_bytes
 from decoders.errors import DecodeError
-from decoders.security import Keys, protect
+from decoders.ciphering.security import Keys, protect
 
 EK, AK = bytes(range(16)), bytes(range(16, 32))
 CLIENT_ST = b"TESTCLNT"
@@ -195,7 +195,7 @@ def test_random_initiate_bytes_raise_only_decode_errors(body):
 
 
 def test_canonical_order_check():
-    from decoders.association import in_canonical_order
+    from decoders.association.acse import in_canonical_order
 
     assert in_canonical_order(parse_aarq(make_aarq().to_bytes()))
     odd = Aare(

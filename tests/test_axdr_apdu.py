@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from decoders import axdr
-from decoders.apdu import build_data_notification, parse_data_notification
-from decoders.axdr import Data
-from decoders.cosem_time import CosemDateTime, looks_like_datetime
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import build_data_notification, parse_data_notification
+from decoders.xdlms.axdr import Data
+from decoders.xdlms.cosem_time import CosemDateTime, looks_like_datetime
 from decoders.errors import ApduError, AxdrError, DecodeError
 
 SAMPLES = [

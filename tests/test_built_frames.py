@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from decoders import axdr
-from decoders.apdu import build_data_notification
-from decoders.axdr import Data
-from decoders.cosem_time import CosemDateTime
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import build_data_notification
+from decoders.xdlms.axdr import Data
+from decoders.xdlms.cosem_time import CosemDateTime
 from decoders.errors import DecodeError
-from decoders.hdlc import build_frame, build_frames
-from decoders.security import Keys, protect
+from decoders.link.hdlc import build_frame, build_frames
+from decoders.ciphering.security import Keys, protect
 from han.pipeline import PushDecoder
 from obis.push import Push
 

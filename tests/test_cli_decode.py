@@ -119,8 +119,8 @@ def test_xml_matches_the_seed_translator_view(capsys):
 
 
 def test_plain_apdu_input(capsys):
-    from decoders.apdu import build_data_notification
-    from decoders import axdr
+    from decoders.xdlms.apdu import build_data_notification
+    from decoders.xdlms import axdr
 
     apdu = build_data_notification(axdr.structure(axdr.octet_string(bytes.fromhex("0100010700FF")), axdr.Data(6, 7)))
     code, out, _ = run(capsys, "decode", apdu.hex(), "-f", "jsonl")

@@ -8,13 +8,13 @@ import json
 import pytest
 
 from conftest import load_vectors
-from decoders import axdr
-from decoders.apdu import build_data_notification
-from decoders.axdr import Data
-from decoders.cosem_time import CosemDateTime
-from decoders.hdlc import build_frame
-from decoders.mbus import build_frames as mbus_frames
-from decoders.security import Keys, protect
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import build_data_notification
+from decoders.xdlms.axdr import Data
+from decoders.xdlms.cosem_time import CosemDateTime
+from decoders.link.hdlc import build_frame
+from decoders.link.mbus import build_frames as mbus_frames
+from decoders.ciphering.security import Keys, protect
 from han.cli import main
 from obis.code import Obis
 from obis.profiles import PROFILES
@@ -286,7 +286,7 @@ def test_corpus_through_the_cli(capsys, vector):
 
 
 def test_dsmr_push_in_every_format(capsys):
-    from decoders.dsmr import crc16_arc
+    from decoders.xdlms.dsmr import crc16_arc
 
     telegram = b"/ABC5\\2X\r\n\r\n1-3:0.2.8(42)\r\n0-0:1.0.0(240101120000W)\r\n1-0:1.8.0(000123.456*kWh)\r\n!"
     telegram += b"%04X\r\n" % crc16_arc(telegram)

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from decoders.crc import crc16_x25, fcs_bytes
+from decoders.link.crc import crc16_x25, fcs_bytes
 from decoders.errors import ChecksumError, FramingError, NotAFrame, TruncatedFrame
-from decoders.hdlc import HdlcFrame, HdlcFramer, HdlcReassembler, build_frame, build_frames
+from decoders.link.hdlc import HdlcFrame, HdlcFramer, HdlcReassembler, build_frame, build_frames
 
 
 def frames_of(items):

@@ -7,9 +7,10 @@ from Crypto.Cipher import AES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from decoders import ecc, keywrap
+from decoders.association import ecc
+from decoders.ciphering import keywrap
 from decoders.errors import SecurityError, TagMismatch
-from decoders.suites import SUITES, security_control
+from decoders.ciphering.suites import SUITES, security_control
 
 
 @settings(max_examples=40, deadline=None)

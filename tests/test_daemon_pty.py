@@ -177,7 +177,7 @@ def test_dead_sink_does_not_stop_reading_or_other_sinks(tmp_path, pty):
 
 
 def test_several_meters_keys_by_system_title(tmp_path, pty):
-    from decoders.security import Keys
+    from decoders.ciphering.security import Keys
 
     other_keys = Keys(ek=bytes(range(16)), ak=bytes(range(16, 32)))
     one = simulator(seed=5)

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import SAMPLES, require_vectors
-from decoders import hls
-from decoders.association import Aare, ApplicationContext, Diagnostic, MechanismName
-from decoders.error_pdus import ConfirmedServiceError, ExceptionResponse
-from decoders.security import Keys, protect
+from decoders.association import hls
+from decoders.association.acse import Aare, ApplicationContext, Diagnostic, MechanismName
+from decoders.xdlms.error_pdus import ConfirmedServiceError, ExceptionResponse
+from decoders.ciphering.security import Keys, protect
 from diagnosekit import AK, CLIENT_ST, DK, EK, KEYS, SECRET, SERVER_ST, STOC, _k, as_hdlc_log, exchange, hdlc
 from han.cli import main
 from han.diagnose import NothingToDiagnose, Secrets, diagnose

@@ -25,10 +25,10 @@ from hypothesis import assume, given, strategies as st
 
 from fuzzprofile import documented, examples
 
-from decoders import axdr
-from decoders.apdu import build_data_notification, parse_data_notification
-from decoders.axdr import Data
-from decoders.cosem_time import CosemDateTime
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import build_data_notification, parse_data_notification
+from decoders.xdlms.axdr import Data
+from decoders.xdlms.cosem_time import CosemDateTime
 from decoders.errors import AxdrError, DecodeError
 from decoders.lengths import encode_length
 from obis.interpret import InterpretOptions, Interpreter, interpret

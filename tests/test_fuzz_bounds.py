@@ -25,15 +25,18 @@ from hypothesis import given, strategies as st
 
 from fuzzprofile import documented, examples
 
-from decoders import association, axdr, ber, general_ciphering, hdlc
-from decoders.apdu import parse_data_notification
-from decoders.crc import fcs_bytes
+from decoders.association import acse as association, ber
+from decoders.xdlms import axdr
+from decoders.ciphering import general_ciphering
+from decoders.link import hdlc
+from decoders.xdlms.apdu import parse_data_notification
+from decoders.link.crc import fcs_bytes
 from decoders.errors import DecodeError
-from decoders.gbt import GbtReassembler, parse_block
-from decoders.hdlc import HdlcFramer, HdlcReassembler
-from decoders.mbus import MbusFramer
-from decoders.rawapdu import RawFramer
-from decoders.security import Keys, parse_ciphered
+from decoders.link.gbt import GbtReassembler, parse_block
+from decoders.link.hdlc import HdlcFramer, HdlcReassembler
+from decoders.link.mbus import MbusFramer
+from decoders.link.raw import RawFramer
+from decoders.ciphering.security import Keys, parse_ciphered
 from decoders.stream import StreamDecoder
 from han.pipeline import PushDecoder
 

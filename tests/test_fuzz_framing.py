@@ -24,17 +24,17 @@ from hypothesis import given, strategies as st
 
 from fuzzprofile import chunked, examples, feed_all
 
-from decoders import axdr
-from decoders import gbt as gbt_mod
-from decoders import hdlc, mbus
-from decoders.apdu import build_data_notification
-from decoders.axdr import Data
+from decoders.xdlms import axdr
+from decoders.link import gbt as gbt_mod
+from decoders.link import hdlc, mbus
+from decoders.xdlms.apdu import build_data_notification
+from decoders.xdlms.axdr import Data
 from decoders.errors import DecodeError, FramingError, NotAFrame
-from decoders.gbt import GbtMessage, GbtReassembler, build_blocks, parse_block
-from decoders.hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
-from decoders.mbus import MbusFrame, MbusFramer, MbusMessage, MbusReassembler
-from decoders.rawapdu import RawApdu, RawFramer
-from decoders.security import Keys, protect
+from decoders.link.gbt import GbtMessage, GbtReassembler, build_blocks, parse_block
+from decoders.link.hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
+from decoders.link.mbus import MbusFrame, MbusFramer, MbusMessage, MbusReassembler
+from decoders.link.raw import RawApdu, RawFramer
+from decoders.ciphering.security import Keys, protect
 from decoders.stream import DecodedApdu, StreamDecoder
 from han.pipeline import PushDecoder
 from obis.push import Push

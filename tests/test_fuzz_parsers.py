@@ -16,14 +16,16 @@ from hypothesis import given, strategies as st
 
 from fuzzprofile import documented, examples
 
-from decoders import association, ber, error_pdus, general_ciphering, hls, keywrap
-from decoders.apdu import parse_data_notification
-from decoders.axdr import Templates
-from decoders.cosem_time import CosemDateTime, looks_like_datetime
-from decoders.dsmr import parse_telegram
+from decoders.association import acse as association, ber, hls
+from decoders.xdlms import error_pdus
+from decoders.ciphering import general_ciphering, keywrap
+from decoders.xdlms.apdu import parse_data_notification
+from decoders.xdlms.axdr import Templates
+from decoders.xdlms.cosem_time import CosemDateTime, looks_like_datetime
+from decoders.xdlms.dsmr import parse_telegram
 from decoders.errors import DecodeError
-from decoders.gbt import parse_block
-from decoders.security import parse_ciphered
+from decoders.link.gbt import parse_block
+from decoders.ciphering.security import parse_ciphered
 
 anybytes = st.binary(max_size=300)
 

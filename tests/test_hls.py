@@ -7,7 +7,8 @@ import hashlib
 import pytest
 from Crypto.Cipher import AES
 
-from decoders import axdr, hls
+from decoders.xdlms import axdr
+from decoders.association import hls
 from decoders.errors import ApduError, SecurityError
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from daemonkit import KEYS, START, simulator
 
-from decoders.security import Keys
+from decoders.ciphering.security import Keys
 from han.burstlog import BurstLog
 from han.ingest import Ingest
 from han.journal import Journal, read_all
@@ -173,8 +173,8 @@ def test_a_bug_on_one_frame_does_not_end_the_stream(tmp_path, monkeypatch):
 
 def test_journal_rows_rebuild_the_same_push():
     """What a sink gets after a restart (rebuilt from the journal) equals what was decoded live."""
-    from decoders.dsmr import crc16_arc
-    from decoders.security import protect
+    from decoders.xdlms.dsmr import crc16_arc
+    from decoders.ciphering.security import protect
     from han.pipeline import push_from_apdu
     from obis.push import SecurityInfo
 

@@ -7,11 +7,11 @@ import json
 import sys
 
 from conftest import SAMPLES, SEED_AK, SEED_EK
-from decoders import axdr
-from decoders.apdu import build_data_notification
-from decoders.axdr import Data
-from decoders.hdlc import build_frame
-from decoders.security import Keys, protect
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import build_data_notification
+from decoders.xdlms.axdr import Data
+from decoders.link.hdlc import build_frame
+from decoders.ciphering.security import Keys, protect
 from han.cli import main
 from han.inputs import CHUNK, open_input, parse_hex, read_input
 

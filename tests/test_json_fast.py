@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 
 from conftest import load_vectors
-from decoders import axdr
-from decoders.apdu import build_data_notification, parse_data_notification
-from decoders.axdr import Data
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import build_data_notification, parse_data_notification
+from decoders.xdlms.axdr import Data
 from han.formats import jsonfmt
 from han.formats.jsonfmt import JsonWriter
 from han.formats.record import push_dict

@@ -1,4 +1,5 @@
-"""The layers hold: decoders imports nothing of ours, obis only decoders, sinks only obis (pyproject's contracts)."""
+"""The layers hold: decoders imports nothing of ours, obis only decoders, sinks only obis, and the push
+path reaches neither the association layer nor construct (pyproject's contracts)."""
 
 from __future__ import annotations
 

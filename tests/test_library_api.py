@@ -25,7 +25,7 @@ def test_every_public_name_resolves():
     assert set(han.__all__) <= set(dir(han))
     with pytest.raises(AttributeError):
         han.no_such_name  # noqa: B018
-    from decoders.security import Keys
+    from decoders.ciphering.security import Keys
     from han.pipeline import PushDecoder
 
     assert han.Keys is Keys and han.PushDecoder is PushDecoder

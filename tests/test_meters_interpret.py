@@ -6,10 +6,10 @@ from datetime import datetime
 
 import pytest
 
-from decoders import axdr
-from decoders.apdu import DataNotification, build_data_notification, parse_data_notification
-from decoders.axdr import Data
-from decoders.cosem_time import CosemDateTime
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import DataNotification, build_data_notification, parse_data_notification
+from decoders.xdlms.axdr import Data
+from decoders.xdlms.cosem_time import CosemDateTime
 from obis.code import Obis
 from obis.interpret import InterpretOptions, extract, interpret
 from obis.profiles import PROFILES, Layout, profile_by_name, select_profile

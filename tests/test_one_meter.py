@@ -24,8 +24,8 @@ from conftest import ROOT, require_vectors
 from daemonkit import wait_until
 from servers import influxd, mosquitto  # noqa: F401 - session fixtures
 
-from decoders.hdlc import HdlcFramer, build_frame
-from decoders.security import Keys
+from decoders.link.hdlc import HdlcFramer, build_frame
+from decoders.ciphering.security import Keys
 from han.burstlog import BurstLog
 from han.config import ConfigError, RunConfig, SinkSpec, meter_name
 from han.daemon import Daemon

@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 import pytest
 
 from conftest import SEED_AK, SEED_EK, load_vectors
-from decoders import axdr
-from decoders.apdu import DataNotification, build_data_notification, parse_data_notification
-from decoders.axdr import Data
-from decoders.cosem_time import CosemDateTime
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import DataNotification, build_data_notification, parse_data_notification
+from decoders.xdlms.axdr import Data
+from decoders.xdlms.cosem_time import CosemDateTime
 from decoders.errors import DecodeError, TagMismatch
-from decoders.hdlc import build_frame
-from decoders.security import Keys, protect
+from decoders.link.hdlc import build_frame
+from decoders.ciphering.security import Keys, protect
 from han.pipeline import PushDecoder
 from obis import interpret as interp
 from obis.code import Obis

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from conftest import load_vectors
-from decoders import axdr
-from decoders.axdr import Data
+from decoders.xdlms import axdr
+from decoders.xdlms.axdr import Data
 from han.cli import main
 from han.config import build_run_config
 from han.pipeline import PushDecoder
@@ -210,8 +210,8 @@ def test_template_edit_decode(capsys, tmp_path):
 
 
 def test_template_of_a_list_that_names_itself(capsys, tmp_path):
-    from decoders.apdu import build_data_notification
-    from decoders.hdlc import build_frame
+    from decoders.xdlms.apdu import build_data_notification
+    from decoders.link.hdlc import build_frame
     from obis.code import Obis
 
     named = axdr.structure(axdr.structure(axdr.octet_string(bytes(Obis.parse("1.0.1.7.0.255"))), Data(6, 5),

@@ -10,12 +10,12 @@ from datetime import datetime
 
 import pytest
 
-from decoders import axdr
-from decoders.apdu import build_data_notification
-from decoders.axdr import Data
-from decoders.cosem_time import CosemDateTime
-from decoders.hdlc import build_frame
-from decoders.security import Keys, protect
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import build_data_notification
+from decoders.xdlms.axdr import Data
+from decoders.xdlms.cosem_time import CosemDateTime
+from decoders.link.hdlc import build_frame
+from decoders.ciphering.security import Keys, protect
 from han.pipeline import PushDecoder
 from obis.interpret import InterpretOptions
 from obis.push import Push

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from conftest import load_vectors
-from decoders import gbt, hdlc, mbus
+from decoders.link import gbt, hdlc, mbus
 from decoders.errors import ChecksumError, DecodeError, TagMismatch
-from decoders.security import Keys
+from decoders.ciphering.security import Keys
 from decoders.stream import StreamDecoder
 from han.pipeline import PushDecoder, to_push
 from obis.interpret import InterpretOptions, Interpreter

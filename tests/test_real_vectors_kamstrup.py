@@ -11,7 +11,7 @@ import pytest
 
 from conftest import load_vectors
 from decoders.errors import ChecksumError, DecodeError
-from decoders.security import Keys
+from decoders.ciphering.security import Keys
 from decoders.stream import StreamDecoder
 from han.pipeline import PushDecoder, to_push
 from obis.push import Push

@@ -12,7 +12,8 @@ from decoders.errors import (
     TagMismatch,
     UnsupportedSecurity,
 )
-from decoders.security import Keys, SecurityControl, manufacturer, parse_ciphered, protect, unprotect
+from decoders.ciphering.control import SecurityControl
+from decoders.ciphering.security import Keys, manufacturer, parse_ciphered, protect, unprotect
 
 EK = bytes(range(16))
 AK = bytes(range(16, 32))
@@ -157,7 +158,7 @@ def test_security_control_describe_and_manufacturer():
 
 @pytest.fixture(params=[True, False], ids=["cached-engine", "public-api"])
 def gcm_path(request):
-    from decoders import gcm
+    from decoders.ciphering import gcm
 
     gcm.set_fast_path(request.param)
     if request.param and not gcm.fast_path_enabled():
@@ -183,7 +184,7 @@ def test_both_gcm_paths_agree(gcm_path, sc):
 def test_gcm_engine_matches_public_api():
     from Crypto.Cipher import AES
 
-    from decoders import gcm
+    from decoders.ciphering import gcm
 
     for n in (0, 1, 15, 16, 17, 447, 1000):
         key, iv, aad, pt = bytes(range(16)), bytes(12), b"\x30" + AK, bytes(range(n % 256)) * (n // 256 + 1)

@@ -9,18 +9,19 @@ from __future__ import annotations
 import pytest
 
 from conftest import load_vectors, require_vectors
-from decoders import ecc, hls, keywrap
-from decoders.association import Release, UserInformation, dedicated_key_length, open_initiate, parse_aare, parse_aarq
-from decoders.error_pdus import parse_confirmed_service_error, parse_exception_response
+from decoders.association import ecc, hls
+from decoders.ciphering import keywrap
+from decoders.association.acse import Release, UserInformation, dedicated_key_length, open_initiate, parse_aare, parse_aarq
+from decoders.xdlms.error_pdus import parse_confirmed_service_error, parse_exception_response
 from decoders.errors import KeyMissing, TagMismatch
-from decoders.general_ciphering import (
+from decoders.ciphering.general_ciphering import (
     agreed_key,
     decrypt_unverified,
     parse_general_ciphering,
     verify_agreed_key_signature,
 )
-from decoders.hdlc import HdlcFramer, HdlcReassembler
-from decoders.security import Keys, parse_ciphered, protect, unprotect
+from decoders.link.hdlc import HdlcFramer, HdlcReassembler
+from decoders.ciphering.security import Keys, parse_ciphered, protect, unprotect
 
 FILE = "security_vectors.jsonl"
 VECTORS = load_vectors(FILE)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import SEED_AK, SEED_EK
-from decoders.crc import fcs_bytes
+from decoders.link.crc import fcs_bytes
 from decoders.errors import DecodeError, SecurityError
-from decoders.security import Keys
+from decoders.ciphering.security import Keys
 from han.pipeline import PushDecoder
 from obis.push import Push
 

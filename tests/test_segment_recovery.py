@@ -15,14 +15,14 @@ from __future__ import annotations
 import pytest
 
 from conftest import load_vectors
-from decoders import axdr
-from decoders.apdu import build_data_notification
-from decoders.axdr import Data
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import build_data_notification
+from decoders.xdlms.axdr import Data
 from decoders.errors import BrokenMessage, DecodeError
-from decoders.gbt import build_blocks
-from decoders.hdlc import LLC_RESPONSE, HdlcFrame, HdlcFramer, build_frame, build_frames
-from decoders.mbus import MbusFrame, MbusFramer, build_frames as mbus_frames
-from decoders.security import Keys, protect
+from decoders.link.gbt import build_blocks
+from decoders.link.hdlc import LLC_RESPONSE, HdlcFrame, HdlcFramer, build_frame, build_frames
+from decoders.link.mbus import MbusFrame, MbusFramer, build_frames as mbus_frames
+from decoders.ciphering.security import Keys, protect
 from decoders.stream import DecodedApdu, StreamDecoder
 from han.summary import Summary
 from vectorcheck import keys_of

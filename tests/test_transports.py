@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from decoders import axdr
-from decoders.apdu import build_data_notification
-from decoders.axdr import Data
-from decoders.cosem_time import CosemDateTime
-from decoders.dsmr import crc16_arc, parse_telegram
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import build_data_notification
+from decoders.xdlms.axdr import Data
+from decoders.xdlms.cosem_time import CosemDateTime
+from decoders.xdlms.dsmr import crc16_arc, parse_telegram
 from decoders.errors import ApduError, ChecksumError, DecodeError, FramingError, NotAFrame, TruncatedFrame
-from decoders.gbt import GbtReassembler, build_blocks, parse_block
-from decoders.hdlc import build_frame, build_frames
-from decoders.mbus import MbusFrame, MbusFramer, MbusReassembler, build_frames as mbus_frames
-from decoders.rawapdu import RawApdu, RawFramer
-from decoders.security import Keys, protect
+from decoders.link.gbt import GbtReassembler, build_blocks, parse_block
+from decoders.link.hdlc import build_frame, build_frames
+from decoders.link.mbus import MbusFrame, MbusFramer, MbusReassembler, build_frames as mbus_frames
+from decoders.link.raw import RawApdu, RawFramer
+from decoders.ciphering.security import Keys, protect
 from decoders.stream import StreamDecoder
 
 EK = bytes(range(0x30, 0x40))
@@ -314,7 +314,7 @@ def test_damaged_hdlc_segment_breaks_only_its_message(damaged):
 
 
 def test_a_string_tag_as_the_last_byte_is_an_axdr_error():
-    from decoders.apdu import parse_data_notification
+    from decoders.xdlms.apdu import parse_data_notification
 
     with pytest.raises(DecodeError) as e:
         parse_data_notification(bytes.fromhex("0F0000000000020109"))

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import axdr
+from ..xdlms import axdr
 from .noise import NoiseRun
-from .errors import AxdrError, FramingError, TruncatedFrame
-from .lengths import read_length
+from ..errors import AxdrError, FramingError, TruncatedFrame
+from ..ciphering.control import SecurityControl
+from ..lengths import read_length
+from ..xdlms.tags import DATA_NOTIFICATION, GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING
 
 #: the largest bare APDU accepted (the biggest push seen is ~650 bytes); a
 #: bogus length in noise cannot make the framer wait for megabytes
 MAX_APDU = 16 * 1024
-CIPHERED = (0xDB, 0xDC)
-DATA_NOTIFICATION = 0x0F
+CIPHERED = (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +59,11 @@ def _ciphered_end(buf: bytes | bytearray, p: int, final: bool) -> int | str:
     if length < 6 or length > MAX_APDU:  # SC, IC and at least one byte of ciphertext
         return "no"
     if pos < n:
-        sc = buf[pos]
+        sc = SecurityControl.of(buf[pos])
         # no compression, a defined suite, and some protection applied
-        if sc & 0x80 or (sc & 0x0F) > 2 or not sc & 0x30:
+        if not sc.supported or not sc.protected:
             return "no"
-        if sc & 0x10 and length < 5 + 12:
+        if sc.authenticated and length < 5 + 12:
             return "no"
     end = pos + length
     if end > n:
@@ -183,10 +184,10 @@ class RawFramer:
                 # a plausible ciphered header whose body never arrived: say so rather than "noise"
                 err = TruncatedFrame(
                     f"ciphered APDU at offset {self._base + p} is truncated: its length field says more bytes"
-                    f" than the {end - p} that arrived"
+                    f" than the {end - p} that arrived",
+                    offset=self._base + p,
+                    raw=bytes(buf[p:end]),
                 )
-                err.offset = self._base + p  # type: ignore[attr-defined]
-                err.raw = bytes(buf[p:end])  # type: ignore[attr-defined]
                 self._report_noise(out)
                 out.append(err)
                 p = end

@@ -38,7 +38,7 @@ from construct import (
     this,
 )
 
-from .lengths import encode_length
+from ..lengths import encode_length
 
 
 class _BerLength(Construct):

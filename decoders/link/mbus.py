@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .noise import NoiseRun
-from .errors import BrokenMessage, ChecksumError, FramingError, TruncatedFrame
+from ..errors import BrokenMessage, ChecksumError, FramingError, TruncatedFrame
 
 START = 0x68
 STOP = 0x16
@@ -129,7 +129,7 @@ def probe(buf: bytes | bytearray, p: int, final: bool = False) -> str:
 
 
 class MbusFramer:
-    """Sans-IO M-Bus long-frame extractor, the twin of :class:`~decoders.hdlc.HdlcFramer`.
+    """Sans-IO M-Bus long-frame extractor, the twin of :class:`~decoders.link.hdlc.HdlcFramer`.
 
     ``feed(data)`` returns the frames and framing errors completed by
     ``data``; ``flush()`` ends the input.  Bytes that belong to no frame are
@@ -239,9 +239,8 @@ class MbusFramer:
                     f"M-Bus checksum or stop byte wrong in the {length}-byte frame at offset {self._base + p}"
                     " (a corrupted byte: noise on the line, a bad cable, or wrong serial settings such as parity)"
                 )
-                err.frame = self._frame(buf, p, length, ok=False)  # type: ignore[attr-defined]
-            err.offset = self._base + p  # type: ignore[attr-defined]
-            err.raw = bytes(buf[p : min(end, p + length + 6)])  # type: ignore[attr-defined]
+                err.frame = self._frame(buf, p, length, ok=False)
+            err.at(self._base + p).raw = bytes(buf[p : min(end, p + length + 6)])
             out.append(err)
             self._absorb = min(length + 5, end - p - 1)
             p += 1
@@ -300,14 +299,15 @@ class MbusReassembler:
         if not frame.dlms_segment:
             err = FramingError(
                 f"M-Bus frame at offset {frame.offset} has CI 0x{frame.ci:02X}, not a DLMS/COSEM transport"
-                " segment (CI 0x00..0x1F): an M-Bus meter, not a DLMS push"
+                " segment (CI 0x00..0x1F): an M-Bus meter, not a DLMS push",
+                reason="not_dlms",
+                offset=frame.offset,
             )
-            err.reason = "not_dlms"
-            err.offset = frame.offset  # type: ignore[attr-defined]
             return [err]
         if len(frame.data) < 2:
-            err = FramingError(f"M-Bus segment at offset {frame.offset} is too short for its STSAP/DTSAP")
-            err.offset = frame.offset  # type: ignore[attr-defined]
+            err = FramingError(
+                f"M-Bus segment at offset {frame.offset} is too short for its STSAP/DTSAP", offset=frame.offset
+            )
             return [err]
         out: list[MbusMessage | FramingError] = []
         seq = frame.sequence
@@ -386,8 +386,8 @@ class MbusReassembler:
             " the push is lost",
             reason="broken_segments",
             cause=st.cause,
+            offset=st.offset,
         )
-        err.offset = st.offset  # type: ignore[attr-defined]
         return err
 
 

@@ -8,13 +8,7 @@ General ciphering, as every HAN meter sends it::
 Service-specific glo-/ded- APDUs (C8 glo-get-request, D3 ded-action-request, ...)
 carry no system title: ``tag | len | SC | IC | ... | tag``.
 
-Security control byte (SC)::
-
-    bit 7   compression (not supported: refused with a clear error)
-    bit 6   key set: 0 = unicast key (GUEK), 1 = broadcast key (GBEK)
-    bit 5   E: encryption applied
-    bit 4   A: authentication applied
-    bits 3..0  security suite (0, 1: AES-GCM-128; 2: AES-GCM-256)
+The security control byte (SC) is :class:`decoders.ciphering.control.SecurityControl`.
 
 IV = system title || IC.  With A and E: AAD = SC || AK, 12-byte tag.
 E only: plain counter mode, no tag.  A only: GMAC over SC || AK || APDU.
@@ -28,7 +22,8 @@ import hmac
 from dataclasses import dataclass, field
 
 from . import gcm
-from .errors import (
+from .control import SUITE_KEY_LENGTH, SecurityControl
+from ..errors import (
     DowngradeRefused,
     KeyMissing,
     MalformedSecurityHeader,
@@ -36,37 +31,18 @@ from .errors import (
     TagMismatch,
     UnsupportedSecurity,
 )
-from .lengths import encode_length, read_length
+from ..lengths import encode_length, read_length
+from ..xdlms.tags import (
+    CIPHERED_TAGS,
+    DATA_NOTIFICATION,
+    DED_SERVICE_TAGS,
+    GENERAL_DED_CIPHERING,
+    GENERAL_GLO_CIPHERING,
+    GLO_SERVICE_TAGS,
+    SERVICE_TAGS,
+)
 
 TAG_LENGTH = 12
-GENERAL_GLO_CIPHERING = 0xDB
-GENERAL_DED_CIPHERING = 0xDC
-
-#: plain tag -> (glo tag, ded tag) for the service-specific ciphered APDUs
-SERVICE_TAGS: dict[int, tuple[int, int]] = {
-    0x01: (0x21, 0x41),  # initiateRequest
-    0x05: (0x25, 0x45),  # readRequest
-    0x06: (0x26, 0x46),  # writeRequest
-    0x08: (0x28, 0x48),  # initiateResponse
-    0x0C: (0x2C, 0x4C),  # readResponse
-    0x0D: (0x2D, 0x4D),  # writeResponse
-    0x0E: (0x2E, 0x4E),  # confirmedServiceError
-    0x16: (0x36, 0x56),  # unconfirmedWriteRequest
-    0x18: (0x38, 0x58),  # informationReportRequest
-    0xC0: (0xC8, 0xD0),  # get-request
-    0xC1: (0xC9, 0xD1),  # set-request
-    0xC2: (0xCA, 0xD2),  # event-notification-request
-    0xC3: (0xCB, 0xD3),  # action-request
-    0xC4: (0xCC, 0xD4),  # get-response
-    0xC5: (0xCD, 0xD5),  # set-response
-    0xC7: (0xCF, 0xD7),  # action-response
-}
-GLO_SERVICE_TAGS = {glo: plain for plain, (glo, _ded) in SERVICE_TAGS.items()}
-DED_SERVICE_TAGS = {ded: plain for plain, (_glo, ded) in SERVICE_TAGS.items()}
-CIPHERED_TAGS = frozenset(GLO_SERVICE_TAGS) | frozenset(DED_SERVICE_TAGS) | {0xDB, 0xDC}
-
-#: key length in bytes per security suite
-SUITE_KEY_LENGTH = {0: 16, 1: 16, 2: 32}
 
 
 def _hidden(_: object) -> str:
@@ -90,43 +66,6 @@ class Keys:
 
 
 @dataclass(frozen=True, slots=True)
-class SecurityControl:
-    value: int
-
-    @property
-    def suite(self) -> int:
-        return self.value & 0x0F
-
-    @property
-    def authenticated(self) -> bool:
-        return bool(self.value & 0x10)
-
-    @property
-    def encrypted(self) -> bool:
-        return bool(self.value & 0x20)
-
-    @property
-    def broadcast(self) -> bool:
-        return bool(self.value & 0x40)
-
-    @property
-    def compressed(self) -> bool:
-        return bool(self.value & 0x80)
-
-    def describe(self) -> str:
-        mode = {
-            (True, True): "authenticated and encrypted",
-            (False, True): "encrypted only (no tag)",
-            (True, False): "authenticated only (GMAC)",
-            (False, False): "no protection",
-        }[(self.authenticated, self.encrypted)]
-        parts = [f"suite {self.suite}", mode, "broadcast key" if self.broadcast else "unicast key"]
-        if self.compressed:
-            parts.append("compressed")
-        return ", ".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
 class CipheredApdu:
     """A parsed ciphered APDU, before decryption.
 
@@ -145,7 +84,7 @@ class CipheredApdu:
 
     @property
     def control(self) -> SecurityControl:
-        return SecurityControl(self.security_control)
+        return SecurityControl.of(self.security_control)
 
     @property
     def dedicated(self) -> bool:
@@ -207,7 +146,7 @@ def parse_ciphered(apdu: bytes | memoryview) -> CipheredApdu:
     sc = apdu[pos]
     ic = int.from_bytes(apdu[pos + 1 : pos + 5], "big")
     data_start = pos + 5
-    if sc & 0x10:
+    if SecurityControl.of(sc).authenticated:
         if n - data_start < TAG_LENGTH:
             raise MalformedSecurityHeader("authenticated APDU is too short to hold its 12-byte tag")
         body = bytes(apdu[data_start : n - TAG_LENGTH])
@@ -235,7 +174,7 @@ def _plausible_plain_apdu(data: bytes) -> bool:
     if not data:
         return False
     t = data[0]
-    if t == 0x0F:  # data-notification: invoke id, then date-time 00 / 0C / 09 0C
+    if t == DATA_NOTIFICATION:  # data-notification: invoke id, then date-time 00 / 0C / 09 0C
         return len(data) > 6 and data[5] in (0x00, 0x0C, 0x09)
     return t in SERVICE_TAGS or t in (0xD8, 0xD9, 0xDA, 0x60, 0x61, 0x62, 0x63) or data[:1] == b"/"
 
@@ -257,7 +196,7 @@ def unprotect(
     decrypts an authenticated frame without checking its tag when no
     authentication key is known; the result has ``verified=False``.
     """
-    sc = SecurityControl(ciphered.security_control)
+    sc = SecurityControl.of(ciphered.security_control)
     if sc.compressed:
         raise UnsupportedSecurity(
             f"security control 0x{sc.value:02X} says the APDU is compressed; compression is not supported"
@@ -349,8 +288,8 @@ def protect(
     ``tag`` is 0xDB/0xDC for general ciphering, or a service-specific glo-/ded-
     tag (then the system title is used for the IV but not sent).
     """
-    sc = SecurityControl(security_control)
-    if sc.compressed or sc.suite not in SUITE_KEY_LENGTH:
+    sc = SecurityControl.of(security_control)
+    if not sc.supported:
         raise UnsupportedSecurity(f"cannot protect with security control 0x{security_control:02X}")
     if len(system_title) != 8:
         raise MalformedSecurityHeader("system title must be 8 bytes")

@@ -41,8 +41,8 @@ import struct
 import weakref
 from typing import Any, NamedTuple
 
-from .errors import AxdrError
-from .lengths import encode_length
+from ..errors import AxdrError
+from ..lengths import encode_length
 
 NULL, ARRAY, STRUCTURE, BOOLEAN, BIT_STRING = 0, 1, 2, 3, 4
 DOUBLE_LONG, DOUBLE_LONG_UNSIGNED = 5, 6

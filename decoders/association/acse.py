@@ -63,11 +63,11 @@ from .ber import (
     from_container,
     walk_problem,
 )
-from .error_pdus import ConfirmedServiceError, parse_confirmed_service_error
-from .errors import ApduError, DecodeError
+from ..xdlms.error_pdus import ConfirmedServiceError, parse_confirmed_service_error
+from ..errors import ApduError, DecodeError
 from .hls import MECHANISM_OID_PREFIX, mechanism_info
-from .lengths import encode_length, read_length
-from .security import CipheredApdu, Keys, parse_ciphered, unprotect
+from ..lengths import encode_length, read_length
+from ..ciphering.security import CipheredApdu, Keys, parse_ciphered, unprotect
 
 AARQ, AARE, RLRQ, RLRE = 0x60, 0x61, 0x62, 0x63
 CONTEXT_OID_PREFIX = "2.16.756.5.8.1"

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
-from .errors import AxdrError
+from ..errors import AxdrError
 
 DEVIATION_UNSPECIFIED = -0x8000
 STATUS_DST = 0x80

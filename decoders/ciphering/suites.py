@@ -13,7 +13,7 @@
                             | '----- 0x40 key set: broadcast key (GBEK) instead of unicast (GUEK)
                             '------- 0x80 compression
 
-Parsing and describing the byte is :class:`decoders.security.SecurityControl`;
+Parsing and describing the byte is :class:`decoders.ciphering.security.SecurityControl`;
 this module builds it and names the suites.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .security import SUITE_KEY_LENGTH, SecurityControl
+from .control import SUITE_KEY_LENGTH, SecurityControl
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,6 @@ def security_control(
     """Build the security control byte; ``security_control(authenticated=True, encrypted=True).value == 0x30``."""
     if suite not in SUITES:
         raise ValueError(f"security suite {suite} does not exist (0, 1 or 2)")
-    value = suite | (0x10 if authenticated else 0) | (0x20 if encrypted else 0)
-    value |= (0x40 if broadcast else 0) | (0x80 if compressed else 0)
-    return SecurityControl(value)
+    return SecurityControl.build(
+        authenticated=authenticated, encrypted=encrypted, suite=suite, broadcast=broadcast, compressed=compressed
+    )

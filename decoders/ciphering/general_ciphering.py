@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 
 from construct import Const, ConstructError, Error, Int8ub, Struct, Switch, Terminated, this
 
-from . import ecc
-from .ber import AxdrOptional, Octets, build_dict, from_container
-from .errors import ApduError, MalformedSecurityHeader
+from ..association import ecc
+from ..association.ber import AxdrOptional, Octets, build_dict, from_container
+from ..errors import ApduError, MalformedSecurityHeader
+from .control import SecurityControl
 from .security import TAG_LENGTH, CipheredApdu, Keys, unprotect
 
 GENERAL_CIPHERING = 0xDD
@@ -142,7 +143,7 @@ class GeneralCiphering:
         """The ciphered content as a :class:`CipheredApdu` (IV from the originator system title)."""
         sc = self.security_control
         data = self.ciphered_content[5:]
-        if sc & 0x10:
+        if SecurityControl.of(sc).authenticated:
             body, tag = data[:-TAG_LENGTH], data[-TAG_LENGTH:]
         else:
             body, tag = data, None

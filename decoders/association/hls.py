@@ -36,9 +36,9 @@ from enum import IntEnum
 from construct import Bytes, ConstructError, Flag, GreedyBytes, If, Int8ub, Int16ub, Struct, this
 from Crypto.Cipher import AES
 
-from . import axdr
-from .errors import ApduError, MalformedSecurityHeader, SecurityError
-from .security import gmac
+from ..xdlms import axdr
+from ..errors import ApduError, MalformedSecurityHeader, SecurityError
+from ..ciphering.security import gmac
 
 MECHANISM_OID_PREFIX = "2.16.756.5.8.2"
 ASSOCIATION_LN_CLASS = 15

@@ -159,7 +159,7 @@ def set_fast_path(enabled: bool) -> None:
     _USE_FAST = _self_test() if enabled else False
 
 
-# -- the API used by decoders.security ---------------------------------------------
+# -- the API used by decoders.ciphering.security ---------------------------------------------
 def decrypt_verify(key: bytes, iv: bytes, aad: bytes, ct: bytes, tag: bytes) -> bytes | None:
     """Authenticated decryption; None when the tag does not match."""
     if fast_path_enabled():

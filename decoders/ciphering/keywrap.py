@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from Crypto.Cipher import AES
 
-from .errors import SecurityError, TagMismatch
+from ..errors import SecurityError, TagMismatch
 
 DEFAULT_IV = b"\xa6" * 8
 

@@ -20,8 +20,8 @@ from Crypto.Protocol import DH
 from Crypto.PublicKey import ECC
 from Crypto.Signature import DSS
 
-from .errors import SecurityError, TagMismatch
-from .suites import SUITES
+from ..errors import SecurityError, TagMismatch
+from ..ciphering.suites import SUITES
 
 #: 2.16.756.5.8.3.x: the cryptographic algorithm ids used in the KDF's OtherInfo
 ALGORITHM_ID = {1: bytes.fromhex("60857405080300"), 2: bytes.fromhex("60857405080301")}

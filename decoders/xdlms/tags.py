@@ -16,13 +16,72 @@ dedicated key)::
 
 DataNotification and ACCESS have no glo-/ded- tags: they are protected with
 general-glo-ciphering (DB), general-ded-ciphering (DC) or general-ciphering (DD).
-The full list is :data:`decoders.security.SERVICE_TAGS`.
+The full list is :data:`SERVICE_TAGS`.
+
+This is the one table of tags: the framers, the ciphering layer, the APDU
+parsers and the diagnosis all read it.
 """
 
 from __future__ import annotations
 
-from .apdu import APDU_NAMES
-from .security import DED_SERVICE_TAGS, GLO_SERVICE_TAGS, SERVICE_TAGS
+DATA_NOTIFICATION = 0x0F
+EVENT_NOTIFICATION = 0xC2
+GENERAL_GLO_CIPHERING = 0xDB
+GENERAL_DED_CIPHERING = 0xDC
+GENERAL_CIPHERING = 0xDD
+GENERAL_SIGNING = 0xDF
+GENERAL_BLOCK_TRANSFER = 0xE0
+
+#: names of APDU tags that are not pushes, for error messages
+APDU_NAMES: dict[int, str] = {
+    0x01: "initiate-request",
+    0x08: "initiate-response",
+    0x0E: "confirmed-service-error",
+    0x0F: "data-notification",
+    0x60: "AARQ",
+    0x61: "AARE",
+    0x62: "RLRQ",
+    0x63: "RLRE",
+    0xC0: "get-request",
+    0xC1: "set-request",
+    0xC2: "event-notification-request",
+    0xC3: "action-request",
+    0xC4: "get-response",
+    0xC5: "set-response",
+    0xC7: "action-response",
+    0xD8: "exception-response",
+    0xD9: "access-request",
+    0xDA: "access-response",
+    0xDB: "general-glo-ciphering",
+    0xDC: "general-ded-ciphering",
+    0xDD: "general-ciphering",
+    0xDF: "general-signing",
+    0xE0: "general-block-transfer",
+}
+
+#: plain tag -> (glo tag, ded tag) for the service-specific ciphered APDUs
+SERVICE_TAGS: dict[int, tuple[int, int]] = {
+    0x01: (0x21, 0x41),  # initiateRequest
+    0x05: (0x25, 0x45),  # readRequest
+    0x06: (0x26, 0x46),  # writeRequest
+    0x08: (0x28, 0x48),  # initiateResponse
+    0x0C: (0x2C, 0x4C),  # readResponse
+    0x0D: (0x2D, 0x4D),  # writeResponse
+    0x0E: (0x2E, 0x4E),  # confirmedServiceError
+    0x16: (0x36, 0x56),  # unconfirmedWriteRequest
+    0x18: (0x38, 0x58),  # informationReportRequest
+    0xC0: (0xC8, 0xD0),  # get-request
+    0xC1: (0xC9, 0xD1),  # set-request
+    0xC2: (0xCA, 0xD2),  # event-notification-request
+    0xC3: (0xCB, 0xD3),  # action-request
+    0xC4: (0xCC, 0xD4),  # get-response
+    0xC5: (0xCD, 0xD5),  # set-response
+    0xC7: (0xCF, 0xD7),  # action-response
+}
+GLO_SERVICE_TAGS = {glo: plain for plain, (glo, _ded) in SERVICE_TAGS.items()}
+DED_SERVICE_TAGS = {ded: plain for plain, (_glo, ded) in SERVICE_TAGS.items()}
+CIPHERED_TAGS = frozenset(GLO_SERVICE_TAGS) | frozenset(DED_SERVICE_TAGS) | {GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING}
+
 
 #: plain APDU names; APDU_NAMES plus the short-name services that have ciphered forms
 PLAIN_NAMES: dict[int, str] = {
@@ -55,11 +114,11 @@ def key_family(tag: int) -> str | None:
     ``"global"`` (glo- and DB), ``"dedicated"`` (ded- and DC), ``"per-apdu"``
     (DD: the key-info inside says), or None for unprotected tags.
     """
-    if tag in GLO_SERVICE_TAGS or tag == 0xDB:
+    if tag in GLO_SERVICE_TAGS or tag == GENERAL_GLO_CIPHERING:
         return "global"
-    if tag in DED_SERVICE_TAGS or tag == 0xDC:
+    if tag in DED_SERVICE_TAGS or tag == GENERAL_DED_CIPHERING:
         return "dedicated"
-    if tag == 0xDD:
+    if tag == GENERAL_CIPHERING:
         return "per-apdu"
     return None
 
@@ -93,7 +152,17 @@ def sender(tag: int) -> str | None:
 
 #: tags a meter's push can begin with: data-notification, event-notification, the general
 #: ciphering and signing wrappers, and general-block-transfer (the reassemblers' start evidence)
-PUSH_TAGS = frozenset({0x0F, 0xC2, 0xDB, 0xDC, 0xDD, 0xDF, 0xE0})
+PUSH_TAGS = frozenset(
+    {
+        DATA_NOTIFICATION,
+        EVENT_NOTIFICATION,
+        GENERAL_GLO_CIPHERING,
+        GENERAL_DED_CIPHERING,
+        GENERAL_CIPHERING,
+        GENERAL_SIGNING,
+        GENERAL_BLOCK_TRANSFER,
+    }
+)
 
 #: every APDU tag we can name: the first byte after an LLC header that makes a segment a message start
 MESSAGE_TAGS = frozenset(PLAIN_NAMES) | frozenset(GLO_SERVICE_TAGS) | frozenset(DED_SERVICE_TAGS)

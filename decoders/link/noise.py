@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import NotAFrame
+from ..errors import NotAFrame
 
 
 class NoiseRun:
@@ -29,10 +29,11 @@ class NoiseRun:
     def report(self, out: list) -> None:
         """Append the pending run (if any) to ``out`` as a NotAFrame and start over."""
         if self.count:
-            err = NotAFrame(
-                f"{self.count} byte(s) at offset {self.start} are not part of any {self.what} ({self.hint})"
+            out.append(
+                NotAFrame(
+                    f"{self.count} byte(s) at offset {self.start} are not part of any {self.what} ({self.hint})",
+                    offset=self.start,
+                    length=self.count,
+                )
             )
-            err.offset = self.start  # type: ignore[attr-defined]
-            err.length = self.count  # type: ignore[attr-defined]
-            out.append(err)
             self.count = 0

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from .crc import crc16_x25, fcs_bytes
 from .noise import NoiseRun
-from .apdu_tags import MESSAGE_TAGS, PUSH_TAGS
-from .errors import BrokenMessage, ChecksumError, DecodeError, FramingError, TruncatedFrame
+from ..xdlms.tags import MESSAGE_TAGS, PUSH_TAGS
+from ..errors import BrokenMessage, ChecksumError, DecodeError, FramingError, TruncatedFrame
 
 FLAG = 0x7E
 MAX_FRAME = 0x7FF + 2  # the 11-bit length plus both flags
@@ -135,8 +135,7 @@ class HdlcFramer:
 
     def _error(self, out: list, err: FramingError, pos: int) -> None:
         self._report_noise(out)
-        err.offset = self._base + pos  # type: ignore[attr-defined]
-        out.append(err)
+        out.append(err.at(self._base + pos))
         self._absorb = True
 
     @staticmethod
@@ -258,7 +257,7 @@ class HdlcFramer:
                     ),
                     p,
                 )
-                out[-1].raw = bytes(buf[p : min(end, p + 1 + length)])  # type: ignore[attr-defined]
+                out[-1].raw = bytes(buf[p : min(end, p + 1 + length)])
                 p += 1
                 continue
             stop = p + 1 + length  # index just past the FCS
@@ -270,7 +269,7 @@ class HdlcFramer:
                         f" but only {end - p - 1} arrived"
                         + (" before the next frame started" if inner != -1 else "")
                     )
-                    cut.header = self._unverified(buf, p, inner if inner != -1 else end, dlen, slen)  # type: ignore[attr-defined]
+                    cut.header = self._unverified(buf, p, inner if inner != -1 else end, dlen, slen)
                     self._error(out, cut, p)
                     p = inner if inner != -1 else p + 1
                     continue
@@ -282,7 +281,7 @@ class HdlcFramer:
                         f"frame at offset {self._base + p} is truncated: the next frame starts at offset"
                         f" {self._base + inner}, before the {length} bytes its length field announced"
                     )
-                    err.header = self._unverified(buf, p, inner, dlen, slen)  # type: ignore[attr-defined]
+                    err.header = self._unverified(buf, p, inner, dlen, slen)
                     nxt = inner
                 else:
                     err = ChecksumError(
@@ -290,10 +289,10 @@ class HdlcFramer:
                         " (a corrupted byte: noise on the line, a bad cable, or wrong serial settings such as parity)"
                     )
                     nxt = p + 1
-                    err.frame = self._unverified(buf, p, stop, dlen, slen, fcs=True, vouched=False)  # type: ignore[attr-defined]
+                    err.frame = self._unverified(buf, p, stop, dlen, slen, fcs=True, vouched=False)
                     if length > 3 + dlen + slen + 2:  # the HCS vouched for the addresses and the S bit
-                        err.header = err.frame  # type: ignore[attr-defined]
-                err.raw = bytes(buf[p:stop])  # type: ignore[attr-defined]
+                        err.header = err.frame
+                err.raw = bytes(buf[p:stop])
                 self._error(out, err, p)
                 p = nxt
                 continue
@@ -536,7 +535,7 @@ class HdlcReassembler:
             " most likely lost",
             len(message.frames),
         )
-        err.partial = getattr(cause, "partial", None)  # type: ignore[attr-defined]
+        err.partial = cause.partial
         return err
 
     @staticmethod
@@ -587,7 +586,7 @@ class HdlcReassembler:
         del self._open[key]
         err = _broken(key[1], st.why or "", st.cause, st.discarded, st.offset)
         if st.damaged:
-            err.consequence = True  # type: ignore[attr-defined]
+            err.consequence = True
         return err
 
     @staticmethod
@@ -602,8 +601,8 @@ def _broken(src: bytes, why: str, cause: str, discarded: int, offset: int) -> Br
         " the push is lost",
         reason="broken_segments",
         cause=cause,
+        offset=offset,
     )
-    err.offset = offset  # type: ignore[attr-defined]
     return err
 
 

@@ -17,36 +17,9 @@ from dataclasses import FrozenInstanceError
 
 from . import axdr
 from .cosem_time import CosemDateTime
-from .errors import ApduError, AxdrError
+from ..errors import ApduError, AxdrError
+from .tags import APDU_NAMES, DATA_NOTIFICATION
 
-DATA_NOTIFICATION = 0x0F
-
-#: names of APDU tags that are not pushes, for error messages
-APDU_NAMES: dict[int, str] = {
-    0x01: "initiate-request",
-    0x08: "initiate-response",
-    0x0E: "confirmed-service-error",
-    0x0F: "data-notification",
-    0x60: "AARQ",
-    0x61: "AARE",
-    0x62: "RLRQ",
-    0x63: "RLRE",
-    0xC0: "get-request",
-    0xC1: "set-request",
-    0xC2: "event-notification-request",
-    0xC3: "action-request",
-    0xC4: "get-response",
-    0xC5: "set-response",
-    0xC7: "action-response",
-    0xD8: "exception-response",
-    0xD9: "access-request",
-    0xDA: "access-response",
-    0xDB: "general-glo-ciphering",
-    0xDC: "general-ded-ciphering",
-    0xDD: "general-ciphering",
-    0xDF: "general-signing",
-    0xE0: "general-block-transfer",
-}
 
 
 class DataNotification:
@@ -78,7 +51,7 @@ class DataNotification:
     datetime_encoding: str
     #: offset of the body in the APDU (for annotated dumps)
     body_offset: int
-    #: the template the body matched (see :class:`decoders.axdr.Templates`), else None
+    #: the template the body matched (see :class:`decoders.xdlms.axdr.Templates`), else None
     template: axdr.Template | None
     #: the template's slot values, when ``template`` is set
     values: tuple | None

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from construct import ConstructError, If, Int8ub, Int32ub, Struct, Terminated, this
 
-from .ber import build_dict, from_container
-from .errors import ApduError
+from ..association.ber import build_dict, from_container
+from ..errors import ApduError
 
 CONFIRMED_SERVICE_ERROR = 0x0E
 EXCEPTION_RESPONSE = 0xD8

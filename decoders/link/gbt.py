@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import BrokenMessage, FramingError, TruncatedFrame
-from .lengths import encode_length, read_length
-
-GENERAL_BLOCK_TRANSFER = 0xE0
+from ..errors import BrokenMessage, FramingError, TruncatedFrame
+from ..lengths import encode_length, read_length
+from ..xdlms.tags import GENERAL_BLOCK_TRANSFER
 MAX_MESSAGE = 64 * 1024
 
 
@@ -189,8 +188,8 @@ class GbtReassembler:
             f"general-block-transfer broken: {t.why}; {t.discarded} block(s) discarded, the push is lost",
             reason="broken_blocks",
             cause=t.cause,
+            offset=t.offset,
         )
-        err.offset = t.offset  # type: ignore[attr-defined]
         return err
 
 
