@@ -2,7 +2,7 @@
 
 A line full of noise (wrong baud rate, a meter that is not DLMS, an
 attacker) must cost time in proportion to its length.  This feeds the same
-kinds of garbage as ``tests/test_fuzz_bounds.py`` (where the work is
+kinds of garbage as ``tests/decoders/test_bounded_memory_and_work.py`` (where the work is
 counted, not timed) through each framer in 1 KiB chunks at N and 4N bytes
 and prints MB/s: equal rates at both sizes mean linear time; a quadratic
 framer would show the larger size four times slower per byte.

@@ -52,7 +52,7 @@ HANDLED = {
     "key_wrap",
     "error_pdu",
     "apdu_format",
-    "diagnose_fixture",  # tests/test_diagnose.py
+    "diagnose_fixture",  # tests/app/test_diagnose_command.py
 }
 
 

@@ -19,7 +19,7 @@ from daemonkit import START, caught_up, simulator, wait_until
 from servers import mosquitto  # noqa: F401 - session fixture
 from daemonkit import accepted, start, stop
 from daemonkit import run_config as config
-from test_sink_influx import UTC_START
+from test_influxdb_sink import UTC_START
 
 from obis.push import Push, Register
 from sinks.base import Checkpoint, Entry, create_sink

@@ -58,7 +58,7 @@ def hang(monkeypatch):
 
 
 def test_blocking_calls_run_in_one_thread_of_their_own(tmp_path, hang):
-    from test_sinks import entries
+    from test_embedded_sinks import entries
 
     RELEASE.set()
 
@@ -82,7 +82,7 @@ def test_blocking_calls_run_in_one_thread_of_their_own(tmp_path, hang):
 
 
 def test_a_hung_call_is_given_up_on_and_closed_when_it_returns(hang):
-    from test_sinks import entries
+    from test_embedded_sinks import entries
 
     async def main():
         sink = create_sink("hang:")

@@ -1,7 +1,7 @@
 """AARQ/AARE/RLRQ/RLRE: build from values, parse, round trip, and clear errors on bad input.
 
 The PDUs built here are made up for the tests; the published ones are in
-tests/test_security_vectors.py (read from ../shared/vectors).
+tests/decoders/test_security_vector_records.py (read from ../shared/vectors).
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def test_clean():
 def _inner(pytester) -> pytest.RunResult:
     pytester.makeconftest('pytest_plugins = ["keyleak"]\n')
     pytester.makepyfile(test_inner=INNER)
-    here = str(Path(__file__).resolve().parent)
+    here = str(Path(__file__).resolve().parent.parent)  # tests/: keyleak.py
     env_path = os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])
     pytester._monkeypatch.setenv("PYTHONPATH", env_path)
     pytester._monkeypatch.setenv("HAN_VECTORS_DIR", str(pytester.path / "no-vectors"))
@@ -103,7 +103,7 @@ def test_a_leak_fails_the_run_and_names_the_place_not_the_key(pytester):
 def test_the_check_can_be_switched_off(pytester):
     pytester.makeconftest('pytest_plugins = ["keyleak"]\n')
     pytester.makepyfile(test_inner=INNER)
-    pytester._monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent))
+    pytester._monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--no-key-leak-check")
     assert result.ret == 0
 
