@@ -324,7 +324,8 @@ class KeyLeakPlugin:
 
     def _scan_server_dirs(self) -> None:
         tmp = Path(tempfile.gettempdir())
-        for path in tmp.glob("han-*"):
+        # only the servers' data directories (tests/servers.py): other han-* folders are not a server's
+        for path in tmp.glob("han-server-*"):
             try:
                 if path.is_dir() and path.stat().st_mtime >= self.started - 1:
                     # text forms only: a server's files are compressed binary whose own structure
