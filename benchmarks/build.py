@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from decoders import axdr
-from decoders.apdu import build_data_notification
-from decoders.axdr import Data
-from decoders.cosem_time import CosemDateTime
-from decoders.hdlc import build_frame
-from decoders.security import Keys, protect
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import build_data_notification
+from decoders.xdlms.axdr import Data
+from decoders.xdlms.cosem_time import CosemDateTime
+from decoders.link.hdlc import build_frame
+from decoders.ciphering.security import Keys, protect
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_FRAME = bytes.fromhex((ROOT / "samples" / "kamstrup_dk_radius.hex").read_text())
@@ -103,7 +103,7 @@ def write_capture(count: int, hex_path: str, bin_path: str) -> None:
 
 def austrian_mbus_push():
     """An EVN-style list (flat obis, value, {scaler, unit}) ciphered SC 0x20 in two M-Bus long frames."""
-    from decoders.mbus import build_frames as mbus_frames
+    from decoders.link.mbus import build_frames as mbus_frames
 
     when = CosemDateTime.from_datetime(datetime(2026, 7, 1, 12, 0, 5), deviation=-120, clock_status=0x80)
     items = [axdr.octet_string(when.raw)]

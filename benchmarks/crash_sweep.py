@@ -33,7 +33,7 @@ per push, and the sink threads catch up in batches of every size, as in a real
 logger (one push every few seconds), at replay speed.
 
 ``--pushes 200`` and every crash point is the full sweep (docs/soak.md has its
-report); ``tests/test_crash_sweep.py`` runs a sample of crash points.
+report); ``tests/app/test_crash_sweep.py`` runs a sample of crash points.
 """
 
 from __future__ import annotations

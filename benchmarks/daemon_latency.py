@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 
 async def _measure(n: int) -> dict:
-    from decoders.security import Keys
+    from decoders.ciphering.security import Keys
     from han.config import RunConfig, SerialSettings, SinkSpec
     from han.daemon import Daemon
     from han.keyring import KeyRing

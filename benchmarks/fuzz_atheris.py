@@ -20,9 +20,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from decoders import association, axdr, error_pdus, general_ciphering
+from decoders.association import acse as association
+from decoders.xdlms import axdr, error_pdus
+from decoders.ciphering import general_ciphering
 from decoders.errors import DecodeError
-from decoders.security import Keys
+from decoders.ciphering.security import Keys
 from decoders.stream import StreamDecoder
 from han.pipeline import PushDecoder
 

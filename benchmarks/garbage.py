@@ -2,7 +2,7 @@
 
 A line full of noise (wrong baud rate, a meter that is not DLMS, an
 attacker) must cost time in proportion to its length.  This feeds the same
-kinds of garbage as ``tests/test_fuzz_bounds.py`` (where the work is
+kinds of garbage as ``tests/decoders/test_bounded_memory_and_work.py`` (where the work is
 counted, not timed) through each framer in 1 KiB chunks at N and 4N bytes
 and prints MB/s: equal rates at both sizes mean linear time; a quadratic
 framer would show the larger size four times slower per byte.
@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from test_fuzz_bounds import GARBAGE  # noqa: E402  (the cases live with the tests that count their work)
 
-from decoders.hdlc import HdlcFramer  # noqa: E402
-from decoders.mbus import MbusFramer  # noqa: E402
-from decoders.rawapdu import RawFramer  # noqa: E402
-from decoders.security import Keys  # noqa: E402
+from decoders.link.hdlc import HdlcFramer  # noqa: E402
+from decoders.link.mbus import MbusFramer  # noqa: E402
+from decoders.link.raw import RawFramer  # noqa: E402
+from decoders.ciphering.security import Keys  # noqa: E402
 from han.pipeline import PushDecoder  # noqa: E402
 
 DECODERS = {

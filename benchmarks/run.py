@@ -78,7 +78,7 @@ def case_a() -> dict:
 
 def case_b() -> dict:
     from benchmarks.build import aidon_plain_frame
-    from decoders.security import Keys
+    from decoders.ciphering.security import Keys
 
     return _library([aidon_plain_frame()], Keys(), 4000)
 

@@ -78,8 +78,8 @@ if str(ROOT / "tests") not in sys.path:
 
 from daemonkit import Pty  # noqa: E402 - the tests' pty (a stable symlink, unplug/replug)
 
-from decoders.hdlc import build_frames  # noqa: E402
-from decoders.security import Keys, protect  # noqa: E402
+from decoders.link.hdlc import build_frames  # noqa: E402
+from decoders.ciphering.security import Keys, protect  # noqa: E402
 from han.simulator import KamstrupSimulator  # noqa: E402
 
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")

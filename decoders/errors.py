@@ -23,22 +23,77 @@ Messages never contain key material.
 
 from __future__ import annotations
 
+from typing import Any, Self
+
 
 class DecodeError(Exception):
-    """Base class for everything the decoders raise."""
+    """Base class for everything the decoders raise.
+
+    The context an error carries is declared here, so readers never guess:
+
+    ``offset``/``length``
+        where in the input the trouble is (byte offset of the frame or APDU,
+        and for noise the run's length); ``None`` when not known.
+    ``transport``
+        the link layer in use (``"hdlc"``, ``"mbus"``, ``"raw"``) or ``""``.
+    ``raw``
+        the bytes of the frame that failed, when a framer had them.
+    ``partial``
+        what was decoded before the failure (a ``DecodedApdu`` without a
+        notification) so that explanations can show the layers that did work.
+    ``consequence``
+        this error follows from damage reported before (not counted twice).
+    ``reason``
+        a short, stable, machine-readable key (used for counting outcomes).
+
+    What a later layer learns is added with :meth:`add_note` (PEP 678);
+    :attr:`message` and ``str()`` read the message with its notes, joined as
+    one sentence.
+    """
 
     layer = "decode"
     #: a short, stable, machine-readable reason (used for counting outcomes)
     reason = "error"
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        offset: int | None = None,
+        length: int | None = None,
+        transport: str = "",
+        raw: bytes | None = None,
+        partial: Any = None,
+        consequence: bool = False,
+    ) -> None:
         super().__init__(message)
         if reason is not None:
             self.reason = reason
+        self.offset = offset
+        self.length = length
+        self.transport = transport
+        self.raw = raw
+        self.partial = partial
+        self.consequence = consequence
+
+    def at(self, offset: int, length: int | None = None) -> Self:
+        """Attach the position in the input (and the length of what failed, when known); returns ``self``."""
+        self.offset = offset
+        if length is not None:
+            self.length = length
+        return self
 
     @property
     def message(self) -> str:
-        return str(self.args[0]) if self.args else ""
+        """The message with its notes: a note in parentheses follows after a space, any other after ``; ``."""
+        text = str(self.args[0]) if self.args else ""
+        for note in getattr(self, "__notes__", ()):
+            text += (" " if note.startswith("(") else "; ") + note
+        return text
+
+    def __str__(self) -> str:
+        return self.message
 
     def one_line(self) -> str:
         """``layer: message`` on one line, as printed to users."""
@@ -48,6 +103,10 @@ class DecodeError(Exception):
 class FramingError(DecodeError):
     layer = "framing"
     reason = "bad_frame"
+    #: the HDLC or M-Bus frame as read, its checksums not vouching for it (explanations show it)
+    frame: Any = None
+    #: the frame's header when its own checksum vouched for it: the reassembler knows whose push broke
+    header: Any = None
 
 
 class ChecksumError(FramingError):
@@ -72,8 +131,8 @@ class BrokenMessage(FramingError):
     The message reads ``<what> broken: <why>; <what was discarded>, the push is lost``.
     """
 
-    def __init__(self, layer: str, message: str, *, reason: str, cause: str) -> None:
-        super().__init__(message, reason=reason)
+    def __init__(self, layer: str, message: str, *, reason: str, cause: str, **context: Any) -> None:
+        super().__init__(message, reason=reason, **context)
         self.layer = layer
         self.cause = cause
 

@@ -33,26 +33,19 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import axdr
-from . import hdlc as _hdlc
-from . import mbus as _mbus
-from . import rawapdu as _raw
-from .apdu import DataNotification, parse_data_notification
-from .dsmr import Telegram, looks_like_telegram, parse_telegram
+from .ciphering.security import CipheredApdu, Keys, is_ciphered, parse_ciphered, unprotect
 from .errors import ApduError, DecodeError, DowngradeRefused, FramingError, NotAFrame
-from .gbt import GENERAL_BLOCK_TRANSFER, GbtMessage, GbtReassembler, parse_block
-from .hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
-from .mbus import MbusFrame, MbusFramer, MbusMessage, MbusReassembler
-from .rawapdu import RawApdu, RawFramer
-from .security import (
-    GENERAL_DED_CIPHERING,
-    GENERAL_GLO_CIPHERING,
-    CipheredApdu,
-    Keys,
-    is_ciphered,
-    parse_ciphered,
-    unprotect,
-)
+from .link import hdlc as _hdlc
+from .link import mbus as _mbus
+from .link import raw as _raw
+from .link.gbt import GbtMessage, GbtReassembler, parse_block
+from .link.hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
+from .link.mbus import MbusFrame, MbusFramer, MbusMessage, MbusReassembler
+from .link.raw import RawApdu, RawFramer
+from .xdlms import axdr
+from .xdlms.apdu import DataNotification, parse_data_notification
+from .xdlms.dsmr import Telegram, looks_like_telegram, parse_telegram
+from .xdlms.tags import DATA_NOTIFICATION, GENERAL_BLOCK_TRANSFER, GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING
 
 TRANSPORTS = ("auto", "hdlc", "mbus", "raw")
 #: bytes the auto-detection looks at before it settles on the likeliest link layer anyway
@@ -98,7 +91,7 @@ def _lost_segment(payload: bytes, err: DecodeError) -> bool:
     parse (a wrong key), is not a lost segment: its own error stands.
     """
     tag = payload[0] if payload else -1
-    if tag == 0x0F:
+    if tag == DATA_NOTIFICATION:
         return err.reason in ("bad_axdr", "bad_apdu")
     if tag == GENERAL_BLOCK_TRANSFER:
         return err.reason in ("bad_frame", "truncated")
@@ -144,7 +137,7 @@ class DecodedApdu:
 class StreamDecoder:
     """Bytes in, plain notifications (or typed errors) out.
 
-    ``keys`` are one meter's :class:`~decoders.security.Keys`, or a :data:`KeyLookup`
+    ``keys`` are one meter's :class:`~decoders.ciphering.security.Keys`, or a :data:`KeyLookup`
     that gives each frame the keys of the system title it carries (several meters).
     """
 
@@ -213,10 +206,10 @@ class StreamDecoder:
                 self._pending = bytearray()
                 err = NotAFrame(
                     f"{n} byte(s) at offset 0 are not part of any HDLC frame, M-Bus frame or APDU"
-                    " (noise, wrong serial settings such as the baud rate, or not meter data)"
+                    " (noise, wrong serial settings such as the baud rate, or not meter data)",
+                    offset=0,
+                    length=n,
                 )
-                err.offset = 0  # type: ignore[attr-defined]
-                err.length = n  # type: ignore[attr-defined]
                 out.append(err)
                 return out
             self._lock(chosen)
@@ -250,7 +243,7 @@ class StreamDecoder:
         over = n > DETECT_LIMIT
         # offsets before _det_pos were settled by an earlier call ("no" or "bad" never change with more data)
         p = self._det_pos
-        if p == 0 and n and buf[0] == 0x0F:
+        if p == 0 and n and buf[0] == DATA_NOTIFICATION:
             state = _raw.probe(buf, 0, final)
             if state == "frame":
                 inside = _checked_frame_inside(buf, 0, final or over)
@@ -311,20 +304,20 @@ class StreamDecoder:
         A reassembler that knew which message the damage broke has marked its
         report already (and said so in it).
         """
-        if not getattr(err, "consequence", False) and self._damaged:
-            err.consequence = True  # type: ignore[attr-defined]
-            err.args = (f"{err.message} (after the damaged frame reported before)",)
-        err.transport = self._transport  # type: ignore[attr-defined]
+        if not err.consequence and self._damaged:
+            err.consequence = True
+            err.add_note("(after the damaged frame reported before)")
+        err.transport = self._transport
         out.append(err)
 
     def _link_item(self, item, out: list) -> None:
         if isinstance(item, DecodeError):
-            item.transport = self._transport  # type: ignore[attr-defined]
+            item.transport = self._transport
             out.append(item)
             if isinstance(item, NotAFrame):
                 return
             self._damaged = True
-            header = getattr(item, "header", None)
+            header = item.header if isinstance(item, FramingError) else None
             if isinstance(header, HdlcFrame):  # the header checked out: the reassembler knows whose push broke
                 for err in self._hdlc.damaged(header):
                     self._consequence(err, out)
@@ -402,9 +395,8 @@ class StreamDecoder:
         self._damaged = False
 
     def _fail(self, exc: DecodeError, offset: int, wire: bytes, links, gbt, out: list) -> None:
-        exc.offset = offset  # type: ignore[attr-defined]
-        exc.transport = self._transport  # type: ignore[attr-defined]
-        exc.partial = DecodedApdu(  # type: ignore[attr-defined]
+        exc.at(offset).transport = self._transport
+        exc.partial = DecodedApdu(
             None, b"", None, False, links[0] if links else None, offset, tuple(links), gbt, None, wire, self._transport
         )
         out.append(exc)
@@ -415,8 +407,7 @@ class StreamDecoder:
         try:
             return self.decode_apdu(apdu, link=links[0] if links else None, offset=offset, links=links, gbt=gbt)
         except DecodeError as exc:
-            exc.offset = offset  # type: ignore[attr-defined]
-            exc.transport = self._transport  # type: ignore[attr-defined]
+            exc.at(offset).transport = self._transport
             return exc
 
     # -- APDU layer -------------------------------------------------------------
@@ -482,10 +473,9 @@ class StreamDecoder:
             try:
                 notification = parse_data_notification(plain, self._templates)
             except DecodeError as exc:
-                if ciphered is not None and not verified and ciphered.security_control & 0x20:
-                    exc.args = (
-                        f"{exc.message}; the frame was decrypted without a tag check, so a wrong encryption key"
-                        " is the likely cause",
+                if ciphered is not None and not verified and ciphered.control.encrypted:
+                    exc.add_note(
+                        "the frame was decrypted without a tag check, so a wrong encryption key is the likely cause"
                     )
                     exc.reason = "wrong_key"
                 raise
@@ -494,7 +484,7 @@ class StreamDecoder:
                 notification, plain, ciphered, verified, link, offset, links, gbt, None, apdu, transport, tree
             )
         except DecodeError as exc:
-            exc.partial = partial()  # type: ignore[attr-defined]
+            exc.partial = partial()
             raise
 
 

@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "PushDecoder": "han.pipeline",
     "push_from_apdu": "han.pipeline",
-    "Keys": "decoders.security",
+    "Keys": "decoders.ciphering.security",
     "KeyRing": "han.keyring",
     "key_id": "han.keyring",
     "Push": "obis.push",
@@ -60,7 +60,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from decoders.errors import DecodeError, NotAFrame, SecurityError
-    from decoders.security import Keys
+    from decoders.ciphering.security import Keys
     from decoders.stream import TRANSPORTS
     from obis.code import Obis
     from obis.interpret import InterpretOptions, Interpreter

@@ -207,11 +207,11 @@ class Ingest:
         return True
 
     def _failed(self, err: DecodeError, now: float) -> None:
-        consequence = bool(getattr(err, "consequence", False))  # of a damaged frame counted already
+        consequence = err.consequence  # of a damaged frame counted already
         if not consequence:
             self.outcomes.counts[err.reason] += 1
         text = err.one_line()
-        offset = getattr(err, "offset", None)
+        offset = err.offset
         if offset is not None and "offset" not in text:
             text += f" (frame at stream offset {offset})"
         self.burst.failure(err.reason, text, now, consequence=consequence)

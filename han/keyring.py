@@ -2,7 +2,7 @@
 
 A HAN port usually has one meter, but a logger can read several (an M-Bus
 adapter shared by two meters, a ser2net concentrator).  The ring holds a
-default :class:`~decoders.security.Keys` and one per system title.  It is a
+default :class:`~decoders.ciphering.security.Keys` and one per system title.  It is a
 key lookup (:data:`decoders.stream.KeyLookup`): a decoder given a ring calls
 it with each frame's system title before it removes the frame's protection.
 
@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from decoders.security import Keys
+from decoders.ciphering.security import Keys
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from decoders.security import Keys
+from decoders.ciphering.security import Keys
 
 from .inputs import InputError, parse_hex
 from .keyring import KeyRing

@@ -21,9 +21,9 @@ import re
 from dataclasses import dataclass
 
 from decoders.errors import FramingError
-from decoders.hdlc import LLC_COMMAND, LLC_RESPONSE, HdlcFrame, HdlcFramer, HdlcReassembler
+from decoders.link.hdlc import LLC_COMMAND, LLC_RESPONSE, HdlcFrame, HdlcFramer, HdlcReassembler
 from decoders.lengths import read_length
-from decoders.security import DED_SERVICE_TAGS, GLO_SERVICE_TAGS
+from decoders.xdlms.tags import DED_SERVICE_TAGS, GLO_SERVICE_TAGS
 
 _TOKEN = re.compile(r"^(?:0[xX])?((?:[0-9A-Fa-f]{2})+)[,;]?$")
 #: the offset column of ``hexdump -C`` ("00000010  7e a0 ..."), which is not data
@@ -168,7 +168,7 @@ def _scan_hdlc(block: list[tuple[int, bytes]], pdus: list, events: list) -> int:
     frames = 0
     for item in framer.feed(data) + framer.flush():
         if not isinstance(item, HdlcFrame):
-            events.append(LinkEvent(line_at(getattr(item, "offset", 0)), item.one_line(), True))
+            events.append(LinkEvent(line_at(item.offset or 0), item.one_line(), True))
             continue
         frames += 1
         if not item.carries_data or not item.info:

@@ -16,11 +16,12 @@ import os
 import threading
 from dataclasses import replace
 
-from decoders import axdr
-from decoders.apdu import parse_data_notification
-from decoders.dsmr import Telegram, looks_like_telegram, parse_telegram
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import parse_data_notification
+from decoders.xdlms.dsmr import Telegram, looks_like_telegram, parse_telegram
 from decoders.errors import DecodeError
-from decoders.security import Keys
+from decoders.ciphering.control import SecurityControl
+from decoders.ciphering.security import Keys
 from decoders.stream import DecodedApdu, KeyLookup, StreamDecoder
 from obis.interpret import InterpretOptions, Interpreter
 from obis.push import Push, SecurityInfo
@@ -74,8 +75,7 @@ class PushDecoder:
         try:
             push = to_push(item, self.interpreter)
         except DecodeError as exc:
-            exc.offset = item.offset  # type: ignore[attr-defined]
-            exc.partial = item  # type: ignore[attr-defined]
+            exc.at(item.offset).partial = item
             return exc
         except Exception as exc:  # noqa: BLE001 - a bug on one frame must not end a stream (or the daemon)
             return internal_error(exc, item.offset)
@@ -104,9 +104,8 @@ def internal_error(exc: Exception, offset: int | None = None) -> DecodeError:
         f"internal error on this frame: {type(exc).__name__}: {exc} (a bug: please report it with the frame;"
         " HAN_DEBUG=1 shows the traceback)",
         reason="internal_error",
+        offset=offset,
     )
-    if offset is not None:
-        err.offset = offset  # type: ignore[attr-defined]
     return err
 
 
@@ -166,6 +165,6 @@ def _push(content, apdu: bytes, security: SecurityInfo | None, interpreter: Inte
         push = interpreter.telegram(content, security=security, apdu=apdu)
     else:
         push = interpreter.interpret(content, security=security, apdu=apdu)
-    if security is not None and security.security_control & 0x10 and not security.verified:
+    if security is not None and SecurityControl.of(security.security_control).authenticated and not security.verified:
         push = replace(push, notes=push.notes + (UNVERIFIED_NOTE,))
     return push

@@ -22,12 +22,12 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from decoders import axdr
-from decoders.apdu import build_data_notification
-from decoders.axdr import Data
-from decoders.cosem_time import CosemDateTime
-from decoders.hdlc import build_frames
-from decoders.security import Keys, protect
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import build_data_notification
+from decoders.xdlms.axdr import Data
+from decoders.xdlms.cosem_time import CosemDateTime
+from decoders.link.hdlc import build_frames
+from decoders.ciphering.security import Keys, protect
 
 U32, U16 = axdr.DOUBLE_LONG_UNSIGNED, axdr.LONG_UNSIGNED
 LIST_ID = "Kamstrup_V0001"

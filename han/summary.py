@@ -65,9 +65,9 @@ class Summary:
             self.counts["unknown_list" if item.unknown_list else "decoded"] += 1
         elif isinstance(item, NotAFrame):
             self.noise += 1
-            self.noise_bytes += int(getattr(item, "length", 0) or 0)
+            self.noise_bytes += item.length or 0
         elif isinstance(item, DecodeError):
-            if getattr(item, "consequence", False):
+            if item.consequence:
                 self.consequences += 1  # the result of a damaged frame already counted
             else:
                 self.counts[item.reason] += 1

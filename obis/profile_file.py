@@ -44,7 +44,7 @@ import json
 import re
 from typing import Any
 
-from decoders import axdr
+from decoders.xdlms import axdr
 
 from .code import Obis, ObisError
 from .interpret import SHAPES

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from decoders import axdr
-from decoders.apdu import DataNotification
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import DataNotification
 
 from .code import Obis
 from .interpret import extract, plain_value

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from decoders.cosem_time import CosemDateTime
+from decoders.ciphering.control import SecurityControl
+from decoders.xdlms.cosem_time import CosemDateTime
 
 from .code import Obis
 
@@ -73,21 +74,19 @@ class SecurityInfo:
 
     @property
     def mode(self) -> str:
-        return _MODES[self.security_control & 0x30]
+        return SecurityControl.of(self.security_control).mode
 
 
-#: security control bits 0x10 (authenticated) and 0x20 (encrypted) -> mode
-_MODES = {0x30: "authenticated+encrypted", 0x20: "encrypted", 0x10: "authenticated", 0x00: "none"}
 _MAKERS: dict[bytes | None, str | None] = {}
 
 
 def _manufacturer(system_title: bytes | None) -> str | None:
-    """decoders.security.manufacturer, remembered per system title (every push asks; the import waits for the first)."""
+    """decoders.ciphering.security.manufacturer, remembered per system title (every push asks; the import waits for the first)."""
     try:
         return _MAKERS[system_title]  # type: ignore[index]
     except (KeyError, TypeError):  # TypeError: an unhashable title (a bytearray) is not remembered
         pass
-    from decoders.security import manufacturer
+    from decoders.ciphering.security import manufacturer
 
     maker = manufacturer(system_title)
     if type(system_title) is bytes or system_title is None:

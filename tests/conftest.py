@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 # keyleak: every output of the run is searched for the test keys (tests/keyleak.py);
-# pytester: tests/test_keyleak.py runs a small session of its own to show a leak fails it
+# pytester: tests/app/test_keyleak_check.py runs a small session of its own to show a leak fails it
 pytest_plugins = ["keyleak", "pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent

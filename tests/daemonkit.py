@@ -17,7 +17,7 @@ import tty
 from collections import Counter
 from datetime import datetime
 
-from decoders.security import Keys
+from decoders.ciphering.security import Keys
 from han.config import RunConfig, SerialSettings, SinkSpec
 from han.daemon import Daemon
 from han.keyring import KeyRing

@@ -13,7 +13,7 @@ status, standard output and standard error.
     python tests/diagnose_compare.py compare OUT.json  # exit 1 and show the first differences
     python tests/diagnose_compare.py digests           # rewrite tests/diagnose_outputs.json
 
-``tests/test_diagnose_outputs.py`` checks the committed digests, so a change
+``tests/app/test_diagnose_output_unchanged.py`` checks the committed digests, so a change
 of wording shows up as a failing test; re-record the digests when intended.
 Keys are never stored: a case is named, and only its output is recorded.
 """
@@ -68,10 +68,10 @@ def _fixture_log() -> str | None:
 
 
 def cases() -> Iterator[Case]:  # noqa: PLR0915 - one flat list of inputs reads best
-    from decoders import hls
-    from decoders.association import Aare, ApplicationContext, Diagnostic
-    from decoders.error_pdus import ConfirmedServiceError, ExceptionResponse
-    from decoders.security import Keys, protect
+    from decoders.association import hls
+    from decoders.association.acse import Aare, ApplicationContext, Diagnostic
+    from decoders.xdlms.error_pdus import ConfirmedServiceError, ExceptionResponse
+    from decoders.ciphering.security import Keys, protect
     from diagnosekit import AK, CLIENT_ST, DK, EK, KEYS, SECRET, SERVER_ST, STOC, _k, as_hdlc_log, exchange, hdlc
 
     def keyargs(keys: Keys | None = None, secret: bytes | None = None) -> tuple[str, ...]:
@@ -102,7 +102,7 @@ def cases() -> Iterator[Case]:  # noqa: PLR0915 - one flat list of inputs reads 
     yield Case("vectors diagnose fixture", fixture or "", needs_vectors=True)
     yield Case("vectors diagnose fixture keys", fixture or "", keyargs(KEYS, SECRET), needs_vectors=True)
 
-    # the exchanges of tests/test_diagnose.py, with the secrets each test gives
+    # the exchanges of tests/app/test_diagnose_command.py, with the secrets each test gives
     err = ConfirmedServiceError(6, 0, 6).to_bytes()
     get = bytes.fromhex("C001C1000300000100FF0200")
     glo_err = protect(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 
-from decoders import axdr, hls
-from decoders.association import (
+from decoders.xdlms import axdr
+from decoders.association import hls
+from decoders.association.acse import (
     Aare,
     Aarq,
     ApplicationContext,
@@ -20,8 +21,8 @@ from decoders.association import (
     MechanismName,
     UserInformation,
 )
-from decoders.hdlc import LLC_COMMAND, LLC_RESPONSE, build_frame
-from decoders.security import Keys, protect
+from decoders.link.hdlc import LLC_COMMAND, LLC_RESPONSE, build_frame
+from decoders.ciphering.security import Keys, protect
 
 
 def _k(name: str) -> bytes:

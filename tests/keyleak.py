@@ -23,7 +23,7 @@ test whose output is key material by design (``han security unwrap-key``
 prints the key it unwrapped) is marked ``@pytest.mark.prints_keys``.
 
 The test keys are found, not listed by hand: module-level ``bytes`` of 16,
-24 or 32 bytes (and :class:`~decoders.security.Keys`) whose name says key
+24 or 32 bytes (and :class:`~decoders.ciphering.security.Keys`) whose name says key
 (``EK``, ``AK``, ``KEK``, ``SEED_EK``, ``OTHER_KEY``...) and HLS secrets
 (``SECRET``, 8 to 64 bytes) in every test module of the run; the keys and
 secrets of the shared vectors; and every key or HLS secret the README, the
@@ -324,7 +324,8 @@ class KeyLeakPlugin:
 
     def _scan_server_dirs(self) -> None:
         tmp = Path(tempfile.gettempdir())
-        for path in tmp.glob("han-*"):
+        # only the servers' data directories (tests/servers.py): other han-* folders are not a server's
+        for path in tmp.glob("han-server-*"):
             try:
                 if path.is_dir() and path.stat().st_mtime >= self.started - 1:
                     # text forms only: a server's files are compressed binary whose own structure

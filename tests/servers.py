@@ -43,6 +43,9 @@ def _http(url: str, data: bytes | None = None, timeout: float = 5.0) -> tuple[in
         return exc.code, exc.read()
 
 
+#: the prefix of every server's data directory (tests/keyleak.py searches these, and only these, for keys)
+SERVER_DIR_PREFIX = "han-server-"
+
 class Server:
     binary = ""
     package = ""
@@ -52,7 +55,7 @@ class Server:
         if path is None:
             pytest.skip(f"{self.binary} is not installed (apt-get install {self.package}; CI installs it)")
         self.path = path
-        self.dir = tempfile.mkdtemp(prefix=f"han-{self.binary}-")
+        self.dir = tempfile.mkdtemp(prefix=f"{SERVER_DIR_PREFIX}{self.binary}-")
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.log = os.path.join(self.dir, "server.log")

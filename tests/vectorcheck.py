@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import re
 
-from decoders.cosem_time import CosemDateTime
-from decoders.security import Keys
+from decoders.xdlms.cosem_time import CosemDateTime
+from decoders.ciphering.security import Keys
 from obis.code import Obis
 from obis.push import Push
 

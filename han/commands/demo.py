@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     import secrets
     import tty
 
-    from decoders.security import Keys
+    from decoders.ciphering.security import Keys
 
     from .. import logs
     from ..config import ConfigError, RunConfig, SerialSettings, SinkSpec

@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from decoders import hls, keywrap
-from decoders.apdu_tags import apdu_name, ciphered_tag, key_family
-from decoders.security import Keys, parse_ciphered, protect, unprotect
+from decoders.association import hls
+from decoders.ciphering import keywrap
+from decoders.xdlms.tags import apdu_name, ciphered_tag, key_family
+from decoders.ciphering.control import SecurityControl
+from decoders.ciphering.security import Keys, parse_ciphered, protect, unprotect
 
 from .. import keyargs
 from ..keysource import load_keys
@@ -140,14 +142,15 @@ def _protect(args: argparse.Namespace) -> bytes:
         raise UsageError("APDU: empty")
     keys, tag = _all_keys(args), _tag(args.tag, apdu)
     sc = keyargs.byte(args.security_control, "--security-control")
-    if sc & 0x30:  # name the key this tag and security control need, before protect() asks for "a key"
+    control = SecurityControl.of(sc)
+    if control.protected:  # name the key this tag and security control need, before protect() asks for "a key"
         if key_family(tag) == "dedicated":
             _required(keys.dedicated, "--dedicated-key")
-        elif sc & 0x40:
+        elif control.broadcast:
             _required(keys.broadcast, "--broadcast-key")
         else:
             _required(keys.ek, "--key")
-    if sc & 0x10:
+    if control.authenticated:
         _required(keys.ak, "--auth-key")
     return protect(
         apdu,

@@ -87,7 +87,7 @@ def simulator_keys(args: argparse.Namespace):
     """(Keys or None for plain, generated?)"""
     import secrets
 
-    from decoders.security import Keys
+    from decoders.ciphering.security import Keys
 
     from ..keysource import load_keys
 

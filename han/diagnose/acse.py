@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from decoders import hls
-from decoders.apdu_tags import apdu_name
-from decoders.association import (
+from decoders.association import hls
+from decoders.xdlms.tags import apdu_name
+from decoders.association.acse import (
     AARE,
     AARQ,
     Aare,
@@ -24,8 +24,8 @@ from decoders.association import (
     in_canonical_order,
     parse_initiate,
 )
-from decoders.error_pdus import ConfirmedServiceError
-from decoders.security import CipheredApdu
+from decoders.xdlms.error_pdus import ConfirmedServiceError
+from decoders.ciphering.security import CipheredApdu
 
 from . import protection
 from .machine import Event

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from decoders import hls
-from decoders.apdu_tags import apdu_name, key_family
+from decoders.association import hls
+from decoders.xdlms.tags import apdu_name, key_family
 from decoders.errors import DecodeError, SecurityError
-from decoders.security import CipheredApdu
+from decoders.ciphering.security import CipheredApdu
 
 from . import protection
 from .machine import Event, State

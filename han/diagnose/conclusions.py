@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from decoders.apdu_tags import apdu_name, ciphered_tag, plain_tag
+from decoders.xdlms.tags import apdu_name, ciphered_tag, plain_tag
 
 from .machine import Association, State
 from .records import ClientRequest, Failure, FailureKind, Finding, Kind, Severity

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum, auto
 
-from decoders import hls
-from decoders.association import ApplicationContext
+from decoders.association import hls
+from decoders.association.acse import ApplicationContext
 
 from .reading import title_dict
 from .records import ClientRequest, DedicatedKey, Failure, Pass3

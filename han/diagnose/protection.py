@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from decoders.apdu_tags import apdu_name, key_family, plain_tag
+from decoders.xdlms.tags import apdu_name, key_family, plain_tag
 from decoders.errors import SecurityError
-from decoders.security import CipheredApdu, Keys, unprotect
+from decoders.ciphering.security import CipheredApdu, Keys, unprotect
 
 from . import authentication
 from .machine import Event, State

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from decoders import hls
-from decoders.apdu_tags import PLAIN_NAMES
-from decoders.apdu_tags import sender as tag_sender
-from decoders.association import Aare, Aarq, Release, parse_acse, parse_initiate
-from decoders.error_pdus import parse_confirmed_service_error, parse_exception_response
+from decoders.association import hls
+from decoders.xdlms.tags import PLAIN_NAMES
+from decoders.xdlms.tags import sender as tag_sender
+from decoders.association.acse import Aare, Aarq, Release, parse_acse, parse_initiate
+from decoders.xdlms.error_pdus import parse_confirmed_service_error, parse_exception_response
 from decoders.errors import ApduError
-from decoders.general_ciphering import GeneralCiphering, GeneralSigning, parse_general_ciphering, parse_general_signing
-from decoders.security import DED_SERVICE_TAGS, GLO_SERVICE_TAGS, CipheredApdu, manufacturer, parse_ciphered
+from decoders.ciphering.general_ciphering import GeneralCiphering, GeneralSigning, parse_general_ciphering, parse_general_signing
+from decoders.ciphering.security import CipheredApdu, manufacturer, parse_ciphered
+from decoders.xdlms.tags import DED_SERVICE_TAGS, GLO_SERVICE_TAGS
 
 from ..logscan import LoggedPdu, frame_name, hdlc_address
 

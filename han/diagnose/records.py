@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
-from decoders.association import Diagnostic
-from decoders.error_pdus import ConfirmedServiceError
+from decoders.association.acse import Diagnostic
+from decoders.xdlms.error_pdus import ConfirmedServiceError
 from decoders.errors import DecodeError
-from decoders.security import Keys
+from decoders.ciphering.security import Keys
 
 from ..logscan import LinkEvent
 

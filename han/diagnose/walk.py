@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from decoders import hls
-from decoders.apdu_tags import apdu_name, key_family
-from decoders.association import Aare, Aarq, InitiateRequest, InitiateResponse, Release
-from decoders.error_pdus import ConfirmedServiceError, ExceptionResponse
+from decoders.association import hls
+from decoders.xdlms.tags import apdu_name, key_family
+from decoders.association.acse import Aare, Aarq, InitiateRequest, InitiateResponse, Release
+from decoders.xdlms.error_pdus import ConfirmedServiceError, ExceptionResponse
 from decoders.errors import DecodeError
-from decoders.general_ciphering import GeneralCiphering, GeneralSigning
-from decoders.security import CipheredApdu, Keys, SecurityControl
+from decoders.ciphering.general_ciphering import GeneralCiphering, GeneralSigning
+from decoders.ciphering.control import SecurityControl
+from decoders.ciphering.security import CipheredApdu, Keys
 
 from ..logscan import LoggedPdu, scan_log
 from . import acse, authentication, protection

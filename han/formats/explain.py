@@ -19,12 +19,12 @@ from __future__ import annotations
 import textwrap
 from typing import IO, Any
 
-from decoders import axdr
-from decoders.cosem_time import CosemDateTime, looks_like_datetime
-from decoders.errors import DecodeError, NotAFrame
-from decoders.hdlc import HdlcFrame, HdlcMessage
-from decoders.mbus import C_FIELDS, MbusMessage
-from decoders.security import SecurityControl
+from decoders.xdlms import axdr
+from decoders.xdlms.cosem_time import CosemDateTime, looks_like_datetime
+from decoders.errors import DecodeError, FramingError, NotAFrame
+from decoders.link.hdlc import HdlcFrame, HdlcMessage
+from decoders.link.mbus import C_FIELDS, MbusMessage
+from decoders.ciphering.control import SecurityControl
 from obis.code import Obis, looks_like_obis
 from obis.names import MANUFACTURERS, obis_name
 from obis.push import Push, Register
@@ -380,10 +380,6 @@ def _summary(o: _Out, push: Push) -> None:
         o.note("note: " + note)
 
 
-def _layers_of_error(err: DecodeError) -> Any:
-    return getattr(err, "partial", None)
-
-
 class ExplainWriter:
     """Writes the annotated dump of each push and of each failed frame."""
 
@@ -419,22 +415,22 @@ class ExplainWriter:
     def error(self, err: DecodeError, label: str = "") -> None:
         self.count += 1
         o = _Out()
-        offset = getattr(err, "offset", 0)
+        offset = err.offset or 0
         if isinstance(err, NotAFrame):
-            n = getattr(err, "length", None)
+            n = err.length
             o.rule(f"offset {offset} · not a frame")
             o.note(err.one_line() + (f" [{n} bytes]" if n is not None and str(n) not in err.message else ""))
             self._emit(o)
             return
         o.rule(f"frame at offset {offset} · FAILED ({err.layer}: {err.reason.replace('_', ' ')})")
-        frame = getattr(err, "frame", None)
-        partial = _layers_of_error(err)
+        frame = err.frame if isinstance(err, FramingError) else None
+        partial = err.partial
         if isinstance(frame, HdlcFrame):
             _hdlc_frame(o, frame, 1, 1, None, True)
         elif frame is not None and hasattr(frame, "ci"):
             _mbus_frame(o, frame, 1, 1)
-        elif getattr(err, "raw", None):
-            raw = err.raw  # type: ignore[attr-defined]
+        elif err.raw:
+            raw = err.raw
             o.title(f"{len(raw)} bytes as received")
             o.row(0, raw, "the frame (header, then the rest)")
         if partial is not None:

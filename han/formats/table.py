@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import IO
 
+from decoders.ciphering.control import SecurityControl
 from obis.push import Push
 
 
@@ -37,7 +38,7 @@ class TableWriter:
         if s is not None:
             st = s.system_title.hex().upper() if s.system_title else "-"
             maker = f" ({s.manufacturer})" if s.manufacturer else ""
-            trust = "tag verified" if s.verified else ("UNVERIFIED" if s.security_control & 0x10 else "no tag")
+            trust = "tag verified" if s.verified else ("UNVERIFIED" if SecurityControl.of(s.security_control).authenticated else "no tag")
             w(f"  system title {st}{maker} · invocation counter {s.invocation_counter}\n")
             w(f"  security 0x{s.security_control:02X} {s.mode}, {trust}\n")
         for note in push.notes:

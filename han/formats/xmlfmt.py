@@ -24,9 +24,9 @@ import struct
 from typing import IO
 from xml.sax.saxutils import quoteattr
 
-from decoders import axdr
-from decoders.apdu import parse_data_notification
-from decoders.cosem_time import CosemDateTime, looks_like_datetime
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import parse_data_notification
+from decoders.xdlms.cosem_time import CosemDateTime, looks_like_datetime
 from obis.code import looks_like_obis
 from obis.push import Push
 

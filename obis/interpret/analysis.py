@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from decoders import axdr
-from decoders.apdu import DataNotification
-from decoders.cosem_time import CosemDateTime
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import DataNotification
+from decoders.xdlms.cosem_time import CosemDateTime
 
 from ..code import Obis
 from ..profiles import LIST_ID, Profile

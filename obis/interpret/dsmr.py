@@ -6,8 +6,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from decoders.cosem_time import CosemDateTime
-from decoders.dsmr import Telegram
+from decoders.xdlms.cosem_time import CosemDateTime
+from decoders.xdlms.dsmr import Telegram
 
 from ..code import Obis, ObisError
 from ..names import obis_name

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from decoders import axdr
+from decoders.xdlms import axdr
 
 from ..code import Obis, looks_like_obis
 from ..references import LIST_ID

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from decoders import axdr
-from decoders.apdu import DataNotification
-from decoders.dsmr import Telegram
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import DataNotification
+from decoders.xdlms.dsmr import Telegram
 
 from ..push import Push, SecurityInfo
 from . import analysis
@@ -45,7 +45,7 @@ class Interpreter:
         """The push of one notification.
 
         A notification whose body matched a template (see
-        :class:`decoders.axdr.Templates`) is interpreted by a cached plan for
+        :class:`decoders.xdlms.axdr.Templates`) is interpreted by a cached plan for
         its list when there is one (see :class:`obis.interpret.plans.Plan`):
         the same result, computing only what the values change.
         """

@@ -1,7 +1,7 @@
 """Plans: a list's interpretation, made once and applied to the values of every push of that list.
 
 A notification whose body matched an A-XDR template (see
-:class:`decoders.axdr.Templates`) carries its values as a flat tuple of
+:class:`decoders.xdlms.axdr.Templates`) carries its values as a flat tuple of
 slots.  A :class:`Plan` made from one analysis computes only the registers
 whose values are free; :class:`Plans` keeps them per interpreter, by
 template and manufacturer (everything else the result depends on is the
@@ -14,9 +14,9 @@ from math import copysign
 from operator import itemgetter
 from typing import Callable
 
-from decoders import axdr
-from decoders.apdu import DataNotification
-from decoders.cosem_time import CosemDateTime
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import DataNotification
+from decoders.xdlms.cosem_time import CosemDateTime
 
 from ..push import Push, Register, RegisterLayout, SecurityInfo
 from .analysis import AS_SENT, TIMES_FLOAT, Analysis, evaluate, make_push

@@ -6,8 +6,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Mapping
 
-from decoders import axdr
-from decoders.cosem_time import CosemDateTime, looks_like_datetime
+from decoders.xdlms import axdr
+from decoders.xdlms.cosem_time import CosemDateTime, looks_like_datetime
 
 from ..code import Obis
 from ..profiles import Profile, timezone_name

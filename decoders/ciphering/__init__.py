@@ -1,0 +1,1 @@
+"""Ciphering layer: the security header and control byte, AES-GCM, suites, key wrap, general-ciphering."""

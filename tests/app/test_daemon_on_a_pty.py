@@ -1,0 +1,280 @@
+"""``han run`` end to end, in-process, on a real pseudo terminal: noise, torn frames, unplugging, replays, dead sinks."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+import os
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from daemonkit import KEYS, START, accepted, caught_up, jsonl_counters, simulator, sqlite_counters, start, stop, wait_until
+from daemonkit import run_config as config
+
+from han.config import SinkSpec
+from han.keyring import KeyRing
+from han.simulator import Faults
+
+
+def test_noise_and_torn_frames_every_good_push_once(tmp_path, pty):
+    sim = simulator()
+    faults = Faults(noise=0.3, torn=0.15, corrupt=0.1, seed=7)
+    good: list[int] = []
+    wire: list[bytes] = []
+    for i in range(80):
+        ic = sim.counter
+        data, intact = faults.apply(sim.frame(START + timedelta(seconds=10 * i)))
+        wire.append(data)
+        if intact:
+            good.append(ic)
+
+    async def main():
+        d, task = await start(config(tmp_path, pty.link))
+        for data in wire:
+            await pty.write(data)
+        await wait_until(lambda: accepted(d) == len(good) and caught_up(d), f"{len(good)} pushes")
+        counts = dict(d.ingest.outcomes.counts)
+        assert await stop(d, task) == 0
+        return counts
+
+    counts = asyncio.run(main())
+    assert 40 < len(good) < 80
+    assert sqlite_counters(str(tmp_path / "han.db")) == Counter(good)
+    assert jsonl_counters(str(tmp_path / "pushes.jsonl")) == Counter(good)
+    assert counts["accepted"] == len(good)
+    assert counts["truncated"] + counts["bad_checksum"] >= 80 - len(good)  # each spoiled frame is reported
+    assert "replayed" not in counts
+
+
+def test_unplug_and_replug_loses_nothing(tmp_path, pty):
+    sim = simulator(seed=2)
+
+    def frame() -> bytes:
+        return sim.frame(START + timedelta(seconds=10 * sim.pushes))
+
+    async def main():
+        d, task = await start(config(tmp_path, pty.link))
+        first = [frame() for _ in range(10)]
+        for f in first:
+            await pty.write(f)
+        await wait_until(lambda: accepted(d) == 10, "10 pushes")
+        torn = frame()
+        before = d.ingest.outcomes.bytes_in
+        await pty.write(torn[:200])  # the adapter is pulled in the middle of a frame
+        await wait_until(lambda: d.ingest.outcomes.bytes_in == before + 200, "the first half of a frame")
+        pty.unplug()
+        await wait_until(lambda: d.source.state != "connected", "the loss to be noticed")
+        await asyncio.sleep(0.3)  # a few failed reopen attempts (the daemon keeps trying)
+        pty.plug()
+        await wait_until(lambda: d.source.connected.is_set() and d.source.connects == 2, "the reconnect")
+        for _ in range(10):
+            await pty.write(frame())
+        await wait_until(lambda: accepted(d) == 20 and caught_up(d), "20 pushes")
+        counts = dict(d.ingest.outcomes.counts)
+        reconnects = d.source.reconnects
+        assert await stop(d, task) == 0
+        return counts, reconnects
+
+    counts, reconnects = asyncio.run(main())
+    expected = Counter(c for c in range(1000, 1021) if c != 1010)  # 1010 was torn
+    assert sqlite_counters(str(tmp_path / "han.db")) == expected
+    assert jsonl_counters(str(tmp_path / "pushes.jsonl")) == expected
+    assert counts["truncated"] == 1  # the torn frame is reported, not glued to the next one
+    assert reconnects == 1
+
+
+def test_replayed_frame_rejected_and_counter_persisted(tmp_path, pty):
+    sim = simulator(seed=3)
+    a = sim.frame(START)
+    b = sim.frame(START.replace(second=10))
+    older = simulator(seed=3, counter_start=900).frame(START.replace(second=20))
+
+    async def first_run():
+        d, task = await start(config(tmp_path, pty.link))
+        for f in (a, b, a, older):
+            await pty.write(f)
+        await wait_until(lambda: sum(d.ingest.outcomes.counts.values()) == 4 and caught_up(d), "4 outcomes")
+        counts = dict(d.ingest.outcomes.counts)
+        assert await stop(d, task) == 0
+        return counts
+
+    counts = asyncio.run(first_run())
+    assert counts == {"accepted": 2, "replayed": 2}
+
+    async def second_run():  # a restart remembers the counter
+        d, task = await start(config(tmp_path, pty.link))
+        await pty.write(b)
+        await wait_until(lambda: d.ingest.outcomes.counts["replayed"] == 1, "the replay to be rejected")
+        assert await stop(d, task) == 0
+
+    asyncio.run(second_run())
+    assert sqlite_counters(str(tmp_path / "han.db")) == Counter({1000: 1, 1001: 1})
+    assert jsonl_counters(str(tmp_path / "pushes.jsonl")) == Counter({1000: 1, 1001: 1})
+
+    from han.cli import main
+
+    assert (
+        main(
+            ["state", "--state-dir", str(tmp_path / "state"), "reset-counter", "--system-title", sim.system_title.hex()]
+        )
+        == 0
+    )
+
+    # the reset meter counts from 900 and passes 1000 again: a counter seen before, new content
+    again = simulator(seed=3, counter_start=1000).frame(START.replace(minute=5))
+
+    async def third_run():  # after a reset the meter's next frame is accepted whatever its counter
+        d, task = await start(config(tmp_path, pty.link))
+        await pty.write(older)
+        await pty.write(again)
+        await wait_until(lambda: accepted(d) == 2 and caught_up(d), "the frames after the reset")
+        assert await stop(d, task) == 0
+
+    asyncio.run(third_run())
+    assert sqlite_counters(str(tmp_path / "han.db")) == Counter({1000: 2, 1001: 1, 900: 1})
+    assert jsonl_counters(str(tmp_path / "pushes.jsonl")) == Counter({1000: 2, 1001: 1, 900: 1})
+
+    # the state directory is private: it holds decrypted readings and the counters
+    state = tmp_path / "state"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    private = [p for p in state.rglob("*") if p.is_file() and p.name != "lock"]
+    assert {p.name for p in private} >= {"journal.db", "counters.json", "status.json"}
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in private} == {p.name: "0o600" for p in private}
+
+
+def test_dead_sink_does_not_stop_reading_or_other_sinks(tmp_path, pty):
+    sim = simulator(seed=4)
+    frames = [sim.frame(START + timedelta(seconds=10 * i)) for i in range(12)]
+    missing = tmp_path / "later"  # the jsonl sink's directory does not exist yet: the sink is dead
+    cfg = config(
+        tmp_path,
+        pty.link,
+        sinks=(SinkSpec(f"sqlite:{tmp_path / 'han.db'}"), SinkSpec(f"jsonl:{missing / 'pushes.jsonl'}")),
+    )
+
+    async def main():
+        d, task = await start(cfg)
+        sqlite_w, jsonl_w = d.workers
+        for f in frames[:6]:
+            await pty.write(f)
+        await wait_until(lambda: accepted(d) == 6 and sqlite_w.position == 6, "6 pushes in SQLite")
+        await wait_until(lambda: jsonl_w.state == "failing", "the jsonl sink to fail")
+        assert jsonl_w.backlog(d.journal.last_seq) == 6
+        status = d.status()
+        assert [s["state"] for s in status["sinks"]] == ["ok", "failing"]
+        os.mkdir(missing)  # the disk is back
+        for f in frames[6:]:
+            await pty.write(f)
+        await wait_until(lambda: accepted(d) == 12 and caught_up(d), "every sink to catch up")
+        assert jsonl_w.state == "ok"
+        assert await stop(d, task) == 0
+
+    asyncio.run(main())
+    expected = Counter(range(1000, 1012))
+    assert sqlite_counters(str(tmp_path / "han.db")) == expected
+    assert jsonl_counters(str(missing / "pushes.jsonl")) == expected
+
+
+def test_several_meters_keys_by_system_title(tmp_path, pty):
+    from decoders.ciphering.security import Keys
+
+    other_keys = Keys(ek=bytes(range(16)), ak=bytes(range(16, 32)))
+    one = simulator(seed=5)
+    two = simulator(seed=6, keys=other_keys)
+    two.system_title = bytes.fromhex("4B414D4500000002")
+    ring = KeyRing(KEYS, {two.system_title: other_keys})
+
+    async def main():
+        d, task = await start(config(tmp_path, pty.link, keyring=ring))
+        for i in range(3):
+            await pty.write(one.frame(START.replace(second=i * 10)) + two.frame(START.replace(second=i * 10)))
+        await wait_until(lambda: accepted(d) == 6 and caught_up(d), "6 pushes from two meters")
+        status = d.status()
+        assert await stop(d, task) == 0
+        return status
+
+    status = asyncio.run(main())
+    assert set(status["meters"]) == {one.system_title.hex().upper(), two.system_title.hex().upper()}
+    keys_ids = {m["key_id"] for m in status["meters"].values()}
+    assert len(keys_ids) == 2
+    text = repr(status)
+    for k in (KEYS.ek, KEYS.ak, other_keys.ek, other_keys.ak):
+        assert k.hex() not in text.lower()
+
+
+def test_watchdog_warns_when_the_meter_goes_quiet(tmp_path, pty, caplog):
+    sim = simulator(seed=7)
+    cfg = config(tmp_path, pty.link, push_interval=0.1)
+
+    async def main():
+        d, task = await start(cfg)
+        await wait_until(lambda: "no push since start" in caplog.text, "the watchdog's warning")
+        await wait_until(lambda: d.source.connects >= 2, "the silent port to be reopened")
+        # the watchdog goes on reopening the silent port every 0.3 s: write until a push gets through
+        while accepted(d) == 0:
+            await wait_until(lambda: d.source.connected.is_set(), "the port to be open again")
+            await pty.write(sim.frame(START + timedelta(seconds=10 * sim.pushes)))
+            await asyncio.sleep(0.1)
+        await wait_until(lambda: "pushes arrive again" in caplog.text, "the all-clear")
+        status = d.status()
+        assert await stop(d, task) == 0
+        return status
+
+    with caplog.at_level("WARNING", logger="han"):
+        status = asyncio.run(main())
+    assert "and no bytes: the meter is quiet" in caplog.text
+    assert status["outcomes"]["accepted"] >= 1 and "replayed" not in status["outcomes"]
+    assert status["last_push"]["meter"] == "4B414D4501DF5E76"
+
+
+def test_dead_database_comes_back(tmp_path, pty):
+    sim = simulator(seed=8)
+    db = tmp_path / "han.db"
+    db.write_bytes(b"this is not a database " * 100)  # a broken file where the database should be
+
+    async def main():
+        d, task = await start(config(tmp_path, pty.link))
+        sqlite_w, jsonl_w = d.workers
+        for i in range(5):
+            await pty.write(sim.frame(START + timedelta(seconds=10 * i)))
+        await wait_until(lambda: jsonl_w.position == 5 and sqlite_w.state == "failing", "jsonl to go on alone")
+        assert "not a database" in sqlite_w.last_error
+        db.rename(tmp_path / "broken.db")  # the user moves the broken file away
+        await wait_until(lambda: caught_up(d), "the database to catch up")
+        assert await stop(d, task) == 0
+
+    asyncio.run(main())
+    assert sqlite_counters(str(db)) == Counter(range(1000, 1005))
+    assert jsonl_counters(str(tmp_path / "pushes.jsonl")) == Counter(range(1000, 1005))
+
+
+def test_positions_a_sink_holds_are_never_given_again(tmp_path, pty, caplog):
+    """The journal lost its last commits after the sinks got them (a power cut under
+    synchronous=NORMAL, simulated by cutting the rows and the sequence): the next pushes
+    must get new positions, or the sinks that follow positions would skip them."""
+    import sqlite3
+
+    sim = simulator(seed=11)
+    frames = [sim.frame(START + timedelta(seconds=10 * i)) for i in range(7)]
+
+    async def run(part):
+        d, task = await start(config(tmp_path, pty.link))
+        for f in part:
+            await pty.write(f)
+        await wait_until(lambda: accepted(d) == len(part) and caught_up(d), f"{len(part)} pushes")
+        last = d.journal.last_seq
+        assert await stop(d, task) == 0
+        return last
+
+    assert asyncio.run(run(frames[:5])) == 5
+    con = sqlite3.connect(tmp_path / "state" / "journal.db")
+    con.execute("DELETE FROM journal WHERE seq > 3")
+    con.execute("UPDATE sqlite_sequence SET seq = 3 WHERE name = 'journal'")
+    con.commit()
+    con.close()
+    assert asyncio.run(run(frames[5:])) == 7  # positions 6 and 7, not 4 and 5 again
+    ics = [1000 + i for i in range(7)]
+    assert sqlite_counters(str(tmp_path / "han.db")) == Counter(ics)
+    assert jsonl_counters(str(tmp_path / "pushes.jsonl")) == Counter(ics)
+    assert "holds position 5 but the journal ends at 3" in caplog.text

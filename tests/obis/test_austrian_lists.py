@@ -1,0 +1,123 @@
+"""The Wiener Netze lists (L+G E450, Iskraemeco AM550, Siemens IM350): a clock and eight counters, no OBIS codes.
+
+Built here as the meters send them (one encryption-only HDLC frame, SC 0x20)
+and decoded end to end; the corpus holds no capture of them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from decoders.xdlms import axdr
+from decoders.xdlms.apdu import build_data_notification
+from decoders.xdlms.axdr import Data
+from decoders.xdlms.cosem_time import CosemDateTime
+from decoders.link.hdlc import build_frame
+from decoders.ciphering.security import Keys, protect
+from han.pipeline import PushDecoder
+from obis.interpret import InterpretOptions
+from obis.push import Push
+
+EK = bytes.fromhex("0F0E0D0C0B0A09080706050403020100")
+U32 = axdr.DOUBLE_LONG_UNSIGNED
+#: +A, -A, +R, -R, +P, -P, +Q, -Q as the meter sends them (Wh, Wh, varh, varh, W, W, var, var)
+COUNTERS = (12_345_678, 1_234, 2_345_678, 3_456_789, 1_520, 0, 310, 45)
+NAMED = (
+    ("1.0.1.8.0.255", "Active energy import (+A)", "Wh"),
+    ("1.0.2.8.0.255", "Active energy export (-A)", "Wh"),
+    ("1.0.3.8.0.255", "Reactive energy import (+R)", "varh"),
+    ("1.0.4.8.0.255", "Reactive energy export (-R)", "varh"),
+    ("1.0.1.7.0.255", "Active power import (+P)", "W"),
+    ("1.0.2.7.0.255", "Active power export (-P)", "W"),
+    ("1.0.3.7.0.255", "Reactive power import (+Q)", "var"),
+    ("1.0.4.7.0.255", "Reactive power export (-Q)", "var"),
+)
+WHEN = CosemDateTime.from_datetime(datetime(2025, 1, 20, 18, 30, 5))  # deviation 0x8000: Vienna local time
+
+
+def body(serial: bytes | None = None, counters=COUNTERS) -> Data:
+    head = [axdr.octet_string(serial)] if serial is not None else []
+    return axdr.structure(*head, axdr.octet_string(WHEN.raw), *[Data(U32, v) for v in counters])
+
+
+def frame(b: Data, maker: bytes = b"LGZ", *, encrypted: bool = True, addr=(b"\xce\xff", b"\x03")) -> bytes:
+    apdu = build_data_notification(b, invoke_id_and_priority=0x12, datetime=WHEN)
+    if encrypted:
+        apdu = protect(apdu, keys=Keys(ek=EK), system_title=maker + b"\x67\x01\x02\x03\x04",
+                       invocation_counter=0x1234, security_control=0x20)  # fmt: skip
+    return build_frame(b"\xe6\xe7\x00" + apdu, dest=addr[0], src=addr[1])
+
+
+def decode(data: bytes, **kw) -> Push:
+    d = PushDecoder(Keys(ek=EK), options=InterpretOptions(**kw))
+    out = d.feed(data) + d.flush()
+    assert len(out) == 1 and isinstance(out[0], Push), out
+    return out[0]
+
+
+def assert_named(push: Push) -> None:
+    assert push.profile == "at_wiener_netze" and not push.unknown_list and push.shape == "positional"
+    for (obis, name, unit), raw in zip(NAMED, COUNTERS):
+        r = push.register(obis)
+        assert (r.name, r.unit, r.raw, r.value, r.type, r.positional) == (name, unit, raw, raw, "double_long_unsigned", True)
+    clock = push.register("0.0.1.0.0.255")
+    assert clock.positional and clock.value == "2025-01-20T18:30:05"
+    assert push.timestamp == "2025-01-20T18:30:05+01:00" and push.timezone == "Europe/Vienna"
+
+
+@pytest.mark.parametrize("maker", [b"LGZ", b"ISK", b"SMS"])
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_clock_and_eight_counters_are_named_with_country_at(maker, encrypted):
+    push = decode(frame(body(), maker, encrypted=encrypted), country="AT")
+    assert_named(push)
+    assert len(push.registers) == 9 and push.meter_id is None
+    if encrypted:
+        assert push.security.manufacturer == maker.decode() and push.security.security_control == 0x20
+
+
+def test_the_variant_with_the_serial_number_first():
+    push = decode(frame(body(b"SMS1030788000020"), b"SMS", addr=(b"\xcf", b"\x02\x23")), country="AT")
+    assert_named(push)
+    serial = push.registers[0]
+    assert (serial.obis.dotted, serial.name, serial.value, serial.positional) == (
+        "0.0.96.1.0.255", "Meter serial number", "SMS1030788000020", True)  # fmt: skip
+    assert push.meter_id == "SMS1030788000020" and len(push.registers) == 10
+
+
+def test_without_the_country_the_values_stay_raw_by_position():
+    push = decode(frame(body()))
+    assert push.profile is None and push.unknown_list
+    assert [r.obis for r in push.registers] == [None] * 9 and [r.raw for r in push.registers][1:] == list(COUNTERS)
+    assert any("by position" in n for n in push.notes)
+
+
+@pytest.mark.parametrize(
+    "b",
+    [body(counters=COUNTERS[:7]), body(counters=(*COUNTERS, 9)),
+     axdr.structure(axdr.octet_string(WHEN.raw), *[Data(axdr.LONG64_UNSIGNED, v) for v in COUNTERS])],
+    ids=["7 counters", "9 counters", "long64 counters"],
+)  # fmt: skip
+def test_another_shape_is_not_guessed(b):
+    push = decode(frame(b), country="AT")
+    assert push.profile is None and all(r.obis is None for r in push.registers)
+
+
+def test_another_makers_system_title_does_not_get_the_layout():
+    push = decode(frame(body(), b"KFM"), country="AT")
+    assert push.profile is None and push.unknown_list
+
+
+def test_han_decode_names_them(tmp_path, capsys):
+    import json
+
+    from han.cli import main
+
+    path = tmp_path / "wn.hex"
+    path.write_text(frame(body(b"ISK1030775213859"), b"ISK").hex(" "))
+    assert main(["decode", str(path), "--key", EK.hex(), "--country", "AT", "-f", "json"]) == 0
+    (push,) = json.loads(capsys.readouterr().out)
+    regs = {r["obis"]: r for r in push["registers"]}
+    assert push["profile"] == "at_wiener_netze" and regs["1.0.1.8.0.255"]["value"] == COUNTERS[0]
+    assert regs["1.0.1.8.0.255"]["unit"] == "Wh" and regs["0.0.96.1.0.255"]["value"] == "ISK1030775213859"
