@@ -22,19 +22,35 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import ROOT, SEED_AK, SEED_EK
+from conftest import ROOT, SEED_AK, SEED_EK, require_vectors
 from daemonkit import START, accepted, simulator, start, stop, wait_until
 from daemonkit import run_config as config
 from servers import mosquitto  # noqa: F401 - session fixture
-from test_one_meter import AIDON, KAIFA, POWER, _vectors, variant
-from test_sink_mqtt import MAIN, Subscriber, check_discovery
+from test_mqtt_sink import MAIN, Subscriber, check_discovery
 
+from decoders.link.hdlc import HdlcFramer, build_frame
 from obis.push import Push, Register, SecurityInfo
 from sinks.base import Entry, SinkError, create_sink
 from sinks.homeassistant import NEEDS_HOME_ASSISTANT, SENSORS, manufacturer
 from sinks.mqtt import MqttPlan
 
 HAN = [sys.executable, "-m", "han"]
+AIDON = "7359992891237028"
+KAIFA = "6970631401753985"
+POWER = "1.0.1.7.0.255"
+
+
+# -- the Norwegian captures, made into distinct pushes at run time (nothing of them is stored here) ----
+def _vectors() -> dict[str, dict]:
+    return {v["id"]: v for v in require_vectors("real_vectors.jsonl")}
+
+
+def variant(frame_hex: str, power: int, new_power: int) -> bytes:
+    """The capture with another active power value (a distinct push), its frame rebuilt with HCS and FCS."""
+    (f,) = HdlcFramer().feed(bytes.fromhex(frame_hex))
+    old, new = b"\x06" + power.to_bytes(4, "big"), b"\x06" + new_power.to_bytes(4, "big")
+    assert f.info.count(old) == 1
+    return build_frame(f.info.replace(old, new), dest=f.dest, src=f.src, control=f.control)
 
 
 # -- through `han run --replay`, as a user runs it ------------------------------------------------
