@@ -276,7 +276,7 @@ def daemon_replay(tmp_path, frames: list[bytes], *sinks: str) -> None:
 
 
 def test_home_assistant_sees_one_device(tmp_path, mosquitto):
-    from test_mqtt_sink import Subscriber, check_discovery
+    from mqttkit import Subscriber, check_discovery
 
     order = "sssLss"
     url = f"mqtt://127.0.0.1:{mosquitto.port}?prefix=ha_one&topic=han_one"

@@ -26,7 +26,7 @@ from conftest import ROOT, SEED_AK, SEED_EK, require_vectors
 from daemonkit import START, accepted, simulator, start, stop, wait_until
 from daemonkit import run_config as config
 from servers import mosquitto  # noqa: F401 - session fixture
-from test_mqtt_sink import MAIN, Subscriber, check_discovery
+from mqttkit import MAIN, Subscriber, check_discovery
 
 from decoders.link.hdlc import HdlcFramer, build_frame
 from obis.push import Push, Register, SecurityInfo
