@@ -45,6 +45,8 @@ COUNTERS_FILE = "counters.json"
 JOURNAL_FILE = "journal.db"
 LOCK_FILE = "lock"
 DEFAULT_INTERVAL = 10.0
+#: a replay (or --count) ended with pushes a sink did not get (sysexits' EX_TEMPFAIL: they wait in the journal)
+EXIT_UNDELIVERED = 75
 
 
 class StateDirBusy(ConfigError):
@@ -105,6 +107,7 @@ class Daemon:
     # -- set-up ---------------------------------------------------------------------------
     def _open(self) -> None:
         cfg = self.cfg
+        sinks = make_sinks(cfg)  # first: a sink's configuration error leaves nothing behind
         ensure_state_dir(cfg.state_dir)
         self._lock_fd = lock_state_dir(cfg.state_dir)
         try:
@@ -146,15 +149,6 @@ class Daemon:
                 self.ingest.identity.fallback,
                 HOLD_SECONDS,
             )
-        sinks = []
-        for spec in cfg.sink_specs():
-            try:
-                sinks.append(create_sink(spec.url, **dict(spec.options)))
-            except SinkError as exc:
-                raise ConfigError(f"sink {redact(spec.url)}: {exc}") from None
-        names = [s.name for s in sinks]
-        if len(set(names)) != len(names):
-            raise ConfigError("the same sink is given twice")
         live_start = self.journal.last_seq
         self.workers = [
             SinkWorker(
@@ -327,6 +321,7 @@ class Daemon:
         for w, t in zip(self.workers, worker_tasks):
             if t in pending:
                 log.error("%s: still busy after %g s; its backlog stays in the journal", w.name, self.cfg.stop_timeout)
+        undelivered = self._undelivered() if (self.cfg.replay or self.cfg.count) else 0
         self._save_counters()
         self._trim()
         self._write_status(final=True)
@@ -334,7 +329,25 @@ class Daemon:
         lost = self.ingest.lost + len(self.ingest.pending)
         if lost:
             log.error("%d accepted push(es) could not be written to the journal and are lost", lost)
-        return 1 if self._source_failed else 0
+        if self._source_failed:
+            return 1
+        return EXIT_UNDELIVERED if undelivered else 0
+
+    def _undelivered(self) -> int:
+        """A run that ends by itself (a replay, --count): one line per sink that lacks pushes; how many sinks."""
+        assert self.journal is not None
+        last = self.journal.last_seq
+        short = [w for w in self.workers if w.backlog(last)]
+        for w in short:
+            log.error(
+                "%s: %d push(es) not delivered%s; they wait in the journal: the next han run with the state"
+                " directory %s delivers them",
+                w.name,
+                w.backlog(last),
+                f" ({w.last_error})" if w.last_error else "",
+                self.cfg.state_dir,
+            )
+        return len(short)
 
     def _close_state(self) -> None:
         if self.journal is not None:
@@ -498,6 +511,21 @@ class Daemon:
         else:
             self._troubles[what] = message
             log.error("%s", message)
+
+
+def make_sinks(cfg: RunConfig) -> list:
+    """The sink objects (not opened yet); a wrong URL, option or missing extra is a ConfigError."""
+    sinks = []
+    for spec in cfg.sink_specs():
+        try:
+            sinks.append(create_sink(spec.url, **dict(spec.options)))
+        except SinkError as exc:
+            raise ConfigError(f"sink {redact(spec.url)}: {exc}") from None
+    names = [s.name for s in sinks]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"sink {twice[0]} is given twice")
+    return sinks
 
 
 def run_daemon(cfg: RunConfig) -> int:
