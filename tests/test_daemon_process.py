@@ -1,11 +1,13 @@
-"""``han run`` as a separate process: kill -9 and restart, SIGTERM, ``han status``, the systemd unit, ``han demo``."""
+"""``han run`` as a separate process: kill -9 and restart, SIGTERM, ``han status``, exit statuses, ``han demo``.
+
+The systemd unit has its own tests (test_systemd_unit.py).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -264,19 +266,6 @@ def test_reset_counter_of_an_unknown_meter_exits_1(tmp_path):
     assert "no counter stored for meter 4B414D4500000099" in out.stderr and sim.system_title.hex().upper() in out.stderr
     out = subprocess.run(reset + [sim.system_title.hex()], capture_output=True, text=True, env=env(), cwd=ROOT)
     assert out.returncode == 0 and "reset 1 counter(s)" in out.stderr
-
-
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
-def test_systemd_unit_verifies(tmp_path):
-    unit = (ROOT / "samples" / "han.service").read_text()
-    han = shutil.which("han") or str(ROOT / ".venv" / "bin" / "han")
-    if not os.path.exists(han):
-        pytest.skip("no han executable to point ExecStart at")
-    path = tmp_path / "han.service"
-    path.write_text(unit.replace("/opt/han/bin/han", han))
-    out = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stderr.strip() == "", out.stderr
 
 
 def test_demo_quick_start(tmp_path):
