@@ -22,7 +22,7 @@ import os
 import signal
 import statistics
 import time
-from collections import deque
+from collections import Counter, deque
 
 from obis.push import Push, SecurityInfo
 from sinks.base import SinkError, create_sink, redact
@@ -36,6 +36,8 @@ from .journal import Journal, JournalError, Record
 from .pipeline import PushDecoder, push_from_apdu, thread_interpreter
 from .replay import CounterStore
 from .sources import ReplaySource, SerialSource
+from .watchdog import Quiet
+from .watchdog import message as watchdog_message
 
 log = logging.getLogger("han.run")
 watch_log = logging.getLogger("han.watchdog")
@@ -99,7 +101,9 @@ class Daemon:
         self._gaps: deque[float] = deque(maxlen=20)  # seconds between pushes (learns the push interval)
         self._prev_push: float | None = None
         self._warned_at: float | None = None  # when the watchdog last warned
-        self._bytes_at_check = 0
+        self._last_byte: float | None = None  # when bytes last arrived
+        self._counts_at_push: Counter = Counter()  # the outcome counts at the last push (the watchdog's window)
+        self._bytes_at_push = 0
         self._source_failed = False
         self._troubles: dict[str, str] = {}  # state-directory problems already logged
         self._lock_fd: int | None = None
@@ -252,6 +256,7 @@ class Daemon:
         return exit_code
 
     def _feed(self, data: bytes) -> list[Push]:
+        self._last_byte = time.time()
         try:
             return self.ingest.feed(data)
         except Exception as exc:  # noqa: BLE001 - the last guard: reading goes on whatever happens
@@ -370,6 +375,8 @@ class Daemon:
             watch_log.warning("pushes arrive again")
             self._warned_at = None
         assert self.ingest is not None
+        self._counts_at_push = Counter(self.ingest.outcomes.counts)
+        self._bytes_at_push = self.ingest.outcomes.bytes_in
         if self.cfg.count and self.ingest.outcomes.counts["accepted"] >= self.cfg.count:
             self.request_stop()
 
@@ -408,7 +415,12 @@ class Daemon:
         return DEFAULT_INTERVAL
 
     def _watchdog(self, now: float) -> None:
-        """Warn when no push came for three push intervals (again every three more); reopen a silent port."""
+        """Warn when no push came for three push intervals (again every three more), naming the fault.
+
+        A lost port, a silent line (then the port is reopened: a USB adapter that stopped
+        talking), or bytes that make no push: what they look like comes from the outcome
+        counts since the last push (han.watchdog).
+        """
         assert self.ingest is not None
         o = self.ingest.outcomes
         quiet_since = o.last_push or self.started
@@ -416,25 +428,24 @@ class Daemon:
         if now - max(quiet_since, self._warned_at or 0.0) < limit:
             return
         self._warned_at = now
-        got_bytes = o.bytes_in != self._bytes_at_check
-        self._bytes_at_check = o.bytes_in
-        what = "since start" if o.last_push is None else f"for {now - quiet_since:.0f} s"
-        if got_bytes:
-            watch_log.warning(
-                "no push %s (3 × %g s push interval), although bytes arrive: wrong serial settings or keys?"
-                " see the failure counts in han status",
-                what,
-                self.push_interval,
-            )
-            return
-        watch_log.warning(
-            "no push %s (3 × %g s push interval) and no bytes: the meter is quiet, the cable or adapter is loose,"
-            " or the port is the wrong one",
-            what,
-            self.push_interval,
+        source = self.source
+        lost = None
+        if isinstance(source, SerialSource) and source.state != "connected":
+            lost = source.last_error or "not open"
+        quiet = Quiet(
+            quiet_for=now - quiet_since,
+            since_start=o.last_push is None,
+            interval=self.push_interval,
+            port_lost=lost,
+            silent_for=None if self._last_byte is None else now - self._last_byte,
+            bytes_since_push=o.bytes_in - self._bytes_at_push,
+            window=o.counts - self._counts_at_push,
+            transport=self.cfg.transport,
+            serial=self.cfg.serial.describe(),
         )
-        if isinstance(self.source, SerialSource):
-            self.source.reopen("the port has been silent")
+        watch_log.warning("%s", watchdog_message(quiet))
+        if lost is None and not quiet.bytes_arrive and isinstance(source, SerialSource):
+            source.reopen("the port has been silent")
 
     def _save_counters(self) -> None:
         """The counters file then covers the journal up to its last position (memory holds every accepted counter)."""
