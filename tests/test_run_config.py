@@ -242,8 +242,8 @@ def test_the_file_is_checked_even_where_a_flag_wins(tmp_path):
         ('[decode]\nct_ratio = "0/5"\n', r"han.toml: \[decode\] ct_ratio '0/5': expected a positive ratio"),
         ('[decode]\nsystem_title = "ABCD"\n', r"han.toml: \[decode\] system_title must be 8 bytes"),
         ('[sinks.a]\nurl = "jsonl:/tmp/a.jsonl"\nenabled = "no"\n', r"\[sinks.a\] enabled must be true or false"),
-        ("[daemon]\nstatus_interval = 0\n", r"\[daemon\] status_interval must be at least 0.1"),
-        ("[daemon]\nsink_retry_max = 0\n", r"\[daemon\] sink_retry_max must be at least 0.1"),
+        ("[daemon]\nstatus_interval = 0\n", r"\[daemon\] status_interval must be at least 0.01"),
+        ("[daemon]\nsink_retry_max = 0\n", r"\[daemon\] sink_retry_max must be at least 0.01"),
     ],
 )
 def test_values_are_named_by_their_place_in_the_file(tmp_path, text, message):
@@ -256,7 +256,7 @@ def test_values_are_named_by_their_place_in_the_file(tmp_path, text, message):
 def test_flags_are_named_by_their_flag():
     with pytest.raises(ConfigError, match="^--country 'XX' is not"):
         build_run_config(args(port="/dev/x", country="XX"), environ={})
-    with pytest.raises(ConfigError, match="^--status-interval must be at least 0.1$"):
+    with pytest.raises(ConfigError, match="^--status-interval must be at least 0.01$"):
         build_run_config(args(port="/dev/x", status_interval=0.0), environ={})
 
 
