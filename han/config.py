@@ -130,6 +130,11 @@ def read_config(path: str) -> dict[str, Any]:
         if not isinstance(table, Mapping):
             raise ConfigError(f"{path}: [{section}] must be a table")
         _known(table, section, path)
+        if section != "keys":  # every value, also those a flag overrides: a wrong one is a mistake all the same
+            for name, value in table.items():
+                BY_NAME[name].check(value, where=path)
+    if "state_dir" in data and not isinstance(data["state_dir"], str):
+        raise ConfigError(f'{path}: state_dir must be a directory name in quotes, e.g. state_dir = "/var/lib/han"')
     if holds_keys(data.get("keys", {})):
         check_private(path, "holds keys in [keys]")
     return data
@@ -162,6 +167,13 @@ class _Values:
         if name in table:
             return setting.check(table[name], where=self.path)
         return default
+
+    def label(self, name: str) -> str:
+        """How an error names the setting: its flag when given there, else its place in the file."""
+        setting = BY_NAME[name]
+        if self.cli.get(name) is not None:
+            return setting.label(True)
+        return f"{self.path}: {setting.label(False)}"
 
 
 # -- from the command line and the file to RunConfig ----------------------------------------------
@@ -197,13 +209,11 @@ def build_run_config(overrides: Overrides, environ: Mapping[str, str] | None = N
         try:
             system_title = parse_hex(v["system_title"])
         except InputError as exc:
-            raise ConfigError(f"system title: {exc}") from None
+            raise ConfigError(f"{v.label('system_title')}: {exc}") from None
         if len(system_title) != 8:
-            raise ConfigError("system title must be 8 bytes (16 hex digits)")
+            raise ConfigError(f"{v.label('system_title')} must be 8 bytes (16 hex digits)")
 
     state_dir = v["state_dir"] or data.get("state_dir") or default_state_dir(environ)
-    if not isinstance(state_dir, str):
-        raise ConfigError(f"{config_path}: state_dir must be a directory name in quotes")
     retry_max = float(v["retry_max"])
     return RunConfig(
         state_dir=os.path.abspath(os.path.expanduser(state_dir)),
@@ -253,7 +263,10 @@ def _sinks(overrides: Overrides, data: Mapping[str, Any], config_path: str | Non
     for label, entry in named.items():
         if not isinstance(entry, Mapping) or not isinstance(entry.get("url"), str):
             raise ConfigError(f'{config_path}: [sinks.{label}] needs url = "SCHEME:TARGET"')
-        if entry.get("enabled", True) is False:
+        enabled = entry.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"{config_path}: [sinks.{label}] enabled must be true or false, got {enabled!r}")
+        if not enabled:
             continue
         sinks.append(SinkSpec(entry["url"], {k: v for k, v in entry.items() if k not in ("url", "enabled")}))
     return tuple(sinks)
@@ -275,6 +288,7 @@ def _decode_settings(v: _Values, config_path: str | None) -> dict[str, Any]:
         profile_files=files,
         multipliers=multipliers,
         ct_ratio=v["ct_ratio"],
+        labels={name: v.label(name) for name in ("country", "timezone", "profile", "multipliers", "ct_ratio")},
     )
 
 
@@ -286,11 +300,15 @@ def decode_options(
     profile_files: Iterable[str] = (),
     multipliers: Iterable[str] = (),
     ct_ratio: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> InterpretOptions:
     """Country, time zone, profiles, multipliers and CT ratio, checked, as ``han decode`` and ``han run`` take them.
 
-    ``multipliers`` are "OBIS=FACTOR" texts.  Raises ConfigError in one line.
+    ``multipliers`` are "OBIS=FACTOR" texts.  Raises ConfigError in one line, naming the
+    setting by ``labels`` (setting name -> e.g. "han.toml: [decode] country"; default its flag).
     """
+    label = {"country": "--country", "timezone": "--timezone", "profile": "--profile",
+             "multipliers": "--multiplier", "ct_ratio": "--ct-ratio", **(labels or {})}  # fmt: skip
     from obis.code import Obis, ObisError
     from obis.interpret import InterpretOptions
     from obis.profiles import ISO_3166, catalogue, profile_by_name
@@ -299,7 +317,7 @@ def decode_options(
     if country:
         code = country.strip().upper()
         if code not in ISO_3166:
-            raise ConfigError(f"--country {country!r} is not an ISO 3166 alpha-2 code (NO, SE, DK, AT, ...)")
+            raise ConfigError(f"{label['country']} {country!r} is not an ISO 3166 alpha-2 code (NO, SE, DK, AT, ...)")
     zone = None
     if timezone:
         from zoneinfo import ZoneInfo
@@ -307,7 +325,7 @@ def decode_options(
         try:
             ZoneInfo(timezone)
         except (ValueError, OSError, KeyError):
-            raise ConfigError(f"--timezone {timezone!r} is not a known time zone (e.g. Europe/Oslo, UTC)") from None
+            raise ConfigError(f"{label['timezone']} {timezone!r} is not a known time zone (e.g. Europe/Oslo, UTC)") from None
         zone = timezone
     profiles = None
     files = list(profile_files)
@@ -323,7 +341,7 @@ def decode_options(
         chosen = profile_by_name(profile, profiles)
         if chosen is None:
             names = ", ".join(p.name for p in profiles or catalogue())
-            raise ConfigError(f"unknown profile {profile!r} (one of: {names}; see 'han profiles')")
+            raise ConfigError(f"{label['profile']}: unknown profile {profile!r} (one of: {names}; see 'han profiles')")
     factors = {}
     for text in multipliers:
         obis_text, sep, factor_text = text.partition("=")
@@ -333,7 +351,7 @@ def decode_options(
             obis = Obis.parse(obis_text)
             factor = float(factor_text)
         except (ObisError, ValueError):
-            raise ConfigError(f"--multiplier {text!r}: expected OBIS=FACTOR, e.g. 1.1.31.7.0.255=50") from None
+            raise ConfigError(f"{label['multipliers']} {text!r}: expected OBIS=FACTOR, e.g. 1.1.31.7.0.255=50") from None
         factors[obis] = factor
     ratio = None
     if ct_ratio:
@@ -343,7 +361,7 @@ def decode_options(
             if ratio <= 0:
                 raise ValueError
         except (ValueError, ZeroDivisionError):
-            raise ConfigError(f"--ct-ratio {ct_ratio!r}: expected a positive ratio such as 200/5 or 40") from None
+            raise ConfigError(f"{label['ct_ratio']} {ct_ratio!r}: expected a positive ratio such as 200/5 or 40") from None
     return InterpretOptions(
         country=code, timezone=zone, profile=chosen, multipliers=factors, ct_ratio=ratio, profiles=profiles
     )

@@ -22,7 +22,7 @@ import os
 import signal
 import statistics
 import time
-from collections import deque
+from collections import Counter, deque
 
 from obis.push import Push, SecurityInfo
 from sinks.base import SinkError, create_sink, redact
@@ -36,6 +36,8 @@ from .journal import Journal, JournalError, Record
 from .pipeline import PushDecoder, push_from_apdu, thread_interpreter
 from .replay import CounterStore
 from .sources import ReplaySource, SerialSource
+from .watchdog import Quiet
+from .watchdog import message as watchdog_message
 
 log = logging.getLogger("han.run")
 watch_log = logging.getLogger("han.watchdog")
@@ -45,6 +47,8 @@ COUNTERS_FILE = "counters.json"
 JOURNAL_FILE = "journal.db"
 LOCK_FILE = "lock"
 DEFAULT_INTERVAL = 10.0
+#: a replay (or --count) ended with pushes a sink did not get (sysexits' EX_TEMPFAIL: they wait in the journal)
+EXIT_UNDELIVERED = 75
 
 
 class StateDirBusy(ConfigError):
@@ -97,7 +101,9 @@ class Daemon:
         self._gaps: deque[float] = deque(maxlen=20)  # seconds between pushes (learns the push interval)
         self._prev_push: float | None = None
         self._warned_at: float | None = None  # when the watchdog last warned
-        self._bytes_at_check = 0
+        self._last_byte: float | None = None  # when bytes last arrived
+        self._counts_at_push: Counter = Counter()  # the outcome counts at the last push (the watchdog's window)
+        self._bytes_at_push = 0
         self._source_failed = False
         self._troubles: dict[str, str] = {}  # state-directory problems already logged
         self._lock_fd: int | None = None
@@ -106,6 +112,7 @@ class Daemon:
     # -- set-up ---------------------------------------------------------------------------
     def _open(self) -> None:
         cfg = self.cfg
+        sinks = make_sinks(cfg)  # first: a sink's configuration error leaves nothing behind
         ensure_state_dir(cfg.state_dir)
         self._lock_fd = lock_state_dir(cfg.state_dir)
         try:
@@ -147,15 +154,6 @@ class Daemon:
                 self.ingest.identity.fallback,
                 HOLD_SECONDS,
             )
-        sinks = []
-        for spec in cfg.sink_specs():
-            try:
-                sinks.append(create_sink(spec.url, **dict(spec.options)))
-            except SinkError as exc:
-                raise ConfigError(f"sink {redact(spec.url)}: {exc}") from None
-        names = [s.name for s in sinks]
-        if len(set(names)) != len(names):
-            raise ConfigError("the same sink is given twice")
         live_start = self.journal.last_seq
         self.workers = [
             SinkWorker(
@@ -259,6 +257,7 @@ class Daemon:
         return exit_code
 
     def _feed(self, data: bytes) -> list[Push]:
+        self._last_byte = time.time()
         try:
             return self.ingest.feed(data)
         except Exception as exc:  # noqa: BLE001 - the last guard: reading goes on whatever happens
@@ -328,6 +327,7 @@ class Daemon:
         for w, t in zip(self.workers, worker_tasks):
             if t in pending:
                 log.error("%s: still busy after %g s; its backlog stays in the journal", w.name, self.cfg.stop_timeout)
+        undelivered = self._undelivered() if (self.cfg.replay or self.cfg.count) else 0
         self._save_counters()
         self._trim()
         self._write_status(final=True)
@@ -335,7 +335,25 @@ class Daemon:
         lost = self.ingest.lost + len(self.ingest.pending)
         if lost:
             log.error("%d accepted push(es) could not be written to the journal and are lost", lost)
-        return 1 if self._source_failed else 0
+        if self._source_failed:
+            return 1
+        return EXIT_UNDELIVERED if undelivered else 0
+
+    def _undelivered(self) -> int:
+        """A run that ends by itself (a replay, --count): one line per sink that lacks pushes; how many sinks."""
+        assert self.journal is not None
+        last = self.journal.last_seq
+        short = [w for w in self.workers if w.backlog(last)]
+        for w in short:
+            log.error(
+                "%s: %d push(es) not delivered%s; they wait in the journal: the next han run with the state"
+                " directory %s delivers them",
+                w.name,
+                w.backlog(last),
+                f" ({w.last_error})" if w.last_error else "",
+                self.cfg.state_dir,
+            )
+        return len(short)
 
     def _close_state(self) -> None:
         if self.journal is not None:
@@ -360,6 +378,8 @@ class Daemon:
         if not self.cfg.replay:
             self._tell_sinks(True)
         assert self.ingest is not None
+        self._counts_at_push = Counter(self.ingest.outcomes.counts)
+        self._bytes_at_push = self.ingest.outcomes.bytes_in
         if self.cfg.count and self.ingest.outcomes.counts["accepted"] >= self.cfg.count:
             self.request_stop()
 
@@ -399,7 +419,12 @@ class Daemon:
         return DEFAULT_INTERVAL
 
     def _watchdog(self, now: float) -> None:
-        """Warn when no push came for three push intervals (again every three more); reopen a silent port."""
+        """Warn when no push came for three push intervals (again every three more), naming the fault.
+
+        A lost port, a silent line (then the port is reopened: a USB adapter that stopped
+        talking), or bytes that make no push: what they look like comes from the outcome
+        counts since the last push (han.watchdog).
+        """
         assert self.ingest is not None
         o = self.ingest.outcomes
         quiet_since = o.last_push or self.started
@@ -407,25 +432,24 @@ class Daemon:
         if now - max(quiet_since, self._warned_at or 0.0) < limit:
             return
         self._warned_at = now
-        got_bytes = o.bytes_in != self._bytes_at_check
-        self._bytes_at_check = o.bytes_in
-        what = "since start" if o.last_push is None else f"for {now - quiet_since:.0f} s"
-        if got_bytes:
-            watch_log.warning(
-                "no push %s (3 × %g s push interval), although bytes arrive: wrong serial settings or keys?"
-                " see the failure counts in han status",
-                what,
-                self.push_interval,
-            )
-            return
-        watch_log.warning(
-            "no push %s (3 × %g s push interval) and no bytes: the meter is quiet, the cable or adapter is loose,"
-            " or the port is the wrong one",
-            what,
-            self.push_interval,
+        source = self.source
+        lost = None
+        if isinstance(source, SerialSource) and source.state != "connected":
+            lost = source.last_error or "not open"
+        quiet = Quiet(
+            quiet_for=now - quiet_since,
+            since_start=o.last_push is None,
+            interval=self.push_interval,
+            port_lost=lost,
+            silent_for=None if self._last_byte is None else now - self._last_byte,
+            bytes_since_push=o.bytes_in - self._bytes_at_push,
+            window=o.counts - self._counts_at_push,
+            transport=self.cfg.transport,
+            serial=self.cfg.serial.describe(),
         )
-        if isinstance(self.source, SerialSource):
-            self.source.reopen("the port has been silent")
+        watch_log.warning("%s", watchdog_message(quiet))
+        if lost is None and not quiet.bytes_arrive and isinstance(source, SerialSource):
+            source.reopen("the port has been silent")
 
     def _source_online(self, now: float) -> bool:
         """The port is open and a push came within three push intervals (the watchdog's limit)."""
@@ -522,6 +546,21 @@ class Daemon:
         else:
             self._troubles[what] = message
             log.error("%s", message)
+
+
+def make_sinks(cfg: RunConfig) -> list:
+    """The sink objects (not opened yet); a wrong URL, option or missing extra is a ConfigError."""
+    sinks = []
+    for spec in cfg.sink_specs():
+        try:
+            sinks.append(create_sink(spec.url, **dict(spec.options)))
+        except SinkError as exc:
+            raise ConfigError(f"sink {redact(spec.url)}: {exc}") from None
+    names = [s.name for s in sinks]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"sink {twice[0]} is given twice")
+    return sinks
 
 
 def run_daemon(cfg: RunConfig) -> int:

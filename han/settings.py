@@ -162,8 +162,8 @@ SETTINGS: tuple[Setting, ...] = (
             choices=(5, 6, 7, 8), choices_hint="must be 5, 6, 7 or 8"),
     Setting("serial", "stopbits", "number", None, "stop bits (default: the preset's)", flag="--stopbits",
             choices=(1, 1.5, 2), choices_hint="must be 1, 1.5 or 2"),
-    Setting("serial", "retry_min", "number", 1.0, "first wait before reopening a lost port, doubling", minimum=0),
-    Setting("serial", "retry_max", "number", 30.0, "longest wait between attempts to reopen the port", minimum=0),
+    Setting("serial", "retry_min", "number", 1.0, "first wait before reopening a lost port, doubling", minimum=0.01),
+    Setting("serial", "retry_max", "number", 30.0, "longest wait between attempts to reopen the port", minimum=0.01),
     Setting("serial", "meter", "text", None,
             "the meter's name when its pushes never name it (no system title, no meter number; default unknown)",
             flag="--meter", metavar="NAME"),
@@ -194,7 +194,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("daemon", "idle_flush", "number", 1.0, "seconds of silence after which a partial frame is reported",
             minimum=0),
     Setting("daemon", "status_interval", "number", 5.0, "seconds between status file updates",
-            flag="--status-interval", metavar="S", minimum=0),
+            flag="--status-interval", metavar="S", minimum=0.01),
     Setting("daemon", "counters_every", "number", 60.0, "seconds between saves of the invocation counters",
             minimum=0),
     Setting("daemon", "spool_max_pushes", "int", 100_000, "pushes the journal keeps for a sink that is down",
@@ -203,7 +203,7 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds a push may wait in the journal for a sink (0 = no limit)", minimum=0),
     Setting("daemon", "stop_timeout", "number", 20.0, "seconds to deliver the backlog at SIGTERM", minimum=0),
     Setting("daemon", "sink_retry_max", "number", 60.0, "longest wait between retries of a failing sink",
-            minimum=0),
+            minimum=0.01),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -49,6 +49,8 @@ import hashlib
 import importlib
 import os
 import re
+import types
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +69,13 @@ SINKS: dict[str, str] = {
     "jsonl": "sinks.jsonl:JsonlSink",
     "csv": "sinks.csvfile:CsvSink",
     "console": "sinks.console:ConsoleSink",
+}
+
+
+#: scheme -> (the module a sink needs beyond the standard library, the extra that installs it)
+NEEDS: dict[str, tuple[str, str]] = {
+    "mqtt": ("aiomqtt", "mqtt"),
+    "mqtts": ("aiomqtt", "mqtt"),
 }
 
 
@@ -188,7 +197,55 @@ def create_sink(url: str, **options: Any) -> Sink:
     if unknown:
         hint = f"; it takes {', '.join(sorted(known))}" if known else "; it takes none"
         raise SinkError(f"{scheme} sink: unknown option {unknown[0]!r}{hint}")
+    if options:
+        hints = typing.get_type_hints(cls.__init__)
+        for name, value in options.items():
+            _check_option(scheme, name, value, hints.get(name))
+    needs = NEEDS.get(scheme)
+    if needs is not None:
+        try:
+            importlib.import_module(needs[0])
+        except ImportError:
+            raise SinkError(f"{scheme} sink needs {needs[0]}, which is not installed: {install_hint(needs[1])}") from None
     return cls(target, **options)
+
+
+#: what an option's annotation allows, as a user writes it in TOML
+_OPTION_KINDS: tuple[tuple[type, str], ...] = (
+    (bool, "true or false"),
+    (int, "a whole number"),
+    (float, "a number"),
+    (str, "a text in quotes"),
+)
+
+
+def _check_option(scheme: str, name: str, value: Any, hint: Any) -> None:
+    """A sink option against its ``__init__`` annotation (bool, int, float, str, or None of them)."""
+    allowed = set(typing.get_args(hint)) if typing.get_origin(hint) in (typing.Union, types.UnionType) else {hint}
+    allowed.discard(type(None))
+    if not allowed <= {bool, int, float, str}:
+        return  # an option of another kind checks itself
+    ok = isinstance(value, tuple(allowed)) and not (isinstance(value, bool) and bool not in allowed)
+    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        what = " or ".join(text for kind, text in _OPTION_KINDS if kind in allowed)
+        raise SinkError(f"{scheme} sink: option {name} must be {what}, got {value!r}")
+
+
+def install_hint(extra: str) -> str:
+    """How to install one of our extras: ``pip install 'han[mqtt]'`` under the distribution's own name."""
+    from importlib.metadata import PackageNotFoundError, metadata, packages_distributions
+
+    name = "han"
+    for dist in packages_distributions().get("sinks", ()):
+        try:
+            if extra in (metadata(dist).get_all("Provides-Extra") or ()):
+                name = dist
+                break
+        except PackageNotFoundError:
+            continue
+    return f"pip install '{name}[{extra}]'"
 
 
 def split_url(url: str) -> tuple[str, str]:

@@ -61,6 +61,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     try:
         store.reconcile(journal)
+        if st is not None and not any(title == st for title, _ in store.counters):
+            known = sorted({title.hex().upper() for title, _ in store.counters})
+            print(
+                f"han state: no counter stored for meter {st.hex().upper()} in {state_dir} (nothing reset); "
+                + (f"known: {', '.join(known)}" if known else "no meter has a stored counter"),
+                file=sys.stderr,
+            )
+            return 1
         n = store.reset(st)
         # the file now covers the whole journal, so the reset counters are not taken back from it
         store.save(journal.id, journal.last_seq)

@@ -1,11 +1,13 @@
-"""``han run`` as a separate process: kill -9 and restart, SIGTERM, ``han status``, the systemd unit, ``han demo``."""
+"""``han run`` as a separate process: kill -9 and restart, SIGTERM, ``han status``, exit statuses, ``han demo``.
+
+The systemd unit has its own tests (test_systemd_unit.py).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -182,17 +184,88 @@ def test_config_errors_are_one_line(tmp_path):
     assert out.returncode == 2 and "no such file" in out.stderr
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
-def test_systemd_unit_verifies(tmp_path):
-    unit = (ROOT / "samples" / "han.service").read_text()
-    han = shutil.which("han") or str(ROOT / ".venv" / "bin" / "han")
-    if not os.path.exists(han):
-        pytest.skip("no han executable to point ExecStart at")
-    path = tmp_path / "han.service"
-    path.write_text(unit.replace("/opt/han/bin/han", han))
-    out = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True)
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[serial]\nport = "/dev/ttyUSB0"\nbaud = "fast"\n', "[serial] baud must be a whole number, got 'fast'"),
+        ('[serial]\nport = "/dev/ttyUSB0"\nretry_min = "x"\n', "[serial] retry_min must be a number, got 'x'"),
+        ("[serial]\nport = 5\n", "[serial] port must be a text in quotes"),
+        ('[serial]\nport = "/dev/ttyUSB0"\nbaud = -1\n', "[serial] baud must be at least 1"),
+        ('bogus = 1\n[serial]\nport = "/dev/ttyUSB0"\n', "unknown setting 'bogus'"),
+        ('[serial]\nport = "/dev/ttyUSB0"\nbogus = 1\n', "unknown setting [serial] 'bogus'"),
+        ('[serial]\nport = "/dev/ttyUSB0"\n[decode]\nbogus = 1\n', "unknown setting [decode] 'bogus'"),
+        ('[serial]\nport = "/dev/ttyUSB0"\n[daemon]\nbogus = 1\n', "unknown setting [daemon] 'bogus'"),
+        ('[serial]\nport = "/dev/ttyUSB0"\n[keys]\nbogus = 1\n', "unknown setting [keys] 'bogus'"),
+        ('[serial]\nport = "/dev/ttyUSB0"\n[[sink]]\nurl = 5\n', 'each [[sink]] needs url = "SCHEME:TARGET"'),
+        (
+            '[serial]\nport = "/dev/ttyUSB0"\n[[sink]]\nurl = "jsonl:/tmp/p.jsonl"\nbogus = 1\n',
+            "sink jsonl:/tmp/p.jsonl: jsonl sink: unknown option 'bogus'; it takes fsync",
+        ),
+        (
+            '[serial]\nport = "/dev/ttyUSB0"\n[[sink]]\nurl = "jsonl:/tmp/p.jsonl"\nfsync = "yes"\n',
+            "sink jsonl:/tmp/p.jsonl: jsonl sink: option fsync must be true or false, got 'yes'",
+        ),
+        ('[serial]\nport = "/dev/ttyUSB0"\n[[sink]]\nurl = "http://x"\n', "unknown sink 'http'"),
+        ('[serial]\nport = "/dev/ttyUSB0"\n[[sink]]\nurl = "mqtt://h:port"\n', "mqtt sink: the port must be a number"),
+        ('[serial]\nport = "/dev/ttyUSB0"\n[[sink]]\nurl = "influx://h?x=1"\n', "influx sink: unknown parameter 'x'"),
+    ],
+)
+def test_a_wrong_setting_is_exit_2_and_one_line_and_nothing_starts(tmp_path, text, message):
+    conf = tmp_path / "han.toml"
+    conf.write_text(text)
+    state = tmp_path / "state"
+    cmd = HAN + ["run", "--config", str(conf), "--state-dir", str(state)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=ROOT, timeout=30)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+    assert not state.exists()  # nothing started: no state directory, no journal, no lock
+
+
+def test_a_sink_without_its_extra_is_a_configuration_error(tmp_path):
+    """aiomqtt cannot be imported (as without han[mqtt]): exit 2 at start, not an endless retry."""
+    state = tmp_path / "state"
+    blocked = "import sys; sys.modules['aiomqtt'] = None; from han.cli import main; sys.exit(main(sys.argv[1:]))"
+    cmd = [sys.executable, "-c", blocked, "run", "--port", "/dev/ttyUSB0", "--state-dir", str(state)]
+    out = subprocess.run(cmd + ["--sink", "mqtt://127.0.0.1:1883"], capture_output=True, text=True, env=env(), timeout=30)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("han run: sink mqtt://127.0.0.1:1883: ")
+    assert "needs aiomqtt" in out.stderr and "pip install '" in out.stderr and "[mqtt]'" in out.stderr
+    assert not state.exists()
+
+
+def test_replay_with_undelivered_pushes_exits_75(tmp_path):
+    sim = simulator(seed=14)
+    capture = tmp_path / "capture.hex"
+    capture.write_text("\n".join(f.hex() for f in sim.frames(START, 10, 3)) + "\n")
+    later = tmp_path / "later"  # the directory of a file sink does not exist yet: that sink fails
+    state = str(tmp_path / "state")
+    cmd = HAN + ["run", "--replay", str(capture), "--state-dir", state, "-q"]
+    cmd += ["--sink", f"jsonl:{later / 'p.jsonl'}", "--sink", f"jsonl:{tmp_path / 'ok.jsonl'}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=ROOT, timeout=60)
+    assert out.returncode == 75, out.stderr
+    lines = [x for x in out.stderr.splitlines() if "not delivered" in x]
+    assert len(lines) == 1 and f"jsonl:{later / 'p.jsonl'}: 3 push(es) not delivered" in lines[0], out.stderr
+    assert jsonl_counters(str(tmp_path / "ok.jsonl")) == Counter(range(1000, 1003))
+    later.mkdir()  # the sink works again: the next run delivers the journal's backlog (the frames are replays now)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stderr.strip() == "", out.stderr
+    assert jsonl_counters(str(later / "p.jsonl")) == Counter(range(1000, 1003))
+    assert jsonl_counters(str(tmp_path / "ok.jsonl")) == Counter(range(1000, 1003))
+
+
+def test_reset_counter_of_an_unknown_meter_exits_1(tmp_path):
+    sim = simulator(seed=15)
+    capture = tmp_path / "capture.hex"
+    capture.write_text(sim.frame(START).hex())
+    state = str(tmp_path / "state")
+    run = subprocess.run(HAN + ["run", "--replay", str(capture), "--state-dir", state, "-q"], env=env(), cwd=ROOT)
+    assert run.returncode == 0
+    reset = HAN + ["state", "--state-dir", state, "reset-counter", "--system-title"]
+    out = subprocess.run(reset + ["4B414D4500000099"], capture_output=True, text=True, env=env(), cwd=ROOT)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
+    assert "no counter stored for meter 4B414D4500000099" in out.stderr and sim.system_title.hex().upper() in out.stderr
+    out = subprocess.run(reset + [sim.system_title.hex()], capture_output=True, text=True, env=env(), cwd=ROOT)
+    assert out.returncode == 0 and "reset 1 counter(s)" in out.stderr
 
 
 def test_demo_quick_start(tmp_path):

@@ -223,7 +223,7 @@ def test_watchdog_warns_when_the_meter_goes_quiet(tmp_path, pty, caplog):
 
     with caplog.at_level("WARNING", logger="han"):
         status = asyncio.run(main())
-    assert "and no bytes: the meter is quiet" in caplog.text
+    assert "no bytes since start: the meter is quiet" in caplog.text
     assert status["outcomes"]["accepted"] >= 1 and "replayed" not in status["outcomes"]
     assert status["last_push"]["meter"] == "4B414D4501DF5E76"
 
@@ -278,3 +278,75 @@ def test_positions_a_sink_holds_are_never_given_again(tmp_path, pty, caplog):
     assert sqlite_counters(str(tmp_path / "han.db")) == Counter(ics)
     assert jsonl_counters(str(tmp_path / "pushes.jsonl")) == Counter(ics)
     assert "holds position 5 but the journal ends at 3" in caplog.text
+
+
+def _good_then(fault: str):
+    """Three good pushes, then what the meter's line carries in the ``fault`` case (None: nothing more)."""
+    from decoders.security import Keys
+
+    sim = simulator(seed=31)
+    good = [sim.frame(START + timedelta(seconds=10 * i)) for i in range(3)]
+    if fault == "noise":
+        faults = Faults(noise=1.0, seed=5)
+        return good, lambda: faults.apply(b"")[0]
+    if fault == "checksums":
+        faults = Faults(corrupt=1.0, seed=6)
+        return good, lambda: faults.apply(sim.frame(START + timedelta(seconds=10 * sim.pushes)))[0]
+    if fault == "wrong key":
+        other = simulator(seed=31, counter_start=5000, keys=Keys(ek=bytes(range(16)), ak=bytes(range(16, 32))))
+        return good, lambda: other.frame(START + timedelta(seconds=10 * other.pushes))
+    return good, None
+
+
+@pytest.mark.parametrize(
+    "fault, says",
+    [
+        ("silence", "no bytes for "),
+        ("unplug", "port lost ("),
+        ("noise", "bytes but no valid push"),
+        ("checksums", "HDLC frames found, but their checksums fail: wrong baud rate or parity (now 2400 8N1; "),
+        ("wrong key", "HDLC frames with valid checksums, but decryption fails: a wrong key"),
+    ],
+)
+def test_watchdog_names_the_fault(tmp_path, pty, caplog, fault, says):
+    """3 good pushes, then one fault: the watchdog's first line names that fault and no other."""
+    good, bad = _good_then(fault)
+    cfg = config(tmp_path, pty.link, push_interval=0.3)
+
+    async def main():
+        d, task = await start(cfg)
+        for f in good:
+            await pty.write(f)
+        await wait_until(lambda: accepted(d) == 3, "3 good pushes")
+        if fault == "unplug":
+            pty.unplug()
+        while "watchdog" not in {r.name.split(".")[-1] for r in caplog.records if r.levelname == "WARNING"}:
+            if bad is not None:
+                await pty.write(bad())
+                await asyncio.sleep(0.25)  # longer than the idle flush: each burst is judged on its own
+            else:
+                await asyncio.sleep(0.05)
+            assert not task.done()
+        window = dict(d.ingest.outcomes.counts)
+        if fault == "unplug":
+            pty.plug()
+        assert await stop(d, task) == 0
+        return window
+
+    with caplog.at_level("WARNING", logger="han"):
+        counts = asyncio.run(main())
+    first = next(r.getMessage() for r in caplog.records if r.name == "han.watchdog")
+    assert first.startswith("no push for "), first
+    assert says in first, first
+    others = {"no bytes for ", "port lost (", "bytes but no valid push"} - {says}
+    if fault in ("noise", "checksums", "wrong key"):
+        others = {"no bytes for ", "port lost ("}
+    assert not any(o in first for o in others), first
+    assert counts["accepted"] == 3
+    if fault == "noise":
+        assert "HDLC frame" in first and "wrong baud rate or parity" in first
+        assert "decryption" not in first
+    if fault == "checksums":
+        assert "[bad_checksum " in first and counts["bad_checksum"] >= 1
+    if fault == "wrong key":
+        assert "[tag_mismatch " in first and counts["tag_mismatch"] >= 1

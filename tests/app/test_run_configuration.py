@@ -222,3 +222,63 @@ def test_key_files_and_credentials_must_be_private_and_never_shown(tmp_path):
     os.chmod(creds / "han-key", 0o644)
     with pytest.raises(ConfigError, match="han-key holds keys but is readable by others"):
         load_keys(environ={"CREDENTIALS_DIRECTORY": str(creds)}, credentials=True)
+
+
+def test_the_file_is_checked_even_where_a_flag_wins(tmp_path):
+    """A wrong value in the file is a mistake although the command line overrides it."""
+    conf = private(tmp_path / "han.toml", '[serial]\nport = "/dev/x"\nbaud = "fast"\n')
+    with pytest.raises(ConfigError, match=r"\[serial\] baud must be a whole number, got 'fast'$"):
+        build_run_config(args(config=conf, baud=9600), environ={})
+    conf = private(tmp_path / "top.toml", 'state_dir = 5\n[serial]\nport = "/dev/x"\n')
+    with pytest.raises(ConfigError, match="state_dir must be a directory name"):
+        build_run_config(args(config=conf, state_dir="/tmp/st"), environ={})
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[decode]\ncountry = "XX"\n', r"han.toml: \[decode\] country 'XX' is not an ISO 3166"),
+        ('[decode]\nprofile = "nope"\n', r"han.toml: \[decode\] profile: unknown profile 'nope'"),
+        ('[decode]\nct_ratio = "0/5"\n', r"han.toml: \[decode\] ct_ratio '0/5': expected a positive ratio"),
+        ('[decode]\nsystem_title = "ABCD"\n', r"han.toml: \[decode\] system_title must be 8 bytes"),
+        ('[sinks.a]\nurl = "jsonl:/tmp/a.jsonl"\nenabled = "no"\n', r"\[sinks.a\] enabled must be true or false"),
+        ("[daemon]\nstatus_interval = 0\n", r"\[daemon\] status_interval must be at least 0.01"),
+        ("[daemon]\nsink_retry_max = 0\n", r"\[daemon\] sink_retry_max must be at least 0.01"),
+    ],
+)
+def test_values_are_named_by_their_place_in_the_file(tmp_path, text, message):
+    conf = private(tmp_path / "han.toml", '[serial]\nport = "/dev/x"\n' + text)
+    with pytest.raises(ConfigError, match=message) as err:
+        build_run_config(args(config=conf), environ={})
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_flags_are_named_by_their_flag():
+    with pytest.raises(ConfigError, match="^--country 'XX' is not"):
+        build_run_config(args(port="/dev/x", country="XX"), environ={})
+    with pytest.raises(ConfigError, match="^--status-interval must be at least 0.01$"):
+        build_run_config(args(port="/dev/x", status_interval=0.0), environ={})
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"fsync": "yes"}, "jsonl sink: option fsync must be true or false, got 'yes'"),
+        ({"fsynk": True}, "jsonl sink: unknown option 'fsynk'; it takes fsync"),
+    ],
+)
+def test_sink_options_are_checked(options, message):
+    from sinks.base import SinkError, create_sink
+
+    with pytest.raises(SinkError, match=re.escape(message)):
+        create_sink("jsonl:/tmp/never-written.jsonl", **options)
+
+
+def test_sink_option_kinds():
+    from sinks.base import SinkError, create_sink
+
+    with pytest.raises(SinkError, match="option busy_timeout must be a number, got True"):
+        create_sink("sqlite:/tmp/never.db", busy_timeout=True)
+    with pytest.raises(SinkError, match="option qos must be a whole number, got 'x'"):
+        create_sink("mqtt://127.0.0.1", qos="x")
+    assert create_sink("sqlite:/tmp/never.db", busy_timeout=2).target == "/tmp/never.db"  # an int is a number
