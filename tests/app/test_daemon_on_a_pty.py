@@ -282,7 +282,7 @@ def test_positions_a_sink_holds_are_never_given_again(tmp_path, pty, caplog):
 
 def _good_then(fault: str):
     """Three good pushes, then what the meter's line carries in the ``fault`` case (None: nothing more)."""
-    from decoders.security import Keys
+    from decoders.ciphering.security import Keys
 
     sim = simulator(seed=31)
     good = [sim.frame(START + timedelta(seconds=10 * i)) for i in range(3)]

@@ -196,8 +196,15 @@ def test_status_follows_the_port_unplugged_quiet_and_back(tmp_path, pty, mosquit
         await status(b"online", "online when pushes return")
         # the port stays open, the meter falls silent: quiet for three push intervals
         await status(b"offline", "offline when the port is quiet")
-        await pty.write(frame())
+
+        async def meter_resumes() -> None:  # pushes again, one every half second (a silent port is reopened
+            while True:                     # meanwhile, and a push that lands during the reopen is lost)
+                await pty.write(frame())
+                await asyncio.sleep(0.5)
+
+        resumed = asyncio.create_task(meter_resumes())
         await status(b"online", "online again")
+        resumed.cancel()
         assert await stop(d, task) == 0
         await status(b"offline", "offline at a clean stop (and the last will)")
         await sub.close()
@@ -205,7 +212,8 @@ def test_status_follows_the_port_unplugged_quiet_and_back(tmp_path, pty, mosquit
     asyncio.run(main())
     assert [s for s, _ in seen] == [b"online", b"offline", b"online", b"offline", b"online", b"offline"]
     assert seen[1][1] != "connected", "the loss made it offline"
-    assert seen[3][1] == "connected", "the quiet port made it offline"
+    # the quiet port made it offline, not a loss: it is open, or being reopened by the watchdog (a silent port)
+    assert seen[3][1] in ("connected", "waiting"), "the quiet port made it offline"
 
 
 # -- sans-IO: the plan ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The watchdog's line for each fault (han.watchdog, sans-IO); the pty tests in test_daemon_pty.py drive it for real."""
+"""The watchdog's line for each fault (han.watchdog, sans-IO); the pty tests in app/test_daemon_on_a_pty.py drive it for real."""
 
 from __future__ import annotations
 
