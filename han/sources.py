@@ -162,6 +162,10 @@ class SerialSource:
         self.state, self.since = "stopped", time.time()
 
 
+class SettingRefused(ConnectionError):
+    """The port opened but its driver refused the serial setting (a USB adapter without that parity, ...)."""
+
+
 async def open_serial(settings: SerialSettings, protocol_factory: Callable[[], asyncio.Protocol]):
     """Open ``settings.port`` with pyserial-asyncio: (transport, protocol), or ConnectionError in one line.
 
@@ -185,7 +189,7 @@ async def open_serial(settings: SerialSettings, protocol_factory: Callable[[], a
         return await serial_asyncio.create_serial_connection(loop, protocol_factory, port, **kwargs)
     except termios.error as exc:  # not an OSError: the driver refused a setting
         text = exc.args[1] if len(exc.args) > 1 else str(exc)
-        raise ConnectionError(f"the port refuses {s.describe()}: {text}") from None
+        raise SettingRefused(f"the port refuses {s.describe()}: {text}") from None
     except (serial.SerialException, OSError, ValueError) as exc:
         raise ConnectionError(_reason(exc)) from None
 
