@@ -242,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
         outcomes = asyncio.run(probe(port, settings, seconds, make_decoder, on_event))
     except ConnectionError as exc:
         print("", file=out)
-        print(f"han probe: {port}: {exc}{_open_hint(str(exc))}", file=sys.stderr)
+        print(f"han probe: {port}: {_open_error(str(exc))}", file=sys.stderr)
         return 1
     lines, data = report(use, outcomes, country=args.country, keys_given=keys_given, seconds=seconds)
     for line in lines:
@@ -254,12 +254,13 @@ def run(args: argparse.Namespace) -> int:
     return 0 if found is not None and found.verdict == "decoded" else 1
 
 
-def _open_hint(message: str) -> str:
+def _open_error(message: str) -> str:
+    """A failed open in a few words, with what to do."""
     text = message.lower()
     if "permission denied" in text:
-        return " (add yourself to group dialout: sudo usermod -aG dialout $USER, then log in again)"
+        return "permission denied (add yourself to group dialout: sudo usermod -aG dialout $USER, then log in again)"
     if "no such file" in text:
-        return " ('han ports' lists the ports)"
+        return "no such port ('han ports' lists the ports)"
     if "lock" in text or "busy" in text:
-        return " (another program has the port open: han run, ModemManager, a terminal?)"
-    return ""
+        return "in use by another program (han run, ModemManager, a terminal?)"
+    return message
