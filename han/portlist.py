@@ -97,6 +97,18 @@ def describe(device: str) -> PortInfo | None:
     return None
 
 
+def open_error(message: str) -> str:
+    """Why a port did not open, in a few words, with what to do (for the one-shot commands)."""
+    text = message.lower()
+    if "permission denied" in text:
+        return "permission denied (add yourself to group dialout: sudo usermod -aG dialout $USER, then log in again)"
+    if "no such file" in text:
+        return "no such port ('han ports' lists the ports)"
+    if "lock" in text or "busy" in text:
+        return "in use by another program (han run, ModemManager, a terminal?)"
+    return message
+
+
 def _links_in(directory: str) -> dict[str, list[str]]:
     """target device -> the symlinks in ``directory`` that name it."""
     out: dict[str, list[str]] = {}

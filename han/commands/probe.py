@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import decode_options
     from ..keysource import load_keys
     from ..pipeline import PushDecoder
-    from ..portlist import describe, stable_name
+    from ..portlist import describe, open_error, stable_name
 
     if args.seconds <= 0:
         raise UsageError("--seconds must be more than 0")
@@ -242,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
         outcomes = asyncio.run(probe(port, settings, seconds, make_decoder, on_event))
     except ConnectionError as exc:
         print("", file=out)
-        print(f"han probe: {port}: {_open_error(str(exc))}", file=sys.stderr)
+        print(f"han probe: {port}: {open_error(str(exc))}", file=sys.stderr)
         return 1
     lines, data = report(use, outcomes, country=args.country, keys_given=keys_given, seconds=seconds)
     for line in lines:
@@ -252,15 +252,3 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     found = next((o for o in outcomes if o.found), None)
     return 0 if found is not None and found.verdict == "decoded" else 1
-
-
-def _open_error(message: str) -> str:
-    """A failed open in a few words, with what to do."""
-    text = message.lower()
-    if "permission denied" in text:
-        return "permission denied (add yourself to group dialout: sudo usermod -aG dialout $USER, then log in again)"
-    if "no such file" in text:
-        return "no such port ('han ports' lists the ports)"
-    if "lock" in text or "busy" in text:
-        return "in use by another program (han run, ModemManager, a terminal?)"
-    return message
