@@ -17,6 +17,8 @@ from . import __version__
 #: name -> (module, one-line help).  Add a command by adding a row.
 COMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("han.commands.decode", "decode hex dumps or captures of pushed frames"),
+    "ports": ("han.commands.ports", "list the serial ports and their USB adapters, to find the meter's"),
+    "probe": ("han.commands.probe", "find a meter's serial settings, list and security on a port, and the han run line"),
     "run": ("han.commands.run", "log every push from a serial port (the daemon) to SQLite and other sinks"),
     "status": ("han.commands.status", "show what the daemon is doing (from its state directory)"),
     "state": ("han.commands.state", "look after the daemon's state: invocation counters"),

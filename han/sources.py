@@ -100,23 +100,7 @@ class SerialSource:
             self._transport.close()
 
     async def _open(self) -> tuple[asyncio.Transport, _Protocol]:
-        import serial  # pyserial
-        import serial_asyncio
-
-        s = self.settings
-        kwargs = dict(
-            baudrate=s.baudrate,
-            bytesize=s.bytesize,
-            parity=s.parity,
-            stopbits=s.stopbits,
-        )
-        if "://" not in (s.port or ""):
-            kwargs["exclusive"] = True  # a second reader on the same port would steal bytes
-        loop = asyncio.get_running_loop()
-        try:
-            return await serial_asyncio.create_serial_connection(loop, lambda: _Protocol(self), s.port, **kwargs)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise ConnectionError(_reason(exc)) from None
+        return await open_serial(self.settings, lambda: _Protocol(self))
 
     async def run(self, stop: asyncio.Event) -> None:
         delay = self.retry_min
@@ -176,6 +160,49 @@ class SerialSource:
                     pass
                 self._break()
         self.state, self.since = "stopped", time.time()
+
+
+class SettingRefused(ConnectionError):
+    """The port opened but its driver refused the serial setting (a USB adapter without that parity, ...)."""
+
+
+async def open_serial(settings: SerialSettings, protocol_factory: Callable[[], asyncio.Protocol]):
+    """Open ``settings.port`` with pyserial-asyncio: (transport, protocol), or ConnectionError in one line.
+
+    A pseudo terminal (``han simulate --pty``, a socat bridge) carries bytes, not bits: Linux keeps
+    its baud rate and stop bits but only 8 data bits without parity, and refuses (EINVAL) a change
+    to parity or data bits alone.  A pty is therefore opened 8N1 at the baud rate asked for.
+    """
+    import serial  # pyserial
+    import serial_asyncio
+    import termios
+
+    s = settings
+    port = s.port or ""
+    kwargs = dict(baudrate=s.baudrate, bytesize=s.bytesize, parity=s.parity, stopbits=s.stopbits)
+    if "://" not in port:
+        kwargs["exclusive"] = True  # a second reader on the same port would steal bytes
+        if is_pty(port):
+            kwargs.update(bytesize=8, parity="N")
+    loop = asyncio.get_running_loop()
+    try:
+        return await serial_asyncio.create_serial_connection(loop, protocol_factory, port, **kwargs)
+    except termios.error as exc:  # not an OSError: the driver refused a setting
+        text = exc.args[1] if len(exc.args) > 1 else str(exc)
+        raise SettingRefused(f"the port refuses {s.describe()}: {text}") from None
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise ConnectionError(_reason(exc)) from None
+
+
+def is_pty(path: str) -> bool:
+    """``path`` (or the device a link names) is the slave side of a pseudo terminal (Unix98 majors 136-143)."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and 136 <= os.major(st.st_rdev) <= 143
 
 
 def _reason(exc: BaseException) -> str:

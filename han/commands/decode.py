@@ -17,6 +17,8 @@ EPILOG = """examples:
   han decode capture.bin --country SE --summary
   han decode "68 FA FA 68 53 FF 00 01 67 DB 08 ..." --key ... --explain
   cat capture.bin | han decode - --format jsonl
+  han decode --port /dev/ttyUSB0 --preset mbus          live from the meter's port, until Ctrl-C
+  han decode --port /dev/ttyUSB0 --count 3 --format jsonl
 keys may also come from the environment: HAN_KEY, HAN_AUTH_KEY
 'han profiles' lists the meter profiles"""
 
@@ -33,6 +35,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="hex text, a file of hex text (labelled lines such as 'RX: 7E A1 ...' too) or binary capture,"
         " or - for standard input, decoded as it arrives (default: stdin)",
     )
+    port = p.add_argument_group("live from a serial port (instead of INPUT)")
+    port.add_argument("--port", metavar="DEVICE", help="decode live from this port: /dev/ttyUSB0 ('han ports', 'han probe')")
+    for name in ("preset", "baud", "parity", "bytesize", "stopbits"):
+        _serial_option(port, name)
+    port.add_argument("--count", type=int, metavar="N", help="stop after N pushes")
+    port.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds")
     p.add_argument("--key", metavar="HEX", help="encryption key (GUEK, Kamstrup 'gpk60'); env HAN_KEY")
     p.add_argument("--auth-key", metavar="HEX", help="authentication key (GAK, Kamstrup 'gpk61'); env HAN_AUTH_KEY")
     p.add_argument("--format", "-f", choices=FORMATS, default="table", help="output format (default: table)")
@@ -102,6 +110,38 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _serial_option(group, name: str) -> None:
+    """A serial option as ``han run`` has it: flag, help, type and choices from the settings table."""
+    from ..settings import BY_NAME, help_text
+
+    setting = BY_NAME[name]
+    kw: dict = {"dest": name, "help": help_text(setting), "metavar": setting.metavar}
+    if setting.kind == "int":
+        kw["type"] = int
+    elif setting.kind == "number":
+        kw["type"] = float
+    elif name == "parity":
+        kw["type"] = str.upper
+    if setting.allowed():
+        kw["choices"] = setting.allowed()
+        kw.pop("metavar")
+    group.add_argument(setting.flag, **kw)
+
+
+def serial_settings(args: argparse.Namespace):
+    """The port's SerialSettings from --port and the serial options, each checked as ``han run`` checks it."""
+    from ..config import SerialSettings
+    from ..settings import BY_NAME, DEFAULTS, PRESETS
+
+    preset = BY_NAME["preset"].check(args.preset or DEFAULTS["preset"], from_flag=True)
+    values = dict(zip(("baud", "parity", "bytesize", "stopbits"), PRESETS[preset]))
+    for name in values:
+        given = getattr(args, name)
+        if given is not None:
+            values[name] = BY_NAME[name].check(given, from_flag=True)
+    return SerialSettings(args.port, values["baud"], values["parity"], values["bytesize"], float(values["stopbits"]))
+
+
 def _keys(args: argparse.Namespace):
     from ..keysource import load_keys
 
@@ -128,6 +168,13 @@ def _writer(fmt: str, out, explain: bool = False):
     from ..formats.table import TableWriter
 
     return TableWriter(out)
+
+
+#: (flag, dest) of the options that only make sense with --port
+_PORT_ONLY = (
+    ("--preset", "preset"), ("--baud", "baud"), ("--parity", "parity"), ("--bytesize", "bytesize"),
+    ("--stopbits", "stopbits"), ("--count", "count"), ("--seconds", "seconds"),
+)  # fmt: skip
 
 
 def decode_options(args: argparse.Namespace) -> InterpretOptions:
@@ -180,6 +227,30 @@ def run(args: argparse.Namespace) -> int:
     options = decode_options(args)
     if args.explain and args.format != "table":
         raise UsageError("--explain is a view of its own: leave out --format")
+    live = [flag for flag, name in _PORT_ONLY if getattr(args, name) is not None]
+    if args.port:
+        if args.inputs:
+            raise UsageError("give INPUT or --port, not both")
+        if (args.count is not None and args.count < 1) or (args.seconds is not None and args.seconds <= 0):
+            raise UsageError("--count and --seconds must be more than 0")
+        from .decodeport import decode_port
+
+        settings = serial_settings(args)
+
+        def make_decoder():
+            return PushDecoder(
+                keys,
+                transport=args.transport,
+                system_title=system_title,
+                allow_unauthenticated=args.allow_unauthenticated,
+                allow_unverified=args.unverified,
+                keep_layers=args.explain,
+                options=options,
+            )
+
+        return decode_port(args, settings, make_decoder, _writer(args.format, sys.stdout, args.explain))
+    if live:
+        raise UsageError(f"{live[0]} is for --port (a live serial port)")
     inputs = args.inputs or ["-"]
     if inputs == ["-"] and sys.stdin.isatty():
         raise UsageError("no input: give hex text, a file, or pipe data to standard input")
