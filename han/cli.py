@@ -12,8 +12,6 @@ import importlib
 import os
 import sys
 
-from . import __version__
-
 #: name -> (module, one-line help).  Add a command by adding a row.
 COMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("han.commands.decode", "decode hex dumps or captures of pushed frames"),
@@ -34,13 +32,26 @@ class UsageError(Exception):
     """A problem with the command line (exit status 2); a configuration's is han.settings.ConfigError (also 2)."""
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: reads the installed metadata only when asked (start-up stays cheap)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:  # noqa: A002
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        from .version import version_line
+
+        print(version_line())
+        parser.exit()
+
+
 def _build_parser(command: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="han",
         description="DLMS/COSEM HAN push-data decoder and logger.",
         epilog="Run 'han COMMAND --help' for the options of a command.",
     )
-    parser.add_argument("--version", action="version", version=f"han {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="print the distribution's name and version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".")

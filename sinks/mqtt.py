@@ -46,7 +46,7 @@ was delivered too.  What remains: a broker that loses its retained messages
 (killed without persistence) falls back to the local checkpoint, and a push
 after it may be published twice.
 The password may come from ``HAN_MQTT_PASSWORD`` or the systemd credential
-``han-mqtt-password``; it is never logged.  Needs ``pip install han[mqtt]`` (aiomqtt).
+``han-mqtt-password``; it is never logged.  Needs ``pip install 'han-logger[mqtt]'`` (aiomqtt).
 
 The message building is sans-IO (:class:`MqttPlan`); :class:`MqttSink` is a thin
 asyncio shell on the daemon's own event loop.  It uses aiomqtt through its
@@ -345,7 +345,7 @@ def _version() -> str:
     try:
         from importlib.metadata import version
 
-        return version("han")
+        return version("han-logger")
     except Exception:  # noqa: BLE001
         return ""
 
@@ -434,7 +434,7 @@ class MqttSink(Sink):
         try:
             import aiomqtt
         except ImportError:
-            raise SinkError("mqtt sink: needs aiomqtt: pip install 'han[mqtt]'") from None
+            raise SinkError("mqtt sink: needs aiomqtt: pip install 'han-logger[mqtt]'") from None
         await self._connect(aiomqtt)
         self.plan.connected()
         seq = ckpt.seq
