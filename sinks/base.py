@@ -234,10 +234,10 @@ def _check_option(scheme: str, name: str, value: Any, hint: Any) -> None:
 
 
 def install_hint(extra: str) -> str:
-    """How to install one of our extras: ``pip install 'han[mqtt]'`` under the distribution's own name."""
+    """How to install one of our extras: ``pip install 'han-logger[mqtt]'``, under the installed distribution's name."""
     from importlib.metadata import PackageNotFoundError, metadata, packages_distributions
 
-    name = "han"
+    name = "han-logger"
     for dist in packages_distributions().get("sinks", ()):
         try:
             if extra in (metadata(dist).get_all("Provides-Extra") or ()):
