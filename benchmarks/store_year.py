@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta, timezone
 from decoders.security import Keys
 from han.pipeline import PushDecoder
 from han.simulator import KamstrupSimulator
-from han.store import retention
+from sinks.store import retention
 from sinks.base import Checkpoint, Entry
 from sinks.sqlite import SqliteSink
 

@@ -31,7 +31,7 @@ names and units are stored once per list layout::
     latest    VIEW: the newest reading per meter and OBIS code, from all the meter's lists
     han_position  the journal position this database holds (exactly-once delivery)
 
-    meters, hours, minutes, days, months: the hour accounting (:mod:`han.store.schema`)
+    meters, hours, minutes, days, months: the hour accounting (:mod:`sinks.store.schema`)
 
 Exactly once: the rows of a batch, the hour accounting they cause and the
 journal position go into one transaction; pushes are also unique by (meter,
@@ -56,10 +56,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from han.store import retention
-from han.store.accounting import Meter, reading_of
-from han.store.schema import DERIVED
-from han.store.writer import load_meter, save
+from .store import retention
+from .store.accounting import Meter, reading_of
+from .store.schema import DERIVED
+from .store.writer import load_meter, save
 
 from .base import Checkpoint, Entry, SinkError, iso_utc, push_key, time_utc
 from .threaded import ThreadedSink
@@ -305,13 +305,13 @@ class SqliteSink(ThreadedSink):
 
 
 def open_store(db: sqlite3.Connection) -> None:
-    """Create or upgrade the schema (a version-2 database is converted: see :mod:`han.store.migrate`)."""
+    """Create or upgrade the schema (a version-2 database is converted: see :mod:`sinks.store.migrate`)."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     old_readings = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'readings'").fetchone()
     db.executescript(SCHEMA)
     db.executescript(DERIVED)
     if old_readings:
-        from han.store.migrate import migrate_v2
+        from .store.migrate import migrate_v2
 
         migrate_v2(db)
     if version != SCHEMA_VERSION or old_readings:

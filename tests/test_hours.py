@@ -21,10 +21,10 @@ from decoders.security import Keys
 from han.commands.report import rows_for, table
 from han.pipeline import PushDecoder
 from han.simulator import KamstrupSimulator
-from han.store.accounting import Meter, Reading
-from han.store.localtime import zone
-from han.store.schema import DERIVED
-from han.store.writer import save
+from sinks.store.accounting import Meter, Reading
+from sinks.store.localtime import zone
+from sinks.store.schema import DERIVED
+from sinks.store.writer import save
 from sinks.base import Checkpoint, Entry, create_sink
 
 OSLO = "Europe/Oslo"

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from decoders.security import Keys
 from han.pipeline import PushDecoder
 from han.simulator import KamstrupSimulator
-from han.store import retention
+from sinks.store import retention
 from sinks.base import Checkpoint, Entry, create_sink, iso_utc, push_key, time_utc
 from sinks.sqlite import SqliteSink
 

@@ -110,7 +110,7 @@ def _w(w: float | None) -> float | None:
 def run(args: argparse.Namespace) -> int:
     from ..store import extend
     from ..store.hours import meter_zone, meters
-    from ..store.localtime import local
+    from sinks.store.localtime import local
 
     path = _db_path(args)
     if not os.path.isfile(path):

@@ -31,8 +31,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 
-from .localtime import UTC, hour_grid, local, local_midnight, offset, zone
-from .schema import EVENT_NAMES, INEXACT
+from sinks.store.localtime import UTC, hour_grid, local, local_midnight, offset, zone
+from sinks.store.schema import EVENT_NAMES, INEXACT
 
 MEASURED, ESTIMATED, MISSING = "measured", "estimated", "missing"
 

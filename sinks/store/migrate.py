@@ -91,6 +91,12 @@ def rebuild_hours(db: sqlite3.Connection, tz_of: dict[str, str | None] | None = 
         known = dict(db.execute("SELECT meter, timezone FROM meters"))
         if tz_of:
             known.update(tz_of)
+        # a converted version-2 store has no meters table rows: the zone of the meter's profile
+        from obis.profiles import profile_by_name, timezone_name
+
+        for meter, profile in db.execute("SELECT meter, max(profile) FROM pushes GROUP BY meter").fetchall():
+            if not known.get(meter) and profile:
+                known[meter] = timezone_name(None, profile_by_name(profile))
         db.execute("DELETE FROM hours")
         db.execute("DELETE FROM minutes")
         db.execute("DELETE FROM meters")

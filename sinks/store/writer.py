@@ -1,4 +1,4 @@
-"""Write a :class:`~han.store.accounting.Meter`'s deltas into the hours, minutes and meters tables.
+"""Write a :class:`~sinks.store.accounting.Meter`'s deltas into the hours, minutes and meters tables.
 
 Called inside the SQLite sink's write transaction, so the hours move with the
 raw pushes and the journal position (exactly once).
