@@ -125,3 +125,23 @@ def test_a_version_2_database_is_converted(tmp_path):
     assert after == before
     e = [float(p.register("1.1.1.8.0.255").value) for p in (ps[0], ps[-1])]
     assert db.execute("SELECT sum(import_wh) FROM hours").fetchone()[0] == __import__("pytest").approx(e[1] - e[0])
+
+
+def test_a_meter_clock_a_year_ahead_prunes_nothing_recent(tmp_path):
+    path = tmp_path / "han.db"
+    ps = pushes(3 * 24 * 60 + 1, 60)
+    (future,) = pushes(1, 60, start=datetime(2026, 1, 18, tzinfo=UTC))
+    entries = [Entry(i + 1, p.timestamp_utc, p) for i, p in enumerate(ps)]
+    entries.append(Entry(len(ps) + 1, ps[-1].timestamp_utc + timedelta(seconds=60), future))
+
+    async def go():
+        s = create_sink(f"sqlite:{path}", keep_raw_days=None)
+        await s.open(Checkpoint("j", 0))
+        await s.write(entries)
+        await s.close()
+
+    asyncio.run(go())
+    db = sqlite3.connect(path, isolation_level=None)
+    deleted, _ = retention.prune(db, 1.0)
+    assert deleted == 2 * 24 * 60 + 1  # by arrival: up to a day before the last push came (00:01)
+    assert db.execute("SELECT count(*) FROM pushes").fetchone()[0] == 24 * 60 + 1

@@ -1,7 +1,10 @@
 """Retention: raw pushes and minute series older than ``keep_raw_days`` go, in the background.
 
 "Older" is relative to the newest push in the store, not to the machine's clock,
-so a store copied elsewhere or a meter whose clock is off is not emptied.  The
+so a store copied elsewhere is not emptied; and a push goes only when it is that
+much older both by its meter time and by when han received it, so a meter clock
+that jumps ahead (a year, by mistake) or a replayed old capture prunes nothing
+that arrived recently.  The
 hour accounting is written with each push (same transaction), so every push is
 rolled up before it can be pruned; hours, days and months are kept for ever.
 
@@ -24,13 +27,22 @@ CHUNK = 2000  #: rows per delete transaction
 PAUSE = 0.05  #: seconds between chunks
 
 
-def cutoff(db: sqlite3.Connection, keep_days: float) -> datetime | None:
-    """The time before which raw pushes are pruned (None for an empty store)."""
-    row = db.execute("SELECT max(time_utc) FROM pushes").fetchone()
-    if not row or not row[0]:
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _text(t: datetime) -> str:
+    return t.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def cutoff(db: sqlite3.Connection, keep_days: float) -> tuple[datetime, datetime] | None:
+    """(meter time, receive time) before which raw pushes are pruned (None for an empty store)."""
+    newest = db.execute("SELECT max(time_utc) FROM pushes").fetchone()
+    last = db.execute("SELECT received_utc FROM pushes ORDER BY id DESC LIMIT 1").fetchone()
+    if not newest or not newest[0] or not last:
         return None
-    newest = datetime.fromisoformat(row[0].replace("Z", "+00:00"))
-    return newest - timedelta(days=keep_days)
+    keep = timedelta(days=keep_days)
+    return _parse(newest[0]) - keep, _parse(last[0]) - keep
 
 
 def prune(db: sqlite3.Connection, keep_days: float, *, chunk: int = CHUNK, pause: float = 0.0,
@@ -39,16 +51,18 @@ def prune(db: sqlite3.Connection, keep_days: float, *, chunk: int = CHUNK, pause
 
     Returns (pushes deleted, minute rows deleted).  ``db`` must be in autocommit mode.
     """
-    limit = cutoff(db, keep_days)
-    if limit is None:
+    limits = cutoff(db, keep_days)
+    if limits is None:
         return 0, 0
-    text = limit.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    limit, received = limits
+    text, received_text = _text(limit), _text(received)
     minute = int(limit.timestamp() // 60)
     pushes = minutes = 0
     while stop is None or not stop.is_set():
         n = db.execute(
-            "DELETE FROM pushes WHERE id IN (SELECT id FROM pushes WHERE time_utc < ? ORDER BY time_utc LIMIT ?)",
-            (text, chunk),
+            "DELETE FROM pushes WHERE id IN (SELECT id FROM pushes WHERE time_utc < ? AND received_utc < ?"
+            " ORDER BY time_utc LIMIT ?)",
+            (text, received_text, chunk),
         ).rowcount
         pushes += n
         if n < chunk:
