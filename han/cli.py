@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("han.commands.status", "show what the daemon is doing (from its state directory)"),
     "state": ("han.commands.state", "look after the daemon's state: invocation counters"),
     "simulate": ("han.commands.simulate", "a simulated meter writing encrypted pushes to a port, pty, file or stdout"),
+    "report": ("han.commands.report", "energy per local hour, day or month from the store, with quality"),
     "demo": ("han.commands.demo", "the whole logger on a simulated meter, no hardware needed"),
     "diagnose": ("han.commands.diagnose", "explain an association log (AARQ/AARE, HLS, glo-/ded- keys, errors)"),
     "security": ("han.commands.security", "security helpers: GMAC, protect/unprotect APDUs, key wrap"),

@@ -99,10 +99,19 @@ class RunConfig:
     count: int | None = None  #: stop after this many accepted pushes
     #: the meter's name for pushes of this source that never name it (see han.identity)
     meter: str | None = DEFAULTS["meter"]
+    #: days of raw pushes the SQLite store keeps ([store] keep_raw_days; 0 = for ever)
+    keep_raw_days: float = DEFAULTS["keep_raw_days"]
 
     def sink_specs(self) -> tuple[SinkSpec, ...]:
-        """The sinks, or the embedded default: SQLite in the state directory."""
-        return self.sinks or (SinkSpec(f"sqlite:{os.path.join(self.state_dir, 'han.db')}"),)
+        """The sinks, or the embedded default: SQLite in the state directory.
+
+        Every SQLite sink gets ``keep_raw_days`` unless its own table sets it.
+        """
+        specs = self.sinks or (SinkSpec(f"sqlite:{os.path.join(self.state_dir, 'han.db')}"),)
+        return tuple(
+            SinkSpec(s.url, {"keep_raw_days": self.keep_raw_days, **s.options}) if s.url.startswith("sqlite:") else s
+            for s in specs
+        )
 
 
 @dataclass(frozen=True)
@@ -239,6 +248,7 @@ def build_run_config(overrides: Overrides, environ: Mapping[str, str] | None = N
         stop_timeout=float(v["stop_timeout"]),
         count=overrides.count,
         meter=meter_name(v["meter"]),
+        keep_raw_days=float(v["keep_raw_days"]),
     )
 
 

@@ -204,6 +204,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("daemon", "stop_timeout", "number", 20.0, "seconds to deliver the backlog at SIGTERM", minimum=0),
     Setting("daemon", "sink_retry_max", "number", 60.0, "longest wait between retries of a failing sink",
             minimum=0.01),
+    Setting("store", "keep_raw_days", "number", 90.0,
+            "days of raw pushes (and minute power) the SQLite store keeps before its newest push; hours,"
+            " days and months are kept for ever (0 = keep raw pushes for ever)",
+            flag="--keep-raw", metavar="DAYS", minimum=0),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -211,6 +215,6 @@ BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 #: the settings of each TOML table ("" = the top level); [keys] is the key loader's (han.keysource)
 SECTIONS: dict[str, frozenset[str]] = {
-    "": frozenset({"serial", "decode", "keys", "daemon", "sink", "sinks", "state_dir"}),
-    **{sec: frozenset(s.name for s in SETTINGS if s.section == sec) for sec in ("serial", "decode", "daemon")},
+    "": frozenset({"serial", "decode", "keys", "daemon", "sink", "sinks", "state_dir", "store"}),
+    **{sec: frozenset(s.name for s in SETTINGS if s.section == sec) for sec in ("serial", "decode", "daemon", "store")},
 }

@@ -14,13 +14,20 @@ between frames, frames cut short, corrupted bytes) and says which frames
 stayed intact, for tests and ``han simulate --noise/--torn/--corrupt``.
 
 No I/O, no clock: the caller passes the meter time and writes the bytes.
+
+The meter's clock runs in UTC: pass an aware datetime (any zone) and the push
+carries it as the meter renders it, local time in the meter's zone with the
+summer-time bit of that instant.  So walking UTC in steps across the spring
+change goes 01:59:50 -> 03:00:00 (no 02:00 that does not exist), and across
+the autumn change repeats 02:00-02:59, first with the summer-time bit, then
+without.  (A naive datetime is taken as the meter's local wall-clock time.)
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from decoders.xdlms import axdr
 from decoders.xdlms.apdu import build_data_notification
@@ -120,9 +127,12 @@ class KamstrupSimulator:
         self.reactive_import_varh += reactive * seconds / 3600
         return powers, reactive
 
-    def body(self, when: datetime, dst: bool = False, deviation: int | None = None) -> Data:
-        seconds = 10.0 if self.last is None else max(0.0, (when - self.last).total_seconds())
-        self.last = when
+    def body(self, when: datetime, dst: bool = False, deviation: int | None = None, *,
+             utc: datetime | None = None) -> Data:
+        """The push's list for local meter time ``when``; ``utc`` (the same instant) times the energy."""
+        now = utc or when
+        seconds = 10.0 if self.last is None else max(0.0, (now - self.last).total_seconds())
+        self.last = now
         powers, reactive = self._step(seconds)
         clock = cosem_local_time(when, dst=dst, deviation=deviation).raw
         v = [round(x) for x in self.voltage]
@@ -172,15 +182,25 @@ class KamstrupSimulator:
         return axdr.structure(*items)
 
     def apdu(self, when: datetime, *, dst: bool | None = None, deviation: int | None = None) -> bytes:
-        """The plain DataNotification for meter time ``when`` (naive local time).
+        """The plain DataNotification for meter time ``when``.
 
-        ``dst`` defaults to what the meter's time zone says (in the repeated autumn hour: the first,
-        summer-time pass, unless given); ``deviation`` is left unspecified unless given, as a Kamstrup sends it.
+        An aware ``when`` is an instant: it is rendered in the meter's zone with that instant's
+        summer-time bit.  A naive one is local wall-clock time; ``dst`` then defaults to what the
+        zone says (in the repeated autumn hour: the first, summer-time pass).  ``deviation`` is
+        left unspecified unless given, as a Kamstrup sends it.
         """
-        if dst is None:
+        utc = None
+        if when.tzinfo is not None:
+            utc = when.astimezone(timezone.utc)
+            when, zone_dst = render_local(utc, self.timezone)
+            if dst is None:
+                dst = zone_dst
+        elif dst is None:
             dst = _is_dst(when, self.timezone)
+        if utc is None:
+            utc = _to_utc(when, self.timezone, dst)
         stamp = cosem_local_time(when, dst=dst, deviation=deviation)
-        return build_data_notification(self.body(when, dst, deviation), datetime=stamp)
+        return build_data_notification(self.body(when, dst, deviation, utc=utc), datetime=stamp)
 
     def frame(self, when: datetime, *, dst: bool | None = None, deviation: int | None = None) -> bytes:
         """The next push as one HDLC frame; the invocation counter advances."""
@@ -201,11 +221,21 @@ class KamstrupSimulator:
         return frame
 
     def frames(self, start: datetime, step: float, count: int | None = None):
-        """Frames for meter times ``start``, ``start + step`` ... (``count`` of them, or forever)."""
+        """Frames for meter times ``start``, ``start + step`` ... (``count`` of them, or forever).
+
+        The clock advances in UTC (a naive ``start`` is the meter's local time).
+        """
+        t0 = self.utc(start)
         i = 0
         while count is None or i < count:
-            yield self.frame(start + timedelta(seconds=step * i))
+            yield self.frame(t0 + timedelta(seconds=step * i))
             i += 1
+
+    def utc(self, when: datetime) -> datetime:
+        """``when`` as an aware UTC instant (naive = the meter's local time, the first pass when repeated)."""
+        if when.tzinfo is not None:
+            return when.astimezone(timezone.utc)
+        return _to_utc(when, self.timezone, None)
 
 
 def local_now(zone: str = "Europe/Copenhagen") -> datetime:
@@ -217,6 +247,31 @@ def local_now(zone: str = "Europe/Copenhagen") -> datetime:
     except Exception:  # noqa: BLE001 - no time zone data: the machine's local time
         now = datetime.now()
     return now.replace(microsecond=0)
+
+
+def render_local(utc: datetime, zone: str) -> tuple[datetime, bool]:
+    """(naive local wall-clock time, summer-time bit) of the instant ``utc`` in ``zone``."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        local = utc.astimezone(ZoneInfo(zone))
+    except Exception:  # noqa: BLE001 - no time zone data: UTC
+        return utc.astimezone(timezone.utc).replace(tzinfo=None), False
+    return local.replace(tzinfo=None), bool(local.dst())
+
+
+def _to_utc(when: datetime, zone: str, dst: bool | None) -> datetime:
+    """The instant of naive local ``when`` in ``zone`` (in a repeated hour: the pass ``dst`` names)."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo(zone)
+    except Exception:  # noqa: BLE001 - no time zone data: UTC
+        return when.replace(tzinfo=timezone.utc)
+    first = when.replace(tzinfo=tz, fold=0)
+    if dst is not None and bool(first.dst()) != dst:
+        first = when.replace(tzinfo=tz, fold=1)
+    return first.astimezone(timezone.utc)
 
 
 def _is_dst(when: datetime, zone: str) -> bool:

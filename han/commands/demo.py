@@ -39,14 +39,14 @@ async def _demo(cfg, sim, master: int, interval: float, count: int) -> int:
     daemon = Daemon(cfg)
 
     async def meter() -> None:
-        start = local_now(sim.timezone)
+        start_utc = sim.utc(local_now(sim.timezone))  # the meter's clock advances in UTC
         n = 0
         while count == 0 or n < count:
             source = daemon.source
             if source is None or not source.connected.is_set():
                 await asyncio.sleep(0.05)  # write only while the port is open (opening it discards input)
                 continue
-            os.write(master, sim.frame(start + timedelta(seconds=interval * n)))
+            os.write(master, sim.frame(start_utc + timedelta(seconds=interval * n)))
             n += 1
             await asyncio.sleep(interval)
 

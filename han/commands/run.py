@@ -28,7 +28,7 @@ GROUPS = {
         "transport", "system_title", "country", "profile", "profiles", "timezone", "multipliers", "ct_ratio",
         "unverified", "allow_unauthenticated",
     ),
-    "output and state": ("state_dir", "push_interval", "status_interval"),
+    "output and state": ("state_dir", "push_interval", "status_interval", "keep_raw_days"),
 }  # fmt: skip
 
 

@@ -202,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
         start = datetime.fromisoformat(args.start) if args.start else local_now(sim.timezone)
     except ValueError:
         raise UsageError(f"--start {args.start!r} is not an ISO date-time (2026-11-21T12:00:00)") from None
+    start_utc = sim.utc(start)  # the meter's clock advances in UTC
     faults = Faults(noise=args.noise, torn=args.torn, corrupt=args.corrupt, seed=args.seed)
     write, close, hexfmt = _opener(args)
     if generated:
@@ -211,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     began = time.monotonic()
     try:
         while args.count is None or n < args.count:
-            frame = sim.frame(start + timedelta(seconds=step * n))
+            frame = sim.frame(start_utc + timedelta(seconds=step * n))
             data, _ = faults.apply(frame)
             write((data.hex().upper() + "\n").encode() if hexfmt else data)
             n += 1
