@@ -222,6 +222,8 @@ _OPTION_KINDS: tuple[tuple[type, str], ...] = (
 def _check_option(scheme: str, name: str, value: Any, hint: Any) -> None:
     """A sink option against its ``__init__`` annotation (bool, int, float, str, or None of them)."""
     allowed = set(typing.get_args(hint)) if typing.get_origin(hint) in (typing.Union, types.UnionType) else {hint}
+    if value is None and type(None) in allowed:
+        return  # a program's "not set" (TOML has no null)
     allowed.discard(type(None))
     if not allowed <= {bool, int, float, str}:
         return  # an option of another kind checks itself
