@@ -15,7 +15,7 @@ line's start-up) stays cheap.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `import han` stays cheap
 
 __version__ = "0.1.0"
 

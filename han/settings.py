@@ -12,9 +12,12 @@ start-up imports it.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ConfigError(Exception):
@@ -33,22 +36,35 @@ PARITIES = {"N": "none", "E": "even", "O": "odd", "M": "mark", "S": "space"}
 _KINDS = {"text", "int", "number", "bool", "texts", "table", "ratio"}
 
 
-@dataclass(frozen=True)
-class Setting:
-    section: str  #: the TOML table; "" = the command line only
-    name: str  #: the TOML key, and the key of the command line's overrides
+_FIELDS = ("section", "name", "kind", "default", "help", "flag", "metavar", "minimum", "choices", "normalize",
+           "choices_hint")
+
+
+class Setting(namedtuple("_Setting", _FIELDS, defaults=(None, "", None, None, None, (), None, ""))):
+    """One setting: an immutable record (a named tuple, not a dataclass: the command line's start-up imports
+    this module, and dataclasses costs it more than the whole of argparse).
+
+    ``section``: the TOML table ("" = the command line only); ``name``: the TOML key, and the key of the
+    command line's overrides; ``kind``: text, int, number, bool, texts, table or ratio; ``flag``/``metavar``:
+    the ``han run`` option and its value in ``--help``; ``minimum``; ``choices``: the values allowed, or a
+    function that gives them (imported only when a value is checked); ``normalize``: turns a checked value
+    into its stored form (parity "even" -> "E"); ``choices_hint``: the message when ``choices`` do not hold
+    the value (default: "unknown ...; known: ...").
+    """
+
+    __slots__ = ()
+
+    section: str
+    name: str
     kind: str
-    default: Any = None
-    help: str = ""
-    flag: str | None = None  #: the ``han run`` option, if any
-    metavar: str | None = None  #: the option's value in ``--help``
-    minimum: float | None = None
-    #: the values allowed, or a function that gives them (imported only when a value is checked)
-    choices: tuple | Callable[[], tuple] = ()
-    #: turns a checked value into its stored form (e.g. parity "even" -> "E")
-    normalize: Callable[[Any], Any] | None = None
-    #: the message when ``choices`` do not hold the value (default: "unknown ...; known: ...")
-    choices_hint: str = ""
+    default: Any
+    help: str
+    flag: str | None
+    metavar: str | None
+    minimum: float | None
+    choices: tuple | Callable[[], tuple]
+    normalize: Callable[[Any], Any] | None
+    choices_hint: str
 
     def label(self, from_flag: bool) -> str:
         if from_flag and self.flag:
