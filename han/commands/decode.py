@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from ..advice import advise
 from ..cli import UsageError
 
 if TYPE_CHECKING:
@@ -238,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
                         decoded += 1
                         pushes_here += 1
                         continue
+                    advise(item)  # the option that gives a missing key
                     if explain_error is not None:
                         explain_error(item, label)
                     if isinstance(item, NotAFrame):
