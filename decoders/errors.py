@@ -143,7 +143,26 @@ class SecurityError(DecodeError):
 
 
 class KeyMissing(SecurityError):
+    """The frame needs something that was not given; ``key`` names it.
+
+    ``key`` is ``"encryption"``, ``"authentication"``, ``"dedicated"``,
+    ``"broadcast"`` (the key) or ``"system_title"``.  The message says what
+    is missing in words; a command line adds how to give it as a note.
+    ``otherwise`` is what the caller can do instead, said last, after any
+    notes.
+    """
+
     reason = "no_key"
+
+    def __init__(self, message: str, *, key: str | None = None, otherwise: str = "", **context: Any) -> None:
+        super().__init__(message, **context)
+        self.key = key
+        self.otherwise = otherwise
+
+    @property
+    def message(self) -> str:
+        text = super().message
+        return f"{text}; {self.otherwise}" if self.otherwise else text
 
 
 class TagMismatch(SecurityError):

@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "DecodeError": "decoders.errors",
     "NotAFrame": "decoders.errors",
     "SecurityError": "decoders.errors",
+    "KeyMissing": "decoders.errors",
     "TRANSPORTS": "decoders.stream",
 }
 
@@ -59,7 +60,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
-    from decoders.errors import DecodeError, NotAFrame, SecurityError
+    from decoders.errors import DecodeError, KeyMissing, NotAFrame, SecurityError
     from decoders.ciphering.security import Keys
     from decoders.stream import TRANSPORTS
     from obis.code import Obis

@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         from decoders.errors import DecodeError
 
         if isinstance(exc, DecodeError):
-            print(f"han: {exc.one_line()}", file=sys.stderr)
+            from .advice import advise
+
+            print(f"han: {advise(exc).one_line()}", file=sys.stderr)
             return 1
         print(f"han: internal error: {type(exc).__name__}: {exc} (set HAN_DEBUG=1 for details)", file=sys.stderr)
         return 70

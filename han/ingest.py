@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from decoders.errors import DecodeError
 from obis.push import Push
 
+from .advice import advise
 from .burstlog import BurstLog
 from .identity import Release, SourceIdentity, Stamp
 from .journal import Journal, JournalError, Record
@@ -210,7 +211,7 @@ class Ingest:
         consequence = err.consequence  # of a damaged frame counted already
         if not consequence:
             self.outcomes.counts[err.reason] += 1
-        text = err.one_line()
+        text = advise(err).one_line()
         offset = err.offset
         if offset is not None and "offset" not in text:
             text += f" (frame at stream offset {offset})"

@@ -157,10 +157,11 @@ def parse_ciphered(apdu: bytes | memoryview) -> CipheredApdu:
     return CipheredApdu(tag, system_title, sc, ic, body, auth_tag, pos)
 
 
-def _check_key(name: str, key: bytes | None, suite: int, option: str) -> bytes:
+def _check_key(name: str, key: bytes | None, suite: int, which: str) -> bytes:
+    """``key`` when it fits the suite; ``which`` names it for :class:`KeyMissing` (``"encryption"``, ...)."""
     want = SUITE_KEY_LENGTH[suite]
     if key is None:
-        raise KeyMissing(f"this frame needs the {name}; give it with {option}")
+        raise KeyMissing(f"this frame needs the {name}", key=which)
     if len(key) != want:
         raise SecurityError(
             f"the {name} is {len(key)} bytes but security suite {suite} uses {want}-byte keys",
@@ -208,7 +209,8 @@ def unprotect(
     st = ciphered.system_title or system_title
     if not st:
         raise KeyMissing(
-            "the APDU carries no system title and none was configured; the sender's system title is needed for the IV"
+            "the APDU carries no system title and none was configured; the sender's system title is needed for the IV",
+            key="system_title",
         )
     if len(st) != 8:
         raise MalformedSecurityHeader(f"system title must be 8 bytes, got {len(st)}")
@@ -222,27 +224,28 @@ def unprotect(
         return Unprotected(ciphered.body, ciphered, False)
 
     if ciphered.dedicated:
-        ek_name, ek, ek_opt = "dedicated key", keys.dedicated, "--dedicated-key"
+        ek_name, ek, which = "dedicated key", keys.dedicated, "dedicated"
     elif sc.broadcast:
-        ek_name, ek, ek_opt = "broadcast encryption key (GBEK)", keys.broadcast, "--broadcast-key"
+        ek_name, ek, which = "broadcast encryption key (GBEK)", keys.broadcast, "broadcast"
     else:
-        ek_name, ek, ek_opt = "encryption key (GUEK)", keys.ek, "--key"
-    ek = _check_key(ek_name, ek, sc.suite, ek_opt)
+        ek_name, ek, which = "encryption key (GUEK)", keys.ek, "encryption"
+    ek = _check_key(ek_name, ek, sc.suite, which)
     iv = st + ciphered.invocation_counter.to_bytes(4, "big")
     scb = bytes((sc.value,))
 
     if sc.authenticated and keys.ak is None:
         if not allow_unverified:
             raise KeyMissing(
-                f"this frame is authenticated (security control 0x{sc.value:02X}) and needs the authentication key"
-                " (--auth-key); or decrypt it unverified if your grid operator gave you no authentication key"
+                f"this frame is authenticated (security control 0x{sc.value:02X}) and needs the authentication key",
+                key="authentication",
+                otherwise="or decrypt it unverified if your grid operator gave you no authentication key",
             )
         if not sc.encrypted:
             return Unprotected(ciphered.body, ciphered, False)
         return Unprotected(gcm.ctr(ek, iv, ciphered.body), ciphered, False)
 
     if sc.authenticated:
-        ak = _check_key("authentication key", keys.ak, sc.suite, "--auth-key")
+        ak = _check_key("authentication key", keys.ak, sc.suite, "authentication")
         if sc.encrypted:
             plain = gcm.decrypt_verify(ek, iv, scb + ak, ciphered.body, ciphered.auth_tag)
         else:
@@ -298,9 +301,10 @@ def protect(
     scb = bytes((security_control,))
     if sc.encrypted or sc.authenticated:
         ek_key = keys.dedicated if dedicated else (keys.broadcast if sc.broadcast else keys.ek)
-        ek = _check_key("encryption key", ek_key, sc.suite, "--key")
+        which = "dedicated" if dedicated else ("broadcast" if sc.broadcast else "encryption")
+        ek = _check_key("encryption key", ek_key, sc.suite, which)
     if sc.authenticated:
-        ak = _check_key("authentication key", keys.ak, sc.suite, "--auth-key")
+        ak = _check_key("authentication key", keys.ak, sc.suite, "authentication")
         if sc.encrypted:
             body, mac = gcm.encrypt(ek, iv, scb + ak, apdu)
         else:

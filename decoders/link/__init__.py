@@ -1,1 +1,1 @@
-"""Link layer: HDLC, M-Bus and raw-APDU framers, GBT block reassembly, CRCs, noise accounting."""
+"""Link layer: HDLC, M-Bus and raw-APDU framers, GBT block reassembly, CRCs, the receive buffer they share (noise accounting)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .crc import crc16_x25, fcs_bytes
-from .noise import NoiseRun
+from .receivebuffer import ReceiveBuffer
 from ..xdlms.tags import MESSAGE_TAGS, PUSH_TAGS
 from ..errors import BrokenMessage, ChecksumError, DecodeError, FramingError, TruncatedFrame
 
@@ -88,23 +88,21 @@ class HdlcFramer:
     count, a frame with a bad checksum as :class:`ChecksumError`, a frame cut
     short by the start of the next one as :class:`TruncatedFrame`.
 
-    Buffer policy: the buffer holds at most the current candidate frame
-    (<= 2049 bytes) plus the unprocessed part of the last ``feed``; consumed
-    bytes are deleted once per ``feed``, so the work is O(n) in the input.
+    Buffer policy (a :class:`~decoders.link.receivebuffer.ReceiveBuffer`):
+    it holds at most the current candidate frame (<= 2049 bytes) plus the
+    unprocessed part of the last ``feed``, so the work is O(n) in the input.
     After a bad frame the search restarts one byte after its opening flag,
     so a good frame that started inside the bad one's claimed length is not
     lost.
     """
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._base = 0  # stream offset of _buf[0]
-        self._noise = NoiseRun("HDLC frame", "noise, a partial frame, or not HDLC data")
-        self._absorb = False  # skipped bytes belong to the last reported bad frame
+        # after a bad frame, the bytes skipped up to the next good frame are its own (absorbed, not noise)
+        self._rb = ReceiveBuffer("HDLC frame", "noise, a partial frame, or not HDLC data", MAX_FRAME)
 
     # -- public API -------------------------------------------------------
     def feed(self, data: bytes | bytearray | memoryview) -> list[HdlcFrame | FramingError]:
-        self._buf += data
+        self._rb.append(data)
         out: list[HdlcFrame | FramingError] = []
         self._scan(out, final=False)
         return out
@@ -113,30 +111,15 @@ class HdlcFramer:
         """End of input: report a pending partial frame and trailing noise."""
         out: list[HdlcFrame | FramingError] = []
         self._scan(out, final=True)
-        self._report_noise(out)
-        self._base += len(self._buf)
-        self._buf.clear()
-        self._absorb = False
+        self._rb.end(out)
         return out
 
     @property
     def buffered(self) -> int:
         """Bytes currently held (for tests of the buffer bound)."""
-        return len(self._buf)
+        return len(self._rb)
 
     # -- internals --------------------------------------------------------
-    def _skip(self, pos: int, n: int) -> None:
-        if self._absorb:
-            return
-        self._noise.add(self._base + pos, n)
-
-    def _report_noise(self, out: list) -> None:
-        self._noise.report(out)
-
-    def _error(self, out: list, err: FramingError, pos: int) -> None:
-        self._report_noise(out)
-        out.append(err.at(self._base + pos))
-        self._absorb = True
 
     @staticmethod
     def _header(buf: bytes | bytearray, p: int, end: int):
@@ -212,7 +195,7 @@ class HdlcFramer:
             src=bytes(buf[p + 3 + dlen : p + 3 + dlen + slen]),
             control=buf[p + 3 + dlen + slen],
             info=bytes(buf[info_start : stop - 2 if fcs else stop]),
-            offset=self._base + p,
+            offset=self._rb.base + p,
             raw=bytes(buf[p:stop]),
             fcs_ok=False,
         )
@@ -223,23 +206,26 @@ class HdlcFramer:
         return crc16_x25(buf[p + 1 : e - 2]) == (buf[e - 2] | (buf[e - 1] << 8))
 
     def _scan(self, out: list, final: bool) -> None:
-        buf = self._buf
+        rb = self._rb
+        buf = rb.data
+        base = rb.base
+        skip = rb.skip
         end = len(buf)
-        p = 0
+        p = rb.start
         while p < end:
             q = buf.find(FLAG, p)
             if q == -1:
-                self._skip(p, end - p)
+                skip(p, end - p)
                 p = end
                 break
             if q > p:
-                self._skip(p, q - p)
+                skip(p, q - p)
                 p = q
             h = self._header(buf, p, end)
             if h is None:  # need more bytes for the header
                 if final:
                     if end - p > 1:  # a lone trailing flag is not noise
-                        self._skip(p + 1, end - p - 1)
+                        skip(p + 1, end - p - 1)
                     p = end
                 break
             if h is False:
@@ -249,15 +235,12 @@ class HdlcFramer:
                 continue
             length, dlen, slen, hcs_ok = h
             if not hcs_ok:
-                self._error(
-                    out,
-                    ChecksumError(
-                        f"header checksum (HCS) wrong in the frame at offset {self._base + p}"
-                        " (a corrupted byte: noise on the line, a bad cable, or wrong serial settings such as parity)"
-                    ),
-                    p,
+                bad = ChecksumError(
+                    f"header checksum (HCS) wrong in the frame at offset {base + p}"
+                    " (a corrupted byte: noise on the line, a bad cable, or wrong serial settings such as parity)"
                 )
-                out[-1].raw = bytes(buf[p : min(end, p + 1 + length)])
+                rb.reject(out, bad.at(base + p))
+                bad.raw = bytes(buf[p : min(end, p + 1 + length)])
                 p += 1
                 continue
             stop = p + 1 + length  # index just past the FCS
@@ -265,12 +248,12 @@ class HdlcFramer:
                 inner = self._inner_frame(buf, p, end)
                 if inner != -1 or final:
                     cut = TruncatedFrame(
-                        f"frame at offset {self._base + p} is truncated: its length field says {length} bytes"
+                        f"frame at offset {base + p} is truncated: its length field says {length} bytes"
                         f" but only {end - p - 1} arrived"
                         + (" before the next frame started" if inner != -1 else "")
                     )
                     cut.header = self._unverified(buf, p, inner if inner != -1 else end, dlen, slen)
-                    self._error(out, cut, p)
+                    rb.reject(out, cut.at(base + p))
                     p = inner if inner != -1 else p + 1
                     continue
                 break  # wait for the rest of the frame
@@ -278,14 +261,14 @@ class HdlcFramer:
                 inner = self._inner_frame(buf, p, stop, complete=False)
                 if inner != -1:
                     err: FramingError = TruncatedFrame(
-                        f"frame at offset {self._base + p} is truncated: the next frame starts at offset"
-                        f" {self._base + inner}, before the {length} bytes its length field announced"
+                        f"frame at offset {base + p} is truncated: the next frame starts at offset"
+                        f" {base + inner}, before the {length} bytes its length field announced"
                     )
                     err.header = self._unverified(buf, p, inner, dlen, slen)
                     nxt = inner
                 else:
                     err = ChecksumError(
-                        f"frame checksum (FCS) wrong in the {length}-byte frame at offset {self._base + p}"
+                        f"frame checksum (FCS) wrong in the {length}-byte frame at offset {base + p}"
                         " (a corrupted byte: noise on the line, a bad cable, or wrong serial settings such as parity)"
                     )
                     nxt = p + 1
@@ -293,12 +276,11 @@ class HdlcFramer:
                     if length > 3 + dlen + slen + 2:  # the HCS vouched for the addresses and the S bit
                         err.header = err.frame
                 err.raw = bytes(buf[p:stop])
-                self._error(out, err, p)
+                rb.reject(out, err.at(base + p))
                 p = nxt
                 continue
             # a good frame
-            self._report_noise(out)
-            self._absorb = False
+            rb.settle(out)
             hlen = 3 + dlen + slen
             info_start = p + 1 + hlen + 2 if length > hlen + 2 else p + 1 + hlen
             out.append(
@@ -308,14 +290,13 @@ class HdlcFramer:
                     src=bytes(buf[p + 3 + dlen : p + 3 + dlen + slen]),
                     control=buf[p + 3 + dlen + slen],
                     info=bytes(buf[info_start : stop - 2]),
-                    offset=self._base + p,
+                    offset=base + p,
                     raw=bytes(buf[p:stop]),
                 )
             )
             # The closing flag may be the next frame's opening flag: continue at it.
             p = stop
-        del buf[:p]
-        self._base += p
+        rb.consume(p)
 
 
 def probe(buf: bytes | bytearray, p: int, final: bool = False) -> str:

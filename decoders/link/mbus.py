@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .noise import NoiseRun
+from .receivebuffer import ReceiveBuffer
 from ..errors import BrokenMessage, ChecksumError, FramingError, TruncatedFrame
 
 START = 0x68
@@ -137,20 +137,18 @@ class MbusFramer:
     whose checksum or stop byte is wrong (at ``L`` and at ``L + 256``) as
     :class:`ChecksumError`, with the bad frame attached as ``err.frame``.
 
-    Buffer policy: at most one candidate frame (<= 517 bytes) plus the
-    unprocessed rest of the last ``feed``; consumed bytes are deleted once
-    per ``feed``.  After a bad frame the search restarts one byte after its
+    Buffer policy (a :class:`~decoders.link.receivebuffer.ReceiveBuffer`):
+    at most one candidate frame (<= 517 bytes) plus the unprocessed rest of
+    the last ``feed``.  After a bad frame the search restarts one byte after its
     start, so a good frame inside the bad one's claimed length is not lost.
     """
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._base = 0
-        self._noise = NoiseRun("M-Bus frame", "noise, a partial frame, or not M-Bus data")
-        self._absorb = 0  # bytes of the last bad frame still to be skipped silently
+        # after a bad frame, the bytes it claimed are skipped silently (its error covers them)
+        self._rb = ReceiveBuffer("M-Bus frame", "noise, a partial frame, or not M-Bus data", MAX_FRAME)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[MbusFrame | FramingError]:
-        self._buf += data
+        self._rb.append(data)
         out: list[MbusFrame | FramingError] = []
         self._scan(out, final=False)
         return out
@@ -158,30 +156,14 @@ class MbusFramer:
     def flush(self) -> list[MbusFrame | FramingError]:
         out: list[MbusFrame | FramingError] = []
         self._scan(out, final=True)
-        self._report_noise(out)
-        self._base += len(self._buf)
-        self._buf.clear()
-        self._absorb = 0
+        self._rb.end(out)
         return out
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
+        return len(self._rb)
 
     # -- internals --------------------------------------------------------
-    def _skip(self, pos: int, n: int) -> None:
-        if self._absorb:
-            take = min(n, self._absorb)
-            self._absorb -= take
-            n -= take
-            pos += take
-            if not n:
-                return
-        self._noise.add(self._base + pos, n)
-
-    def _report_noise(self, out: list) -> None:
-        self._noise.report(out)
-
     def _frame(self, buf: bytearray, p: int, length: int, ok: bool = True) -> MbusFrame:
         end = p + length + 6
         return MbusFrame(
@@ -191,61 +173,60 @@ class MbusFramer:
             l_field=buf[p + 1],
             length=length,
             data=bytes(buf[p + 7 : p + 4 + length]),
-            offset=self._base + p,
+            offset=self._rb.base + p,
             raw=bytes(buf[p:end]),
             checksum=buf[p + 4 + length] if end <= len(buf) else 0,
             ok=ok,
         )
 
     def _scan(self, out: list, final: bool) -> None:
-        buf = self._buf
+        rb = self._rb
+        buf = rb.data
+        base = rb.base
+        skip = rb.skip
         end = len(buf)
-        p = 0
+        p = rb.start
         while p < end:
             q = buf.find(START, p)
             if q == -1:
-                self._skip(p, end - p)
+                skip(p, end - p)
                 p = end
                 break
             if q > p:
-                self._skip(p, q - p)
+                skip(p, q - p)
                 p = q
             state = probe(buf, p, final)
             if state == "more":
                 break
             if state == "no":
-                self._skip(p, 1)
+                skip(p, 1)
                 p += 1
                 continue
             length = buf[p + 1]
             if state == "frame":
                 if _check(buf, p, length) != 1:
                     length += 256
-                self._report_noise(out)
-                self._absorb = 0
+                rb.settle(out)
                 out.append(self._frame(buf, p, length))
                 p += length + 6
                 continue
             # bad: a header, but neither length checks out
-            self._report_noise(out)
             avail = end - p - 6
             if avail < length:
                 err: FramingError = TruncatedFrame(
-                    f"M-Bus frame at offset {self._base + p} is truncated: its L-field says {length} bytes"
+                    f"M-Bus frame at offset {base + p} is truncated: its L-field says {length} bytes"
                     f" but only {max(avail, 0)} arrived"
                 )
             else:
                 err = ChecksumError(
-                    f"M-Bus checksum or stop byte wrong in the {length}-byte frame at offset {self._base + p}"
+                    f"M-Bus checksum or stop byte wrong in the {length}-byte frame at offset {base + p}"
                     " (a corrupted byte: noise on the line, a bad cable, or wrong serial settings such as parity)"
                 )
                 err.frame = self._frame(buf, p, length, ok=False)
-            err.at(self._base + p).raw = bytes(buf[p : min(end, p + length + 6)])
-            out.append(err)
-            self._absorb = min(length + 5, end - p - 1)
+            err.at(base + p).raw = bytes(buf[p : min(end, p + length + 6)])
+            rb.reject(out, err, absorb=min(length + 5, end - p - 1))
             p += 1
-        del buf[:p]
-        self._base += p
+        rb.consume(p)
 
 
 #: senders whose partial messages are kept at once

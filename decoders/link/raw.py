@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..xdlms import axdr
-from .noise import NoiseRun
+from .receivebuffer import ReceiveBuffer
 from ..errors import AxdrError, FramingError, TruncatedFrame
 from ..ciphering.control import SecurityControl
 from ..lengths import read_length
@@ -124,18 +124,17 @@ class RawFramer:
     """Sans-IO splitter of a stream of bare APDUs (``DB``/``DC`` ciphered, ``0F`` plain).
 
     Bytes before, between or after the APDUs are reported once per run as
-    :class:`NotAFrame`.  Buffer policy: at most one candidate APDU (bounded by
-    :data:`MAX_APDU`) plus the unprocessed rest of the last ``feed``.
+    :class:`NotAFrame`.  Buffer policy (a
+    :class:`~decoders.link.receivebuffer.ReceiveBuffer`): at most one candidate
+    APDU (bounded by :data:`MAX_APDU`) plus the unprocessed rest of the last ``feed``.
     """
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._base = 0
-        self._noise = NoiseRun("APDU", "noise, a partial APDU, or not DLMS data")
+        self._rb = ReceiveBuffer("APDU", "noise, a partial APDU, or not DLMS data", MAX_APDU)
         self._seen = False
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[RawApdu | FramingError]:
-        self._buf += data
+        self._rb.append(data)
         out: list[RawApdu | FramingError] = []
         self._scan(out, final=False)
         return out
@@ -143,25 +142,19 @@ class RawFramer:
     def flush(self) -> list[RawApdu | FramingError]:
         out: list[RawApdu | FramingError] = []
         self._scan(out, final=True)
-        self._report_noise(out)
-        self._base += len(self._buf)
-        self._buf.clear()
+        self._rb.end(out)
         return out
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
-
-    def _skip(self, pos: int, n: int) -> None:
-        self._noise.add(self._base + pos, n)
-
-    def _report_noise(self, out: list) -> None:
-        self._noise.report(out)
+        return len(self._rb)
 
     def _scan(self, out: list, final: bool) -> None:
-        buf = self._buf
+        rb = self._rb
+        buf = rb.data
+        base = rb.base
         end = len(buf)
-        p = 0
+        p = rb.start
         while p < end:
             tag = buf[p]
             if tag in CIPHERED:
@@ -172,36 +165,34 @@ class RawFramer:
                 r = "no"
             if r == "more":
                 break
-            if final and r in ("no", "short") and p == 0 and self._base == 0 and not self._seen and (
+            if final and r in ("no", "short") and base + p == 0 and not self._seen and (
                 tag in CIPHERED or tag == DATA_NOTIFICATION
             ):
                 # a single pasted APDU that does not delimit cleanly: hand it over whole, so that
                 # the APDU layer names what is wrong with it (length, left-over bytes, A-XDR)
-                out.append(RawApdu(bytes(buf), self._base))
+                out.append(RawApdu(bytes(buf[p:end]), base + p))
                 p = end
                 break
             if r == "short":
                 # a plausible ciphered header whose body never arrived: say so rather than "noise"
                 err = TruncatedFrame(
-                    f"ciphered APDU at offset {self._base + p} is truncated: its length field says more bytes"
+                    f"ciphered APDU at offset {base + p} is truncated: its length field says more bytes"
                     f" than the {end - p} that arrived",
-                    offset=self._base + p,
+                    offset=base + p,
                     raw=bytes(buf[p:end]),
                 )
-                self._report_noise(out)
-                out.append(err)
+                rb.reject(out, err, absorb=0)
                 p = end
                 break
             if r == "no":
-                self._skip(p, 1)
+                rb.skip(p, 1)
                 p += 1
                 continue
-            self._report_noise(out)
+            rb.settle(out)
             self._seen = True
-            out.append(RawApdu(bytes(buf[p:r]), self._base + p))
+            out.append(RawApdu(bytes(buf[p:r]), base + p))
             p = r  # type: ignore[assignment]
-        del buf[:p]
-        self._base += p
+        rb.consume(p)
 
 
 __all__ = ["RawApdu", "RawFramer", "end_of", "probe", "MAX_APDU"]

@@ -6,6 +6,7 @@ import argparse
 import sys
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 
+from ..advice import advise
 from ..cli import UsageError
 
 if TYPE_CHECKING:
@@ -309,6 +310,7 @@ def run(args: argparse.Namespace) -> int:
                         decoded += 1
                         pushes_here += 1
                         continue
+                    advise(item)  # the option that gives a missing key
                     if explain_error is not None:
                         explain_error(item, label)
                     if isinstance(item, NotAFrame):

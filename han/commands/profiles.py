@@ -7,6 +7,7 @@ import os
 import sys
 import textwrap
 
+from ..advice import advise
 from ..cli import UsageError
 
 EPILOG = """A profile is chosen by list id, manufacturer (system title), --country and the list's shape;
@@ -155,7 +156,7 @@ def _template(args: argparse.Namespace) -> int:
         for item in items:
             if isinstance(item, DecodeError):
                 if not isinstance(item, NotAFrame):
-                    failures.append(item)
+                    failures.append(advise(item))
             elif item.notification is not None:
                 c = item.ciphered
                 builder.add(item.notification, c.system_title[:3].decode("ascii", "replace") if c and c.system_title else None)

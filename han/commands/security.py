@@ -20,8 +20,10 @@ from decoders.ciphering import keywrap
 from decoders.xdlms.tags import apdu_name, ciphered_tag, key_family
 from decoders.ciphering.control import SecurityControl
 from decoders.ciphering.security import Keys, parse_ciphered, protect, unprotect
+from decoders.errors import KeyMissing
 
 from .. import keyargs
+from ..advice import advise
 from ..keysource import load_keys
 from ..cli import UsageError
 
@@ -164,13 +166,16 @@ def _protect(args: argparse.Namespace) -> bytes:
 
 def _unprotect(args: argparse.Namespace) -> bytes:
     ciphered = parse_ciphered(keyargs.hex_bytes(args.apdu, "APDU"))
-    result = unprotect(
-        ciphered,
-        _all_keys(args),
-        system_title=keyargs.system_title(args.system_title),
-        allow_unauthenticated=True,
-        allow_unverified=args.no_auth_check,
-    )
+    try:
+        result = unprotect(
+            ciphered,
+            _all_keys(args),
+            system_title=keyargs.system_title(args.system_title),
+            allow_unauthenticated=True,
+            allow_unverified=args.no_auth_check,
+        )
+    except KeyMissing as exc:
+        raise advise(exc) from None
     if not result.verified:
         print(
             "han security: note: no authentication tag was checked (not authenticated or --no-auth-check)",

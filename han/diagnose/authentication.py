@@ -14,6 +14,7 @@ from decoders.xdlms.tags import apdu_name, key_family
 from decoders.errors import DecodeError, SecurityError
 from decoders.ciphering.security import CipheredApdu
 
+from ..advice import advise
 from . import protection
 from .machine import Event, State
 from .records import Failure, FailureKind, Kind, Pass3, PduDraft
@@ -175,7 +176,7 @@ def _verify_f(
         try:
             expected = _expected_f(w, challenge, own_st, peer_st, own_challenge)
         except SecurityError as exc:
-            pdu.add("", f"{who} not verified: {exc.message}")
+            pdu.add("", f"{who} not verified: {advise(exc).message}")
             return None
         if expected is None:
             pdu.add("", f"{who} not verified: give --hls-secret")

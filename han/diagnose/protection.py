@@ -13,6 +13,7 @@ from decoders.xdlms.tags import apdu_name, key_family, plain_tag
 from decoders.errors import SecurityError
 from decoders.ciphering.security import CipheredApdu, Keys, unprotect
 
+from ..advice import advise
 from . import authentication
 from .machine import Event, State
 from .reading import GENERAL_GLO_DED, describe_title
@@ -117,7 +118,7 @@ def ciphered_body(w: Walk, pdu: PduDraft, c: CipheredApdu, side: str | None) -> 
     try:
         result = unprotect(c, w.keys, system_title=st, allow_unauthenticated=True, allow_unverified=True)
     except SecurityError as exc:
-        w.find(pdu, Kind.DECRYPT_FAILED, f"PDU #{pdu.number} does not open with the given keys: {exc.message}")
+        w.find(pdu, Kind.DECRYPT_FAILED, f"PDU #{pdu.number} does not open with the given keys: {advise(exc).message}")
         if family == "dedicated" and given.ek:
             _try_other_key(w, pdu, c, st)
         return None

@@ -192,3 +192,74 @@ def test_gcm_engine_matches_public_api():
         c = AES.new(key, AES.MODE_GCM, nonce=iv, mac_len=12)
         c.update(aad)
         assert gcm.encrypt(key, iv, aad, pt) == c.encrypt_and_digest(pt)
+
+
+# -- library messages name no option of the command line; the CLI adds it (han/advice.py) ---------------
+def _missing(wire: bytes, keys: Keys, **kw) -> KeyMissing:
+    with pytest.raises(KeyMissing) as info:
+        unprotect(parse_ciphered(wire), keys, **kw)
+    return info.value
+
+
+def test_key_missing_names_the_key_in_words():
+    glo = protect(APDU, keys=Keys(ek=EK, ak=AK), system_title=ST, invocation_counter=1)
+    ded = protect(APDU, keys=Keys(ek=EK, ak=AK, dedicated=EK), system_title=ST, invocation_counter=1, tag=0xDC)
+    bc = protect(APDU, keys=Keys(ek=EK, ak=AK, broadcast=EK), system_title=ST, invocation_counter=1, security_control=0x70)
+    cases = {
+        "encryption": _missing(glo, Keys()),
+        "authentication": _missing(glo, Keys(ek=EK)),
+        "dedicated": _missing(ded, Keys(ek=EK, ak=AK)),
+        "broadcast": _missing(bc, Keys(ek=EK, ak=AK)),
+    }
+    words = {"encryption": "encryption key (GUEK)", "authentication": "authentication key",
+             "dedicated": "dedicated key", "broadcast": "broadcast encryption key (GBEK)"}  # fmt: skip
+    for key, err in cases.items():
+        assert err.key == key and err.reason == "no_key"
+        assert "--" not in err.message and words[key] in err.message, err.message
+    assert cases["authentication"].message.endswith(
+        "needs the authentication key; or decrypt it unverified if your grid operator gave you no authentication key"
+    )
+    assert cases["encryption"].message == "this frame needs the encryption key (GUEK)"
+    c = parse_ciphered(protect(APDU, keys=Keys(ek=EK, ak=AK), system_title=ST, invocation_counter=5, tag=0xC8))
+    with pytest.raises(KeyMissing) as info:
+        unprotect(c, Keys(ek=EK, ak=AK))
+    assert info.value.key == "system_title"
+
+
+def test_the_cli_adds_the_option_as_before():
+    """advise() gives the text the library used to write itself, byte for byte, once however often it is called."""
+    from han.advice import advise
+
+    glo = protect(APDU, keys=Keys(ek=EK, ak=AK), system_title=ST, invocation_counter=1)
+    err = advise(advise(_missing(glo, Keys())))
+    assert err.one_line() == "security: this frame needs the encryption key (GUEK); give it with --key"
+    err = advise(_missing(glo, Keys(ek=EK)))
+    assert err.message == (
+        "this frame is authenticated (security control 0x30) and needs the authentication key (--auth-key);"
+        " or decrypt it unverified if your grid operator gave you no authentication key"
+    )
+    ded = protect(APDU, keys=Keys(ek=EK, ak=AK, dedicated=EK), system_title=ST, invocation_counter=1, tag=0xDC)
+    assert str(advise(_missing(ded, Keys(ek=EK, ak=AK)))) == "this frame needs the dedicated key; give it with --dedicated-key"
+
+
+def test_decoders_name_no_command_line_option():
+    """No message of the decoders names an option such as --key (docstrings and comments may mention commands)."""
+    import ast
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "decoders"
+    found = []
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        docs = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+                if re.search(r"(^|[\s(])--[a-z]", node.value):
+                    found.append(f"{path.relative_to(root)}:{node.lineno}: {node.value!r}")
+    assert not found, found

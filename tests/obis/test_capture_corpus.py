@@ -18,9 +18,10 @@ import pytest
 
 from conftest import load_vectors
 from decoders.link import gbt, hdlc, mbus
-from decoders.errors import ChecksumError, DecodeError, TagMismatch
+from decoders.errors import ChecksumError, DecodeError, KeyMissing, TagMismatch
 from decoders.ciphering.security import Keys
 from decoders.stream import StreamDecoder
+from han.advice import advise
 from han.pipeline import PushDecoder, to_push
 from obis.interpret import InterpretOptions, Interpreter
 from obis.push import Push
@@ -82,7 +83,8 @@ def test_vector_decodes_to_its_expected_values(vector):
 @pytest.mark.parametrize("vector", NO_KEY, ids=ids)
 def test_vector_without_its_key_asks_for_it(vector):
     (err,) = decode(vector)
-    assert isinstance(err, DecodeError) and err.reason == "no_key" and "--key" in err.message
+    assert isinstance(err, KeyMissing) and err.reason == "no_key" and err.key == "encryption"
+    assert "encryption key" in err.message and "--key" in advise(err).message  # the CLI names the option
     assert security_mismatches(err.partial.ciphered, vector) == []
     assert link_mismatches(err.partial, vector) == []
 
