@@ -248,7 +248,7 @@ def test_decoders_name_no_command_line_option():
     import re
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent / "decoders"
+    root = Path(__file__).resolve().parents[2] / "decoders"  # the package, not tests/decoders
     found = []
     for path in root.rglob("*.py"):
         tree = ast.parse(path.read_text())
