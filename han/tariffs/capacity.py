@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from ..store.extend import ExtensionError, ReportContext
@@ -117,12 +117,51 @@ def quarters(db: sqlite3.Connection, meter: str, t0: int, t1: int) -> dict[int, 
     return {q: sum(v) / len(v) for q, v in out.items()}
 
 
-def peak_quarter(rule: Rule, qs: dict[int, float], tz: tzinfo, current_q: int | None = None) -> Figure:
-    """The ``peak-quarter`` figure from quarter means (W); headroom for the quarter ``current_q``."""
-    if not qs:
+#: the meter's own maximum demand register (P1 / DLMS 1-0:1.6.0): the month's highest quarter-hour mean
+DEMAND_OBIS = "1.0.1.6.0.255"
+_UNIT = {"kW": 1.0, "W": 0.001}
+
+
+def register_peak(db: sqlite3.Connection, meter: str, t0: int, t1: int) -> tuple[int, float] | None:
+    """(push time, kW) of the highest 1-0:1.6.0 value the meter sent in [t0, t1), or None.
+
+    The register restarts each month; pushes in the month's first quarter hour may still show the
+    month before's, so they are left out.
+    """
+    from sinks.base import iso_utc
+
+    try:
+        spots = db.execute("SELECT layout, idx, unit FROM layout_registers WHERE obis = ?", (DEMAND_OBIS,)).fetchall()
+    except sqlite3.OperationalError:  # a store without raw pushes
+        return None
+    lo = iso_utc(datetime.fromtimestamp(t0 + 900, timezone.utc))
+    hi = iso_utc(datetime.fromtimestamp(t1, timezone.utc))
+    best: tuple[int, float] | None = None
+    for layout, idx, unit in spots:
+        scale = _UNIT.get(unit or "kW")
+        if scale is None:
+            continue
+        for value, when in db.execute(
+            "SELECT json_extract(vals, ?), time_utc FROM pushes WHERE meter = ? AND layout = ?"
+            " AND time_utc >= ? AND time_utc < ? ORDER BY time_utc", (f"$[{idx}]", meter, layout, lo, hi)
+        ):
+            if isinstance(value, (int, float)) and (best is None or value * scale > best[1]):
+                t = int(datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp())
+                best = (t, value * scale)
+    return best
+
+
+def peak_quarter(rule: Rule, qs: dict[int, float], tz: tzinfo, current_q: int | None = None,
+                 register: tuple[int, float] | None = None) -> Figure:
+    """The ``peak-quarter`` figure from quarter means (W) or the meter's register; headroom for ``current_q``."""
+    if not qs and register is None:
         return Figure(None, ())
+    if not qs:
+        qs = {0: 0.0}
     q, w = max(qs.items(), key=lambda kv: (kv[1], -kv[0]))
     kw = w / 1000
+    if register is not None:  # the meter's own figure; the peak is the quarter that ended before it rose
+        q, kw = register[0] - register[0] % 900 - 900, register[1]
     value = max(kw, rule.floor_kw)
     peak = Peak(datetime.fromtimestamp(q, tz), kw * 0.25, kw)
     headroom = None
@@ -168,7 +207,9 @@ def figure_for_month(db: sqlite3.Connection, meter: str, rule: Rule, month: date
         qs = quarters(db, meter, t0, t1)
         nm = _newest_minute(db, meter)
         cur_q = nm * 60 - (nm * 60) % 900 if nm is not None and t0 <= nm * 60 < t1 else None
-        f = peak_quarter(rule, qs, tz, cur_q)
+        reg = register_peak(db, meter, t0, t1)
+        f = peak_quarter(rule, qs, tz, cur_q, reg)
+        out["from"] = "register 1-0:1.6.0" if reg is not None else "minute series"
     out["value_kw"] = None if f.value_kw is None else round(f.value_kw, 4)
     out["hours"] = [{"start": p.start.isoformat(), "import_kwh": round(p.kwh, 4)} for p in f.peaks]
     out["headroom_kwh"] = f.headroom_kwh
@@ -181,7 +222,8 @@ def figure_for_month(db: sqlite3.Connection, meter: str, rule: Rule, month: date
             for _ in range(rule.mean_months - 1):
                 m = (m - timedelta(days=1)).replace(day=1)
                 ms, me = _month_bounds(m)
-                prev = peak_quarter(rule, quarters(db, meter, _midnight(ms, tz), _midnight(me, tz)), tz)
+                a, b = _midnight(ms, tz), _midnight(me, tz)
+                prev = peak_quarter(rule, quarters(db, meter, a, b), tz, None, register_peak(db, meter, a, b))
                 if prev.value_kw is not None:
                     vals.append(prev.value_kw)
             out["billed_kw"] = round(sum(vals) / len(vals), 4) if vals else None

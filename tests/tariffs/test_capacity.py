@@ -178,3 +178,41 @@ def test_han_report_capacity_json_and_table(tmp_path):
     out = subprocess.run(cmd[:-1] + ["mine", "--format", "json"], capture_output=True, text=True, cwd=ROOT,
                          check=True).stdout
     assert json.loads(out)[0]["capacity"]["value_kw"] == 9.0
+
+
+def test_belgium_uses_the_meters_own_1_6_0_register(tmp_path):
+    """A meter that sends 1-0:1.6.0 (the month's peak quarter, kW) through the real SQLite sink."""
+    import asyncio
+    from datetime import datetime, timedelta, timezone
+
+    from obis.code import Obis
+    from obis.push import Push, Register
+    from sinks.base import Checkpoint, Entry, create_sink
+
+    path = tmp_path / "han.db"
+    t0 = datetime(2025, 2, 10, 17, 0, 5, tzinfo=timezone.utc)  # 18:00:05 in Brussels
+    # the register rises to 4.1 kW at 18:15 (the quarter 18:00-18:15 was the peak), then stays
+    values = [3.0, 4.1, 4.1, 4.1]
+
+    def push(i: int, kw: float) -> Push:
+        r = Register(Obis.parse("1.0.1.6.0.255"), None, kw, "kW", int(kw * 1000), "double_long_unsigned", -3, 0)
+        return Push(registers=(r,), list_id="P1", profile=None, meter_time=None, invoke_id_and_priority=0,
+                    security=None, meter_id="M1", timestamp_utc=t0 + timedelta(minutes=15 * i))
+
+    async def write():
+        s = create_sink(f"sqlite:{path}", keep_raw_days=0)
+        await s.open(Checkpoint("j", 0))
+        await s.write([Entry(i + 1, p.timestamp_utc, p) for i, p in enumerate(push(i, v) for i, v in enumerate(values))])
+        await s.close()
+
+    asyncio.run(write())
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    (meter,) = [m for (m,) in db.execute("SELECT DISTINCT meter FROM pushes")]
+    db.execute("INSERT OR IGNORE INTO meters (meter, timezone) VALUES (?, ?)", (meter, BRUSSELS))
+    add_minutes(db, "2025-02-10T18:00", [2000] * 15, BRUSSELS, meter=meter)  # the minute series says 2.0 kW
+    db.commit()
+    cap = figure_for_month(db, meter, load_rules()["be"], date(2025, 2, 1), zone(BRUSSELS))
+    assert cap["from"] == "register 1-0:1.6.0" and cap["value_kw"] == 4.1
+    assert cap["hours"][0]["start"] == "2025-02-10T18:00:00+01:00" and cap["hours"][0]["import_kwh"] == 1.025
