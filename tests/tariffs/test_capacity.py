@@ -216,3 +216,17 @@ def test_belgium_uses_the_meters_own_1_6_0_register(tmp_path):
     cap = figure_for_month(db, meter, load_rules()["be"], date(2025, 2, 1), zone(BRUSSELS))
     assert cap["from"] == "register 1-0:1.6.0" and cap["value_kw"] == 4.1
     assert cap["hours"][0]["start"] == "2025-02-10T18:00:00+01:00" and cap["hours"][0]["import_kwh"] == 1.025
+
+
+def test_the_sample_tariff_file_reads(monkeypatch):
+    from han.tariffs.cost import _fees
+    from han.tariffs.prices import price_config
+    from han.tariffs.rules import read_tariff_file
+
+    path = ROOT / "samples" / "tariffs.toml"
+    doc = read_tariff_file(path)
+    assert load_rules(doc, str(path))["mine"].steps[-1].to_kw is None
+    monkeypatch.setenv("HAN_ENTSOE_TOKEN", "x")  # the token_file does not exist here: the error says so
+    with pytest.raises(TariffError, match="token_file"):
+        price_config(doc, str(path))
+    assert _fees(doc, str(path)) == (0.05, 30.0, None)
