@@ -18,6 +18,8 @@ EPILOG = """examples:
   han report --by day --from 2025-03-01 --to 2025-04-01
   han report --by month --format json --db /var/lib/han/han.db
   han report --by hour --from 2025-10-26 --to 2025-10-27 --format csv
+  han report --by month --capacity no-elvia    the kapasitetsledd figure, its hours and the headroom
+  han report --by day --tariffs tariffs.toml   cost per day from the prices and fees in tariffs.toml
 Dates are local to the meter: --from inclusive, --to exclusive.  Quality: measured (both hour
 boundaries read), estimated (interpolated across a gap, partly covered, reset, clock set back,
 meter swap) or missing (no reading).  See docs/sinks.md for the rules."""
@@ -36,7 +38,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", dest="end", metavar="DATE", help="local date after the last (default: after the newest data)")
     p.add_argument("--meter", metavar="ID", help="one meter (default: every meter)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output (default table)")
-    p.add_argument("--capacity", metavar="RULE", help="add the capacity tariff figure to monthly rows")
+    p.add_argument("--capacity", metavar="RULE", help="add the capacity tariff figure to monthly rows"
+                   " (built-in: no, no-elvia, no-hallingdal, no-lysna, be, se; or a rule of --tariffs)")
+    p.add_argument("--tariffs", metavar="FILE", help="tariff file: capacity rules, prices, fees"
+                   " (default: tariffs.toml beside the store, when present; see docs/tariffs.md)")
 
 
 def _date(text: str | None, flag: str) -> date | None:
@@ -129,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         known = [m for m in known if m.meter == args.meter or m.meter_id == args.meter]
         if not known:
             raise UsageError(f"no meter {args.meter!r} in {path}")
+    options = _tariff_options(args, path)
     hooks = []
     for name in ("cost", "capacity"):
         fn = extend.load(name)
@@ -142,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         newest = local(m.last_utc, 0).astimezone(tz).date() if m.last_utc is not None else date.today()
         s, e = _default_span(args.by, newest, start, end)
         rows, periods = rows_for(db, m.meter, args.by, s, e)
-        ctx = extend.ReportContext(m.meter, args.by, s, e, tz, tuple(periods), args.capacity)
+        ctx = extend.ReportContext(m.meter, args.by, s, e, tz, tuple(periods), args.capacity, options)
         for hook in hooks:
             try:
                 hook(db, rows, ctx)
@@ -157,6 +163,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(table(out, args.by))
     return 0
+
+
+def _tariff_options(args: argparse.Namespace, db_path: str) -> dict[str, Any]:
+    """The tariff file (``--tariffs``, else ``tariffs.toml`` beside the store) for the extensions."""
+    from ..settings import ConfigError, read_toml
+
+    path = args.tariffs
+    if path is None:
+        beside = os.path.join(os.path.dirname(os.path.abspath(db_path)), "tariffs.toml")
+        path = beside if os.path.isfile(beside) else None
+    if path is None:
+        return {"db_path": db_path}
+    try:
+        doc = read_toml(path)
+    except ConfigError as exc:
+        raise UsageError(f"--tariffs {exc}") from None
+    return {"tariffs": doc, "tariffs_file": path, "db_path": db_path}
 
 
 def write_csv(rows: list[dict], fh) -> None:

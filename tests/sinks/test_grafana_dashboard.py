@@ -31,8 +31,19 @@ def test_dashboard_structure_and_provisioning():
     ids = [p["id"] for p in d["panels"]]
     assert len(ids) == len(set(ids))
     ds_yaml = (GRAFANA / "provisioning" / "datasources" / "han.yaml").read_text()
-    uid = re.search(r"^\s*uid:\s*(\S+)", ds_yaml, re.M)[1]
+    assert re.search(r"^\s*uid:\s*(\S+)", ds_yaml, re.M)
     assert "type: influxdb" in ds_yaml and "apiVersion: 1" in ds_yaml
+    # importing prompts for the data source (__inputs); every query goes through the datasource variable,
+    # which import sets to the chosen one and provisioning resolves to the InfluxDB data source
+    (inp,) = d["__inputs"]
+    assert inp["type"] == "datasource" and inp["pluginId"] == "influxdb"
+    (var,) = [v for v in d["templating"]["list"] if v["type"] == "datasource"]
+    assert var["query"] == "influxdb" and var["current"]["value"] == "${" + inp["name"] + "}"
+    uid = "${" + var["name"] + "}"
+    for v in d["templating"]["list"]:
+        if v["type"] == "query":
+            assert v["datasource"]["uid"] == uid
+    assert json.dumps(d).count("${" + inp["name"] + "}") == 1
     assert "apiVersion: 1" in (GRAFANA / "provisioning" / "dashboards" / "han.yaml").read_text()
     for p in d["panels"]:
         g = p["gridPos"]
@@ -40,6 +51,7 @@ def test_dashboard_structure_and_provisioning():
         assert p["datasource"]["uid"] == uid
         for t in p["targets"]:
             assert t["rawQuery"] and "query" in t
+            assert t.get("datasource", p["datasource"])["uid"] == uid
             assert "from(" not in t["query"], "InfluxQL, not Flux"
     titles = " ".join(p["title"].lower() for p in d["panels"])
     for want in ("power now", "voltage", "current", "power per phase", "power factor", "energy per hour", "energy per day"):
@@ -90,3 +102,54 @@ def test_every_panel_query_returns_data_written_by_the_daemon(tmp_path, pty, inf
                 assert len(rows) >= 40 and all(r["import"] >= 0 for r in rows if r["import"] is not None)
             if "per day" in p["title"]:
                 assert len(rows) >= 2
+
+
+def _write(influxd, db: str, lines: list[str]) -> None:
+    import urllib.request
+
+    req = urllib.request.Request(f"{influxd.url}/write?db={db}&precision=s", "\n".join(lines).encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 204
+
+
+def _panel_query(title: str, **macros: str) -> str:
+    (p,) = [p for p in dashboard()["panels"] if p["title"] == title]
+    q = p["targets"][0]["query"]
+    for k, v in macros.items():
+        q = q.replace(k, v)
+    return q
+
+
+def test_energy_bars_hourly_meter_lands_on_its_hour_and_one_bar_per_local_day(influxd):
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    db = fresh_db(influxd, "han_grafana_bars")
+    # a meter that sends its registers once an hour, 5 s after it: hour h (UTC) uses 100 * (h + 1) Wh
+    t0 = int(datetime(2026, 1, 15, tzinfo=timezone.utc).timestamp())
+    total, lines = 0, []
+    for h in range(11):
+        lines.append(f"han,meter_id=H1 active_energy_import_wh={total},active_energy_export_wh=0 {t0 + h * 3600 + 5}")
+        total += 100 * (h + 1)
+    # a meter that sends every 15 minutes, 100 Wh each (9.6 kWh a local day), 2026-01-13 00:00 to 01-15 12:00 Oslo
+    oslo = ZoneInfo("Europe/Oslo")
+    d0 = int(datetime(2026, 1, 13, tzinfo=oslo).timestamp())
+    for i in range(2 * 96 + 48 + 1):
+        lines.append(f"han,meter_id=D1 active_energy_import_wh={100 * i},active_energy_export_wh=0 {d0 + 900 * i}")
+    _write(influxd, db, lines)
+
+    q = _panel_query("Energy per hour", **{"$timeFilter": f"time >= {t0 + 3600}s AND time <= {t0 + 10 * 3600 + 1800}s",
+                                           "$meter": "H1"})
+    bars = {r["time"]: r["import"] for r in influxd.series(q, db)}
+    # the bar of hour h starts at h:01 and holds that hour's 100 * (h + 1) Wh (not the hour before's);
+    # the bucket holding the range's start has its bar too (InfluxDB reads the bucket before it)
+    assert min(bars) == t0 + 60
+    for h in range(0, 10):
+        assert bars[t0 + h * 3600 + 60] == pytest.approx((h + 1) / 10), h
+
+    now = int(datetime(2026, 1, 15, 12, tzinfo=oslo).timestamp())
+    q = _panel_query("Energy per day", **{"$timeFilter": f"time >= {(now - 86400) * 1000}ms AND time <= {now * 1000}ms",
+                                          "$meter": "D1", "$timezone": "Europe/Oslo"})
+    days = [(datetime.fromtimestamp(r["time"], oslo).strftime("%m-%d %H:%M"), r["import"]) for r in influxd.series(q, db)]
+    # the default 24 hours: yesterday's whole day and today so far (00:00 to 12:00: 4.8 kWh), one bar each
+    assert days == [("01-14 00:01", pytest.approx(9.6)), ("01-15 00:01", pytest.approx(4.8))]
