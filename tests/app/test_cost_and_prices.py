@@ -1,6 +1,6 @@
 """Cost: recorded ENTSO-E A44 documents served by a local HTTP server, a price CSV, fees.
 
-The documents in tests/tariffs/a44/ were written by hand after the public A44 schema
+The documents in tests/app/a44/ were written by hand after the public A44 schema
 (Publication_MarketDocument, curve type A03): a spring DST day with 23 hourly prices,
 a day of 96 quarter-hour prices and an autumn DST day of 100, each leaving out the
 positions that repeat the previous price.  A meter in Brussels imports 1 kWh every hour.
