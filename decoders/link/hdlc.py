@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .crc import crc16_x25, fcs_bytes
-from .receivebuffer import ReceiveBuffer
+from .receivebuffer import BufferFramer, ReceiveBuffer
 from ..xdlms.tags import MESSAGE_TAGS, PUSH_TAGS
 from ..errors import BrokenMessage, ChecksumError, DecodeError, FramingError, TruncatedFrame
 
@@ -78,7 +78,7 @@ def _address_length(buf: bytes | bytearray, start: int, end: int) -> int:
     return 0
 
 
-class HdlcFramer:
+class HdlcFramer(BufferFramer):
     """Sans-IO HDLC frame extractor.
 
     ``feed(data)`` returns the frames and framing errors completed by ``data``
@@ -99,25 +99,6 @@ class HdlcFramer:
     def __init__(self) -> None:
         # after a bad frame, the bytes skipped up to the next good frame are its own (absorbed, not noise)
         self._rb = ReceiveBuffer("HDLC frame", "noise, a partial frame, or not HDLC data", MAX_FRAME)
-
-    # -- public API -------------------------------------------------------
-    def feed(self, data: bytes | bytearray | memoryview) -> list[HdlcFrame | FramingError]:
-        self._rb.append(data)
-        out: list[HdlcFrame | FramingError] = []
-        self._scan(out, final=False)
-        return out
-
-    def flush(self) -> list[HdlcFrame | FramingError]:
-        """End of input: report a pending partial frame and trailing noise."""
-        out: list[HdlcFrame | FramingError] = []
-        self._scan(out, final=True)
-        self._rb.end(out)
-        return out
-
-    @property
-    def buffered(self) -> int:
-        """Bytes currently held (for tests of the buffer bound)."""
-        return len(self._rb)
 
     # -- internals --------------------------------------------------------
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .receivebuffer import ReceiveBuffer
+from .receivebuffer import BufferFramer, ReceiveBuffer
 from ..errors import BrokenMessage, ChecksumError, FramingError, TruncatedFrame
 
 START = 0x68
@@ -128,7 +128,7 @@ def probe(buf: bytes | bytearray, p: int, final: bool = False) -> str:
     return "bad"
 
 
-class MbusFramer:
+class MbusFramer(BufferFramer):
     """Sans-IO M-Bus long-frame extractor, the twin of :class:`~decoders.link.hdlc.HdlcFramer`.
 
     ``feed(data)`` returns the frames and framing errors completed by
@@ -146,22 +146,6 @@ class MbusFramer:
     def __init__(self) -> None:
         # after a bad frame, the bytes it claimed are skipped silently (its error covers them)
         self._rb = ReceiveBuffer("M-Bus frame", "noise, a partial frame, or not M-Bus data", MAX_FRAME)
-
-    def feed(self, data: bytes | bytearray | memoryview) -> list[MbusFrame | FramingError]:
-        self._rb.append(data)
-        out: list[MbusFrame | FramingError] = []
-        self._scan(out, final=False)
-        return out
-
-    def flush(self) -> list[MbusFrame | FramingError]:
-        out: list[MbusFrame | FramingError] = []
-        self._scan(out, final=True)
-        self._rb.end(out)
-        return out
-
-    @property
-    def buffered(self) -> int:
-        return len(self._rb)
 
     # -- internals --------------------------------------------------------
     def _frame(self, buf: bytearray, p: int, length: int, ok: bool = True) -> MbusFrame:

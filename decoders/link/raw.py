@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..xdlms import axdr
-from .receivebuffer import ReceiveBuffer
+from .receivebuffer import BufferFramer, ReceiveBuffer
 from ..errors import AxdrError, FramingError, TruncatedFrame
 from ..ciphering.control import SecurityControl
 from ..lengths import read_length
@@ -120,7 +120,7 @@ def end_of(buf: bytes | bytearray, p: int) -> int:
     return r if isinstance(r, int) else len(buf)
 
 
-class RawFramer:
+class RawFramer(BufferFramer):
     """Sans-IO splitter of a stream of bare APDUs (``DB``/``DC`` ciphered, ``0F`` plain).
 
     Bytes before, between or after the APDUs are reported once per run as
@@ -132,22 +132,6 @@ class RawFramer:
     def __init__(self) -> None:
         self._rb = ReceiveBuffer("APDU", "noise, a partial APDU, or not DLMS data", MAX_APDU)
         self._seen = False
-
-    def feed(self, data: bytes | bytearray | memoryview) -> list[RawApdu | FramingError]:
-        self._rb.append(data)
-        out: list[RawApdu | FramingError] = []
-        self._scan(out, final=False)
-        return out
-
-    def flush(self) -> list[RawApdu | FramingError]:
-        out: list[RawApdu | FramingError] = []
-        self._scan(out, final=True)
-        self._rb.end(out)
-        return out
-
-    @property
-    def buffered(self) -> int:
-        return len(self._rb)
 
     def _scan(self, out: list, final: bool) -> None:
         rb = self._rb

@@ -174,3 +174,36 @@ class ReceiveBuffer:
 
 
 __all__ = ["ALL", "ReceiveBuffer"]
+
+
+class BufferFramer:
+    """What every framer on a :class:`ReceiveBuffer` does the same way: ``feed`` appends and scans,
+    ``flush`` scans to the end and reports what is left, ``buffered`` says how much is held.
+
+    A framer sets ``self._rb`` and writes ``_scan(out, final)``: turn what the buffer holds into
+    frames and errors appended to ``out`` (``final``: no more bytes will come).
+    """
+
+    _rb: ReceiveBuffer
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list:
+        self._rb.append(data)
+        out: list = []
+        self._scan(out, final=False)
+        return out
+
+    def flush(self) -> list:
+        """End of input: report a pending partial frame and trailing noise."""
+        out: list = []
+        self._scan(out, final=True)
+        self._rb.end(out)
+        return out
+
+    @property
+    def buffered(self) -> int:
+        """Bytes currently held (for tests of the buffer bound)."""
+        return len(self._rb)
+
+    def _scan(self, out: list, final: bool) -> None:
+        raise NotImplementedError
+
