@@ -72,3 +72,26 @@ def test_no_sink_makes_a_push_durable_before_the_journal_has_it_on_disk(tmp_path
             sink_steps += 1
             assert not dirty, f"a sink made pushes durable before the journal's commit was on disk: {ln}"
     assert sink_steps > 0
+
+
+def test_a_full_disk_at_sampled_calls_loses_and_doubles_nothing_and_never_gives_a_position_twice(tmp_path):
+    """``--fault enospc`` in CI form: ENOSPC at three spread calls of each syscall a full disk fails.
+
+    Each call point runs three ways: the disk full for one call, for 25 calls (the run goes on
+    and ends by itself), and full from there until a kill -9 while pushes wait in memory.  After
+    a restart every push the journal gave a position is in SQLite and JSONL once, the journal's
+    last position is their number (none given twice), and only a kill loses pushes: those the
+    journal never took (the documented limit of a full disk), counted apart.
+    """
+    problem = crash_sweep.strace_problem()
+    if problem:
+        pytest.skip(problem)
+    report = crash_sweep.sweep_enospc(tmp_path / "sweep", pushes=30, per_syscall=3, progress=lambda m: None)
+    print(crash_sweep.table_enospc(report))
+    assert report["failed"] == 0, crash_sweep.table_enospc(report) + "\n" + repr(report)
+    assert report["lost"] == 0 and report["duplicated"] == 0
+    assert report["fault_points"] == 3 * len(crash_sweep.ENOSPC_SYSCALLS) * len(crash_sweep.ENOSPC_SHAPES)
+    for row in report["rows"]:
+        assert row["calls_per_thread"], f"han run made no {row['syscall']} call"
+        if not row["shape"].endswith("kill -9"):
+            assert row["lost_in_memory"] == 0, row
