@@ -293,7 +293,8 @@ def enospc_point(
 
     Without ``kill`` the run goes on and ends by itself (the disk has room again once the
     fault stops); with it, once the daemon has logged that it keeps pushes in memory, the
-    daemon is killed (SIGKILL, by pid) a moment later while the disk is still full.  Then
+    daemon is killed (SIGKILL, by pid) a moment later while the disk is still full (a daemon
+    that ends first, because its journal never failed, is restarted all the same).  Then
     ``han run --replay`` starts again without a fault until it exits 0, and the sinks are
     checked: pushes only a kill can lose are counted as ``lost_in_memory``.
     """
@@ -304,7 +305,11 @@ def enospc_point(
     trace = work / "strace.out"
     point = Point(syscall, n, fault="enospc", span=span, kill=kill)
     when = f"{n}.." + str(n + span - 1) if span > 1 else (str(n) if span == 1 else f"{n}+")
-    prefix = strace_prefix(syscall, trace, f"{syscall}:error=ENOSPC:when={when}")
+    # until the kill, each refused call also takes 50 ms (strace's delay_enter), as a commit into a full
+    # disk is slow: the replay's pushes then pile up in memory while the journal fails, and the kill
+    # (SIGKILL by pid, 0.3 s after the daemon said so) finds them there
+    slow = ":delay_enter=50000" if kill else ""
+    prefix = strace_prefix(syscall, trace, f"{syscall}:error=ENOSPC{slow}:when={when}")
     sent = False  #: the kill was sent
     if not kill:
         rc = setup.run(prefix, log)
