@@ -445,13 +445,14 @@ def sweep_enospc(
     *,
     pushes: int = 200,
     syscalls: tuple[str, ...] = ENOSPC_SYSCALLS,
-    per_syscall: int = 12,
+    per_syscall: int | dict[str, int] = 12,
     shapes: tuple[tuple[int, bool], ...] = ENOSPC_SHAPES,
     jobs: int = 1,
     keep: bool = False,
     progress=print,
 ) -> dict:
-    """A full disk at ``per_syscall`` calls of each syscall spread over the dry run's calls, in each shape."""
+    """A full disk at ``per_syscall`` calls of each syscall (or per syscall name, default 3) spread over
+    the dry run's calls (the busiest thread's), in each shape."""
     base.mkdir(parents=True, exist_ok=True)
     capture = base / "capture.bin"
     idents = build_capture(capture, pushes)
@@ -460,7 +461,8 @@ def sweep_enospc(
     points: list[Point] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for sc in syscalls:
-            ns = sample(max(calls.get(sc, [0]), default=0), per_syscall)
+            k = per_syscall.get(sc, 3) if isinstance(per_syscall, dict) else per_syscall
+            ns = sample(max(calls.get(sc, [0]), default=0), k)
             for span, kill in shapes:
                 points += pool.map(
                     lambda n, sc=sc, span=span, kill=kill: enospc_point(
