@@ -34,6 +34,18 @@ logger (one push every few seconds), at replay speed.
 
 ``--pushes 200`` and every crash point is the full sweep (docs/soak.md has its
 report); ``tests/app/test_crash_sweep.py`` runs a sample of crash points.
+
+``--fault enospc`` makes the disk full instead: ``-e inject=SYSCALL:error=ENOSPC:when=...``
+at ``--sample K`` calls (default 12) of ``write``, ``pwrite64``, ``fsync``, ``fdatasync``
+and ``ftruncate``, each three ways: full for that one call, full for 25 calls
+(``when=N..N+24``; the run goes on and ends by itself), and full from that call on until
+a kill -9 (by pid, once the daemon logged that it keeps pushes in memory; each refused
+call then also takes 50 ms, ``delay_enter``, so the pushes pile up).  After a restart
+without a fault the same check runs, except that pushes no sink holds count as
+``lost_in_memory`` after a kill (the documented limit: pushes the journal never took);
+the journal's last position must then equal the number of pushes the sinks hold, so a
+position given twice still fails.  Python's own "Logging error" (the log on the full
+disk) and the daemon's "could not be written to the journal" line are allowed.
 """
 
 from __future__ import annotations
