@@ -70,7 +70,9 @@ class CounterStore:
             self.dirty = True
         return raised
 
-    def save(self, journal_id: str, seq: int, *, unjournaled: dict[tuple[bytes, str], int | None] | None = None) -> None:
+    def save(
+        self, journal_id: str, seq: int, *, unjournaled: dict[tuple[bytes, str], int | None] | None = None
+    ) -> None:
         """Write the file (when changed) as covering the journal up to ``seq``.
 
         ``unjournaled``: the counter each meter had before the pushes that wait in memory
