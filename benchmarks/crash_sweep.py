@@ -34,6 +34,18 @@ logger (one push every few seconds), at replay speed.
 
 ``--pushes 200`` and every crash point is the full sweep (docs/soak.md has its
 report); ``tests/app/test_crash_sweep.py`` runs a sample of crash points.
+
+``--fault enospc`` makes the disk full instead: ``-e inject=SYSCALL:error=ENOSPC:when=...``
+at ``--sample K`` calls (default 12) of ``write``, ``pwrite64``, ``fsync``, ``fdatasync``
+and ``ftruncate``, each three ways: full for that one call, full for 25 calls
+(``when=N..N+24``; the run goes on and ends by itself), and full from that call on until
+a kill -9 (by pid, once the daemon logged that it keeps pushes in memory; each refused
+call then also takes 50 ms, ``delay_enter``, so the pushes pile up).  After a restart
+without a fault the same check runs, except that pushes no sink holds count as
+``lost_in_memory`` after a kill (the documented limit: pushes the journal never took);
+the journal's last position must then equal the number of pushes the sinks hold, so a
+position given twice still fails.  Python's own "Logging error" (the log on the full
+disk) and the daemon's "could not be written to the journal" line are allowed.
 """
 
 from __future__ import annotations
@@ -61,10 +73,19 @@ if str(ROOT / "tests") not in sys.path:
 from daemonkit import AK, EK, simulator  # noqa: E402 - the tests' keys and simulated meter
 
 SYSCALLS = ("write", "pwrite64", "fsync", "fdatasync", "rename", "ftruncate", "unlink")
+#: the calls a full disk fails (rename and unlink free space or need none)
+ENOSPC_SYSCALLS = ("write", "pwrite64", "fsync", "fdatasync", "ftruncate")
+#: ENOSPC faults: (calls the disk stays full for, kill -9 while pushes wait in memory);
+#: 0 calls: full from the Nth call on, until the kill
+ENOSPC_SHAPES = ((1, False), (25, False), (0, True))
 REGISTERS = 33  #: readings per Kamstrup push (32 registers and the list identifier)
 GUARD = 120.0  #: seconds one han run may take (a failure guard, never a timing assertion)
 #: log lines that must never appear
 BAD_LOG = re.compile(r"Traceback|internal error|holds position|dropped|could not be written to the journal")
+#: what Python's logging prints when the log's own write fails (the log is on the full disk too)
+LOGGING_ERROR = re.compile(r"--- Logging error ---\n(?:.*\n)*?(?:Message: .*\nArguments: .*\n)", re.M)
+#: the daemon keeps pushes in memory: the journal could not be written
+JOURNAL_FULL = "pushes in memory and retrying"
 
 
 class SweepError(Exception):
@@ -165,13 +186,23 @@ class Check:
     lost: dict[str, int] = field(default_factory=dict)
     duplicated: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: pushes no sink holds and the journal never gave a position: accepted while the journal
+    #: could not be written and still in memory at a kill -9 (the documented limit; not a failure)
+    lost_in_memory: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.problems and not any(self.lost.values()) and not any(self.duplicated.values())
 
 
-def check(setup: Setup) -> Check:
+def check(setup: Setup, *, memory_loss: bool = False) -> Check:
+    """Every push in every sink once, one journal position per push.
+
+    ``memory_loss``: pushes that no sink holds are counted as ``lost_in_memory`` (a kill -9
+    while they waited for a full disk), as long as the journal gave exactly one position
+    to each push the sinks hold (its last position is their number): a position given
+    twice would leave a push in one sink only, or the journal's last position short.
+    """
     want = Counter(setup.idents)
     result = Check()
     db = sqlite3.connect(f"file:{setup.state / 'han.db'}?mode=ro", uri=True)
@@ -188,14 +219,20 @@ def check(setup: Setup) -> Check:
     with open(setup.jsonl, encoding="utf-8") as fh:
         lines = [json.loads(line) for line in fh]
     held["jsonl"] = Counter((d["security"]["system_title"], d["security"]["invocation_counter"]) for d in lines)
+    expected = len(setup.idents)
+    if memory_loss:
+        anywhere = set(held["sqlite"]) | set(held["jsonl"])
+        result.lost_in_memory = sum(1 for k in want if k not in anywhere)
+        want = Counter({k: n for k, n in want.items() if k in anywhere})
+        expected = len(anywhere & set(setup.idents))
     for sink, got in held.items():
         result.lost[sink] = sum((want - got).values())
         result.duplicated[sink] = sum(n - 1 for n in got.values() if n > 1) + sum(
             n for k, n in got.items() if k not in want
         )
     last = journal_last_seq(setup.state)
-    if last != len(setup.idents):
-        result.problems.append(f"journal: last position {last} for {len(setup.idents)} pushes")
+    if last != expected:
+        result.problems.append(f"journal: last position {last} for {expected} pushes")
     if position is None or position[0] != last:
         result.problems.append(f"sqlite: holds position {position and position[0]}, the journal ends at {last}")
     for ckpt in (setup.state / "sinks").glob("*.json"):
@@ -219,10 +256,15 @@ def journal_last_seq(state: Path) -> int:
 class Point:
     syscall: str
     n: int
-    outcome: str = ""  #: killed | helper (the kill hit only pycryptodome's child) | completed
+    outcome: str = ""  #: killed | helper (the kill hit only pycryptodome's child) | completed | exit N
     restarts: int = 0
     check: Check | None = None
     log: str = ""
+    fault: str = "kill"  #: kill | enospc
+    span: int = 0  #: enospc: the calls the disk stays full for (0: from the Nth call on)
+    kill: bool = False  #: enospc: a kill -9 while pushes waited in memory for the journal
+    journal_full: bool = False  #: enospc: the journal refused a commit (pushes waited in memory)
+    log_errors: int = 0  #: enospc: log lines the full disk refused (Python's "Logging error")
 
 
 def crash_point(base: Path, capture: Path, idents, syscall: str, n: int, *, keep: bool = False) -> Point:
@@ -254,6 +296,93 @@ def crash_point(base: Path, capture: Path, idents, syscall: str, n: int, *, keep
     if not keep and point.check.ok:
         shutil.rmtree(work, ignore_errors=True)
     return point
+
+
+def enospc_point(
+    base: Path, capture: Path, idents, syscall: str, n: int, span: int, kill: bool, *, keep: bool = False
+) -> Point:
+    """A full disk from the ``n``th ``syscall`` of each thread on, for ``span`` calls (0: until a kill -9).
+
+    Without ``kill`` the run goes on and ends by itself (the disk has room again once the
+    fault stops); with it, once the daemon has logged that it keeps pushes in memory, the
+    daemon is killed (SIGKILL, by pid) a moment later while the disk is still full (a daemon
+    that ends first, because its journal never failed, is restarted all the same).  Then
+    ``han run --replay`` starts again without a fault until it exits 0, and the sinks are
+    checked: pushes only a kill can lose are counted as ``lost_in_memory``.
+    """
+    tag = f"{span}" if span else "kill"
+    work = Path(tempfile.mkdtemp(prefix=f"enospc-{syscall}-{n}-{tag}-", dir=base))
+    setup = Setup(work, capture, idents)
+    log = work / "daemon.log"
+    trace = work / "strace.out"
+    point = Point(syscall, n, fault="enospc", span=span, kill=kill)
+    when = f"{n}.." + str(n + span - 1) if span > 1 else (str(n) if span == 1 else f"{n}+")
+    # until the kill, each refused call also takes 50 ms (strace's delay_enter), as a commit into a full
+    # disk is slow: the replay's pushes then pile up in memory while the journal fails, and the kill
+    # (SIGKILL by pid, 0.3 s after the daemon said so) finds them there
+    slow = ":delay_enter=50000" if kill else ""
+    prefix = strace_prefix(syscall, trace, f"{syscall}:error=ENOSPC{slow}:when={when}")
+    sent = False  #: the kill was sent
+    if not kill:
+        rc = setup.run(prefix, log)
+    else:
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen(
+                prefix + setup.command(), stdout=subprocess.DEVNULL, stderr=fh, env=setup.env(), cwd=setup.work
+            )  # fmt: skip
+        deadline = time.monotonic() + GUARD
+        killed_at: float | None = None
+        while proc.poll() is None and time.monotonic() < deadline:
+            if killed_at is None and JOURNAL_FULL in log.read_text(errors="replace"):
+                killed_at = time.monotonic() + 0.3  # a few more pushes join those in memory
+            if killed_at is not None and time.monotonic() >= killed_at:
+                for pid in _children(proc.pid):
+                    os.kill(pid, 9)
+                    sent = True
+                killed_at = float("inf")
+            time.sleep(0.02)
+        if proc.poll() is None:
+            proc.kill()
+        rc = proc.wait()
+    text = log.read_text(errors="replace")
+    point.journal_full = JOURNAL_FULL in text
+    if kill and sent:
+        point.outcome = "killed"
+    else:
+        point.outcome = "completed" if rc == 0 else f"exit {rc}"
+    while rc != 0 and point.restarts < 3:
+        point.restarts += 1
+        rc = setup.run([], log)
+    text = log.read_text(errors="replace")
+    point.log_errors = len(LOGGING_ERROR.findall(text))
+    clean = LOGGING_ERROR.sub("", text)
+    point.check = (
+        check(setup, memory_loss=kill) if rc == 0 else Check(problems=[f"han run exited with {rc} after a restart"])
+    )
+    # han stopping while the disk is full loses what waits in memory (and says so); the check
+    # above counts what the restart could not take again
+    allowed = {"could not be written to the journal"}
+    bad = sorted({m.group(0) for m in BAD_LOG.finditer(clean)} - allowed)
+    if bad:
+        point.check.problems.append("log: " + ", ".join(bad))
+    if not point.check.ok:
+        point.log = text[-4000:]
+    if not keep and point.check.ok:
+        shutil.rmtree(work, ignore_errors=True)
+    return point
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (strace's tracee: the daemon)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):  # state, ppid, ...
+            found.append(int(stat.parent.name))
+    return found
 
 
 def dry_run(base: Path, capture: Path, idents) -> dict[str, list[int]]:
@@ -323,6 +452,110 @@ def sweep(
     return report(points, calls, pushes, time.monotonic() - t0)
 
 
+def sweep_enospc(
+    base: Path,
+    *,
+    pushes: int = 200,
+    syscalls: tuple[str, ...] = ENOSPC_SYSCALLS,
+    per_syscall: int | dict[str, int] = 12,
+    shapes: tuple[tuple[int, bool], ...] = ENOSPC_SHAPES,
+    jobs: int = 1,
+    keep: bool = False,
+    progress=print,
+) -> dict:
+    """A full disk at ``per_syscall`` calls of each syscall (or per syscall name, default 3) spread over
+    the dry run's calls (the busiest thread's), in each shape."""
+    base.mkdir(parents=True, exist_ok=True)
+    capture = base / "capture.bin"
+    idents = build_capture(capture, pushes)
+    t0 = time.monotonic()
+    calls = dry_run(base, capture, idents)
+    points: list[Point] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for sc in syscalls:
+            k = per_syscall.get(sc, 3) if isinstance(per_syscall, dict) else per_syscall
+            ns = sample(max(calls.get(sc, [0]), default=0), k)
+            for span, kill in shapes:
+                points += pool.map(
+                    lambda n, sc=sc, span=span, kill=kill: enospc_point(
+                        base, capture, idents, sc, n, span, kill, keep=keep
+                    ),
+                    ns,
+                )
+            done = [p for p in points if p.syscall == sc]
+            bad = [p for p in done if not p.check.ok]
+            progress(f"enospc sweep: {sc}: {len(done)} fault points, {len(bad)} failed, {time.monotonic() - t0:.0f} s")
+    return report_enospc(points, calls, pushes, time.monotonic() - t0)
+
+
+def shape_name(span: int, kill: bool) -> str:
+    return "full until kill -9" if kill else f"full {span} call{'s' if span > 1 else ''}"
+
+
+def report_enospc(points: list[Point], calls: dict, pushes: int, wall: float) -> dict:
+    rows = []
+    for sc in dict.fromkeys(p.syscall for p in points):
+        for shape in dict.fromkeys((p.span, p.kill) for p in points if p.syscall == sc):
+            mine = [p for p in points if p.syscall == sc and (p.span, p.kill) == shape]
+            rows.append(
+                {
+                    "syscall": sc,
+                    "shape": shape_name(*shape),
+                    "calls_per_thread": calls.get(sc, []),
+                    "fault_points": len(mine),
+                    "journal_full": sum(p.journal_full for p in mine),
+                    "killed": sum(p.outcome == "killed" for p in mine),
+                    "completed": sum(p.outcome == "completed" for p in mine),
+                    "restarted": sum(p.restarts > 0 for p in mine),
+                    "log_errors": sum(p.log_errors for p in mine),
+                    "lost_in_memory": sum(p.check.lost_in_memory for p in mine),
+                    "lost": sum(sum(p.check.lost.values()) for p in mine),
+                    "duplicated": sum(sum(p.check.duplicated.values()) for p in mine),
+                    "failed": [
+                        {"n": p.n, "outcome": p.outcome, "lost": p.check.lost, "duplicated": p.check.duplicated,
+                         "problems": p.check.problems, "log": p.log}
+                        for p in mine if not p.check.ok
+                    ],  # fmt: skip
+                }
+            )
+    return {
+        "fault": "enospc",
+        "pushes": pushes,
+        "rows": rows,
+        "fault_points": len(points),
+        "journal_full": sum(r["journal_full"] for r in rows),
+        "lost_in_memory": sum(r["lost_in_memory"] for r in rows),
+        "lost": sum(r["lost"] for r in rows),
+        "duplicated": sum(r["duplicated"] for r in rows),
+        "failed": sum(len(r["failed"]) for r in rows),
+        "wall_s": round(wall, 1),
+    }
+
+
+def table_enospc(r: dict) -> str:
+    lines = [
+        f"enospc sweep: a full disk (ENOSPC) at calls of a {r['pushes']}-push han run --replay (SQLite + JSONL sinks)",
+        "  syscall     shape                points  journal-full  killed  restarted  in-memory  lost  dup  failed",
+    ]
+    for v in r["rows"]:
+        lines.append(
+            f"  {v['syscall']:<10}  {v['shape']:<19}  {v['fault_points']:>6}  {v['journal_full']:>12}  {v['killed']:>6}"
+            f"  {v['restarted']:>9}  {v['lost_in_memory']:>9}  {v['lost']:>4}  {v['duplicated']:>3}  {len(v['failed']):>6}"
+        )
+    lines.append(
+        f"  total: {r['fault_points']} fault points ({r['journal_full']} with pushes waiting in memory),"
+        f" {r['lost_in_memory']} lost in memory at a kill, {r['lost']} lost, {r['duplicated']} duplicated,"
+        f" {r['failed']} failed; wall time {r['wall_s']} s"
+    )
+    for v in r["rows"]:
+        for f in v["failed"][:3]:
+            lines.append(
+                f"  FAILED {v['syscall']} N={f['n']} {v['shape']} ({f['outcome']}): lost {f['lost']}"
+                f" dup {f['duplicated']} {f['problems']}"
+            )
+    return "\n".join(lines)
+
+
 def report(points: list[Point], calls: dict, pushes: int, wall: float) -> dict:
     by = {}
     for sc in dict.fromkeys(p.syscall for p in points):
@@ -382,13 +615,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="crash points run at the same time (default 1)")
     ap.add_argument("--work", type=Path, help="working directory (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep every crash point's state directory")
-    ap.add_argument("--json", type=Path, default=Path("crash-sweep-report.json"), help="the report as JSON")
+    ap.add_argument("--json", type=Path, help="the report as JSON (default crash-sweep-report.json,"
+                    " enospc-sweep-report.json with --fault enospc)")  # fmt: skip
+    ap.add_argument(
+        "--fault", choices=("kill", "enospc"), default="kill",
+        help="kill: kill -9 at each call (default); enospc: a full disk at K sampled calls per syscall"
+        " (--sample, default 12), for 1 call, for 25 calls, and until a kill -9 while pushes wait in memory",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     problem = strace_problem()
     if problem:
         print(f"crash sweep: {problem}", file=sys.stderr)
         return 2
     base = args.work or Path(tempfile.mkdtemp(prefix="han-crash-sweep-"))
+    if args.fault == "enospc":
+        bad = sorted(set(args.syscall or ()) - set(ENOSPC_SYSCALLS))
+        if bad:
+            print(f"crash sweep: a full disk does not fail {', '.join(bad)}", file=sys.stderr)
+            return 2
+        r = sweep_enospc(
+            base,
+            pushes=args.pushes,
+            syscalls=tuple(args.syscall or ENOSPC_SYSCALLS),
+            per_syscall=args.sample or 12,
+            jobs=args.jobs,
+            keep=args.keep,
+            progress=lambda m: print(m, file=sys.stderr, flush=True),
+        )
+        (args.json or Path("enospc-sweep-report.json")).write_text(json.dumps(r, indent=1) + "\n")
+        print(table_enospc(r))
+        if args.work is None and not r["failed"]:
+            shutil.rmtree(base, ignore_errors=True)
+        return 0 if r["failed"] == 0 else 1
     r = sweep(
         base,
         pushes=args.pushes,
@@ -398,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
         keep=args.keep,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
     )
-    args.json.write_text(json.dumps(r, indent=1) + "\n")
+    (args.json or Path("crash-sweep-report.json")).write_text(json.dumps(r, indent=1) + "\n")
     print(table(r))
     if args.work is None and not r["failed"]:
         shutil.rmtree(base, ignore_errors=True)

@@ -67,8 +67,11 @@ def lock_state_dir(state_dir: str) -> int:
         finally:
             os.close(fd)
         raise StateDirBusy(f"another han run (pid {pid or '?'}) uses the state directory {state_dir}") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError:
+        pass  # the pid only names the holder; a full disk must not keep han from taking pushes into memory
     return fd
 
 
@@ -334,10 +337,17 @@ class Daemon:
         self._close_state()
         lost = self.ingest.lost + len(self.ingest.pending)
         if lost:
-            log.error("%d accepted push(es) could not be written to the journal and are lost", lost)
+            log.error(
+                "%d accepted push(es) could not be written to the journal and are lost%s",
+                lost,
+                "; their invocation counters were not saved: replaying the same capture again takes them"
+                if self.cfg.replay
+                else "",
+            )
         if self._source_failed:
             return 1
-        return EXIT_UNDELIVERED if undelivered else 0
+        # a replay run again takes the lost ones (their counters were not saved): try again later
+        return EXIT_UNDELIVERED if undelivered or (lost and self.cfg.replay) else 0
 
     def _undelivered(self) -> int:
         """A run that ends by itself (a replay, --count): one line per sink that lacks pushes; how many sinks."""
@@ -475,7 +485,7 @@ class Daemon:
         """The counters file then covers the journal up to its last position (memory holds every accepted counter)."""
         assert self.ingest is not None and self.journal is not None
         try:
-            self.ingest.counters.save(self.journal.id, self.journal.last_seq)
+            self.ingest.counters.save(self.journal.id, self.journal.last_seq, unjournaled=self.ingest.unjournaled)
         except OSError as exc:
             self._trouble("counters", f"cannot save invocation counters: {exc.strerror}")
         else:

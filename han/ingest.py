@@ -78,6 +78,8 @@ class Ingest:
         self.pending: deque[Record] = deque(maxlen=MAX_PENDING)
         self._journal_failing = False
         self.lost = 0  #: pushes dropped from the in-memory pending list (disk full for too long)
+        #: per meter and key, its counter before the pushes not yet in the journal (None: none before)
+        self.unjournaled: dict[tuple[bytes, str], int | None] = {}
         #: this source's meter: every push is stamped with it before the journal (see han.identity)
         self.identity = SourceIdentity(meter)
         self.identity.resume(*journal.held())
@@ -117,6 +119,9 @@ class Ingest:
                         now,
                     )
                     continue
+                key = (record_st, kid)
+                if key not in self.unjournaled:
+                    self.unjournaled[key] = self.counters.counters.get(key)
                 self.counters.accept(record_st, kid, s.invocation_counter)
             own = record_st.hex().upper() if record_st else push.meter_id
             stamp, release = self.identity.stamp(own, push.meter_id, now)
@@ -199,6 +204,7 @@ class Ingest:
             log.warning("journal writable again; %d push(es) kept in memory written", len(batch))
             self._journal_failing = False
         self.pending.clear()
+        self.unjournaled.clear()
         self._stamp_due = None
         self.outcomes.counts["accepted"] += len(batch)
         if due is not None and self.on_release is not None:

@@ -70,19 +70,34 @@ class CounterStore:
             self.dirty = True
         return raised
 
-    def save(self, journal_id: str, seq: int) -> None:
-        """Write the file (when changed) as covering the journal up to ``seq``."""
-        if not self.dirty and self.journal == journal_id and self.seq == seq:
+    def save(
+        self, journal_id: str, seq: int, *, unjournaled: dict[tuple[bytes, str], int | None] | None = None
+    ) -> None:
+        """Write the file (when changed) as covering the journal up to ``seq``.
+
+        ``unjournaled``: the counter each meter had before the pushes that wait in memory
+        for the journal (a full disk; None: none before).  The file keeps those, so pushes
+        lost with the memory (a kill, or han stopping while the disk is still full) are
+        not refused as replays when the same frames come again (``han run --replay`` of
+        the capture); none of them is in the journal, so none can be taken twice.
+        """
+        if not self.dirty and not unjournaled and self.journal == journal_id and self.seq == seq:
             return
+        counters = dict(self.counters)
+        for key, before in (unjournaled or {}).items():
+            if before is None:
+                counters.pop(key, None)
+            else:
+                counters[key] = before
         write_json(
             self.path,
             {
                 "journal": journal_id,
                 "seq": seq,
-                "counters": {f"{st.hex().upper()}/{kid}": ic for (st, kid), ic in sorted(self.counters.items())},
+                "counters": {f"{st.hex().upper()}/{kid}": ic for (st, kid), ic in sorted(counters.items())},
             },
         )
-        self.journal, self.seq, self.dirty = journal_id, seq, False
+        self.journal, self.seq, self.dirty = journal_id, seq, bool(unjournaled)
 
     # -- the check ---------------------------------------------------------
     def check(self, system_title: bytes, key_id: str, ic: int) -> int | None:

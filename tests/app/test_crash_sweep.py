@@ -72,3 +72,37 @@ def test_no_sink_makes_a_push_durable_before_the_journal_has_it_on_disk(tmp_path
             sink_steps += 1
             assert not dirty, f"a sink made pushes durable before the journal's commit was on disk: {ln}"
     assert sink_steps > 0
+
+
+def test_a_full_disk_at_sampled_calls_loses_and_doubles_nothing_and_never_gives_a_position_twice(tmp_path):
+    """``--fault enospc`` in CI form: ENOSPC at spread calls of each syscall a full disk fails.
+
+    Each call point runs three ways: the disk full for one call, for 25 calls (the run goes on
+    and ends by itself), and full from there until a kill -9 while pushes wait in memory.  After
+    a restart every push the journal gave a position is in SQLite and JSONL once, the journal's
+    last position is their number (none given twice), and only a kill loses pushes: those the
+    journal never took (the documented limit of a full disk), counted apart.
+    """
+    problem = crash_sweep.strace_problem()
+    if problem:
+        pytest.skip(problem)
+    # the journal's commits (pwrite64): five points, two among the commits, in every shape; the
+    # other syscalls at calls 1, 2 and the last, full for one call and until a kill
+    others = tuple(sc for sc in crash_sweep.ENOSPC_SYSCALLS if sc != "pwrite64")
+    reports = [
+        crash_sweep.sweep_enospc(tmp_path / "journal", pushes=30, syscalls=("pwrite64",), per_syscall=5,
+                                 progress=lambda m: None),
+        crash_sweep.sweep_enospc(tmp_path / "others", pushes=30, syscalls=others, per_syscall=3,
+                                 shapes=((1, False), (0, True)), progress=lambda m: None),
+    ]  # fmt: skip
+    for report in reports:
+        print(crash_sweep.table_enospc(report))
+        assert report["failed"] == 0, crash_sweep.table_enospc(report) + "\n" + repr(report)
+        assert report["lost"] == 0 and report["duplicated"] == 0 and report["lost_in_memory"] == 0
+        for row in report["rows"]:
+            assert row["calls_per_thread"], f"han run made no {row['syscall']} call"
+    assert reports[0]["fault_points"] == 5 * 3 and reports[1]["fault_points"] == 3 * 2 * len(others)
+    for row in reports[0]["rows"]:  # pushes waited in memory, and a kill found them there
+        assert row["journal_full"] >= 1, row
+        if row["shape"].endswith("kill -9"):
+            assert row["killed"] >= 1, row

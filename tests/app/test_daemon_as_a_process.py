@@ -282,3 +282,14 @@ def test_demo_quick_start(tmp_path):
     assert "sqlite3" in out.stderr and "Traceback" not in out.stderr
     counts = sqlite_counters(str(tmp_path / "demo" / "han.db"))
     assert sum(counts.values()) == 3 and set(counts.values()) == {1}
+
+
+def test_the_state_directory_lock_is_taken_on_a_full_disk(tmp_path):
+    """The pid written into the lock file only names the holder: a full disk (here /dev/full) must not stop han."""
+    import os
+
+    from han.daemon import LOCK_FILE, lock_state_dir
+
+    os.symlink("/dev/full", tmp_path / LOCK_FILE)
+    fd = lock_state_dir(str(tmp_path))
+    os.close(fd)

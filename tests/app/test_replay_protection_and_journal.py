@@ -79,6 +79,38 @@ def test_counters_survive_a_crash_through_the_journal(tmp_path):
     assert [r.invocation_counter for r in read_all(str(tmp_path / "journal.db"))] == [1000, 1001, 1002, 1003, 1004]
 
 
+def test_pushes_lost_with_a_full_disk_are_taken_again_when_replayed(tmp_path):
+    """Counters saved while pushes wait in memory for a full disk leave those pushes out.
+
+    Before: the counters file took the waiting pushes' counters, so after han stopped (or was
+    killed) with the disk still full, replaying the same capture refused them as replays: lost.
+    The disk here is full for real: SQLite's page limit refuses the journal's growth.
+    """
+    sim = simulator()
+    frames = [sim.frame(START + timedelta(seconds=10 * i)) for i in range(60)]
+    ingest, _ = make_ingest(tmp_path)
+    db = ingest.journal.db
+    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    fed = 0
+    while len(ingest.pending) < 3:  # the journal's last page fills up, then it cannot grow
+        ingest.feed(frames[fed])
+        fed += 1
+    journaled = fed - 3
+    assert journaled > 0 and ingest.outcomes.counts["journal_error"] == 3
+    ingest.counters.save(ingest.journal.id, ingest.journal.last_seq, unjournaled=ingest.unjournaled)
+    ingest.journal.close()  # han stops (or is killed) with the disk still full: the last 3 are lost
+    saved = json.loads((tmp_path / "counters.json").read_text())
+    assert list(saved["counters"].values()) == [1000 + journaled - 1] and saved["seq"] == journaled
+    ingest, _ = make_ingest(tmp_path)  # the disk has room again; the same capture replayed
+    ingest.feed(b"".join(frames[: fed + 1]))
+    assert ingest.outcomes.counts == {"accepted": 4, "replayed": journaled}
+    rows = list(read_all(str(tmp_path / "journal.db")))
+    assert [r.invocation_counter for r in rows] == list(range(1000, 1000 + fed + 1))
+    assert [r.seq for r in rows] == list(range(1, fed + 2))  # one position each, none given twice
+    ingest.counters.save(ingest.journal.id, ingest.journal.last_seq, unjournaled=ingest.unjournaled)
+    assert list(json.loads((tmp_path / "counters.json").read_text())["counters"].values()) == [1000 + fed]
+
+
 def test_journal_limit_and_trim(tmp_path):
     sim = simulator()
     ingest, _ = make_ingest(tmp_path)
