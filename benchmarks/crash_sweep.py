@@ -492,6 +492,18 @@ def shape_name(span: int, kill: bool) -> str:
     return "full until kill -9" if kill else f"full {span} call{'s' if span > 1 else ''}"
 
 
+def _tally(mine: list[Point]) -> dict:
+    """Lost and duplicated pushes of some fault points, and the points that failed their check."""
+    return {
+        "lost": sum(sum(p.check.lost.values()) for p in mine),
+        "duplicated": sum(sum(p.check.duplicated.values()) for p in mine),
+        "failed": [
+            {"n": p.n, "outcome": p.outcome, "lost": p.check.lost, "duplicated": p.check.duplicated,
+             "problems": p.check.problems, "log": p.log}
+            for p in mine if not p.check.ok
+        ],  # fmt: skip
+    }
+
 def report_enospc(points: list[Point], calls: dict, pushes: int, wall: float) -> dict:
     rows = []
     for sc in dict.fromkeys(p.syscall for p in points):
@@ -509,13 +521,7 @@ def report_enospc(points: list[Point], calls: dict, pushes: int, wall: float) ->
                     "restarted": sum(p.restarts > 0 for p in mine),
                     "log_errors": sum(p.log_errors for p in mine),
                     "lost_in_memory": sum(p.check.lost_in_memory for p in mine),
-                    "lost": sum(sum(p.check.lost.values()) for p in mine),
-                    "duplicated": sum(sum(p.check.duplicated.values()) for p in mine),
-                    "failed": [
-                        {"n": p.n, "outcome": p.outcome, "lost": p.check.lost, "duplicated": p.check.duplicated,
-                         "problems": p.check.problems, "log": p.log}
-                        for p in mine if not p.check.ok
-                    ],  # fmt: skip
+                    **_tally(mine),
                 }
             )
     return {
@@ -567,13 +573,7 @@ def report(points: list[Point], calls: dict, pushes: int, wall: float) -> dict:
             "helper_only": sum(p.outcome == "helper" for p in mine),
             "completed": sum(p.outcome == "completed" for p in mine),
             "n_max": max(p.n for p in mine),
-            "lost": sum(sum(p.check.lost.values()) for p in mine),
-            "duplicated": sum(sum(p.check.duplicated.values()) for p in mine),
-            "failed": [
-                {"n": p.n, "outcome": p.outcome, "lost": p.check.lost, "duplicated": p.check.duplicated,
-                 "problems": p.check.problems, "log": p.log}
-                for p in mine if not p.check.ok
-            ],  # fmt: skip
+            **_tally(mine),
         }
     return {
         "pushes": pushes,
