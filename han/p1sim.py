@@ -333,8 +333,9 @@ class P1Simulator:
         q = max(0.0, total_w) * 0.15 / 1000
         hours = seconds / 3600
         tariff = m.tariffs.tariff(local) if m.tariffs else 1
-        self.imp[tariff - 1] += p_imp * hours
-        self.exp[tariff - 1] += p_exp * hours
+        ran = self._now.get("tariff", tariff)  # the step's energy went to the tariff that ran during it
+        self.imp[ran - 1] += p_imp * hours
+        self.exp[ran - 1] += p_exp * hours
         self.rimp += q * hours
         for d in self.mbus:
             self._read_mbus(d, t, seconds)
