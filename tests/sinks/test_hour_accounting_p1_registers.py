@@ -108,6 +108,19 @@ def test_tariffs_summed_and_kept_apart_in_kwh_and_kw(tmp_path, key_style):
     assert v == (pytest.approx(2000, abs=2), pytest.approx(1000, abs=2), pytest.approx(500, abs=2))
 
 
+def test_rebuilt_from_the_raw_pushes_the_same(tmp_path):
+    """The raw pushes keep OBIS code and unit per layout: rebuilding the hours from them gives the same."""
+    from sinks.store.migrate import rebuild_hours
+
+    path = tmp_path / "han.db"
+    write(path, three_hours("none"))
+    db = sqlite3.connect(path, isolation_level=None)
+    before = rows_for(db, "E0044007000000001", "hour", date(2026, 1, 15), date(2026, 1, 16))[0]
+    rebuild_hours(db)
+    after = rows_for(db, "E0044007000000001", "hour", date(2026, 1, 15), date(2026, 1, 16))[0]
+    assert after == before and before[0]["import_t1_kwh"] == pytest.approx(2.0, abs=2e-3)
+
+
 def test_han_report_shows_the_tariffs(tmp_path):
     path = tmp_path / "han.db"
     write(path, three_hours("none"))
