@@ -275,6 +275,15 @@ class Bridge:
             delay = min(delay * 2, self.retry_max)
 
     async def _drain(self, client, stop: asyncio.Event) -> None:
+        # the bridge subscribes to nothing: the message iterator ends (raises) only when the connection is lost
+        watcher = asyncio.ensure_future(_until_disconnected(client))
+        try:
+            await self._drain_until_lost(client, stop, watcher)
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+
+    async def _drain_until_lost(self, client, stop: asyncio.Event, watcher: asyncio.Future) -> None:
         topic = self.target.topic
         while not stop.is_set():
             self._more.clear()
@@ -282,9 +291,12 @@ class Bridge:
             if not batch:
                 waiter = asyncio.ensure_future(self._more.wait())
                 stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({waiter, stopper, watcher}, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
                 stopper.cancel()
+                if watcher.done():
+                    watcher.result()  # raises the lost connection's MqttError
+                    raise ConnectionError("the broker closed the connection")
                 continue
             tasks = [
                 asyncio.ensure_future(client.publish(topic, payload, qos=1, timeout=self.timeout))
@@ -351,6 +363,11 @@ class Bridge:
                 self.spool.sync()
             self._stopped = True
             log.info("%s", self.status_line())
+
+
+async def _until_disconnected(client) -> None:
+    async for _message in client.messages:
+        pass
 
 
 def _reason(exc: BaseException) -> str:
