@@ -73,6 +73,12 @@ def build(args: argparse.Namespace):
         stopbits=float(values.get("stopbits", stopbits)),
     )
     target = parse_target(args.to, format=args.format)
+    try:
+        import aiomqtt  # noqa: F401 - the mqtt extra
+    except ImportError:
+        from sinks.base import install_hint
+
+        raise ConfigError(f"han bridge needs aiomqtt, which is not installed: {install_hint('mqtt')}") from None
     if args.spool_max <= 0 or args.sync_every < 0:
         raise ConfigError("--spool-max must be positive and --sync-every not negative")
     spool_dir = args.spool
