@@ -69,6 +69,10 @@ class PushDecoder:
     def flush(self) -> list[Push | DecodeError]:
         return [self._finish(x) for x in self.stream.flush()]
 
+    def end_message(self) -> list[Push | DecodeError]:
+        """A message ended (one MQTT message): its unfinished frame is reported now."""
+        return [self._finish(x) for x in self.stream.end_message()]
+
     def _finish(self, item: DecodedApdu | DecodeError) -> Push | DecodeError:
         if isinstance(item, DecodeError):
             return item
