@@ -81,6 +81,7 @@ class MqttSource:
         self._generation = 0  #: connections so far: a message from an earlier one is redelivered, not acked
         self._queue: asyncio.Queue | None = None
         self._client = None
+        self._stopping = False
 
     # -- paho's thread -> the event loop ---------------------------------------------------------
     def _make_client(self, loop: asyncio.AbstractEventLoop):
@@ -153,7 +154,7 @@ class MqttSource:
 
     def _down(self, why: str, generation: int) -> None:
         self._generation = generation  # what is queued is redelivered on the next connection: not taken now
-        if self.state == "connected":
+        if self.state == "connected" and not self._stopping:
             log.warning("%s: lost (%s); reconnecting", self.name, why)
         self.state, self.since, self.last_error = "waiting", time.time(), why
         self.connected.clear()
@@ -187,6 +188,7 @@ class MqttSource:
                 await self._take(generation, message, stop)
         finally:
             stopper.cancel()
+            self._stopping = True
             client.disconnect()
             await loop.run_in_executor(None, client.loop_stop)
             self.connected.clear()
