@@ -340,10 +340,10 @@ class Daemon:
         """Every accepted push is in the journal (an MQTT message may be acknowledged)."""
         return self.ingest is not None and not self.ingest.pending
 
-    def _feed(self, data: bytes, stream: str | None = None) -> list[Push]:
+    def _feed(self, data: bytes, stream: str | None = None, *, redelivered: bool = False) -> list[Push]:
         self._last_byte = time.time()
         try:
-            return self.ingest.feed(data, stream)
+            return self.ingest.feed(data, stream, redelivered=redelivered)
         except Exception as exc:  # noqa: BLE001 - the last guard: reading goes on whatever happens
             self._internal(exc)
             return []
@@ -651,8 +651,8 @@ class _GuardedFeed:
     def __init__(self, daemon: Daemon, stream: str | None) -> None:
         self.daemon, self.stream = daemon, stream
 
-    def feed(self, data: bytes) -> list[Push]:
-        return self.daemon._feed(data, self.stream)
+    def feed(self, data: bytes, *, redelivered: bool = False) -> list[Push]:
+        return self.daemon._feed(data, self.stream, redelivered=redelivered)
 
     def flush(self) -> list[Push]:
         return self.daemon._flush(self.stream)

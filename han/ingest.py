@@ -63,8 +63,8 @@ class StreamFeed:
     def __init__(self, ingest: "Ingest", stream: str | None) -> None:
         self.ingest, self.stream = ingest, stream
 
-    def feed(self, data: bytes) -> list[Push]:
-        return self.ingest.feed(data, self.stream)
+    def feed(self, data: bytes, *, redelivered: bool = False) -> list[Push]:
+        return self.ingest.feed(data, self.stream, redelivered=redelivered)
 
     def flush(self) -> list[Push]:
         return self.ingest.flush(self.stream)
@@ -133,6 +133,7 @@ class Ingest:
         self._streams: dict[str | None, _Stream] = {None: _Stream(None, decoder, self.identity, system_title)}
         #: releases of held rows already in the journal, by stream, applied with the next append
         self._stamps_due: dict[str | None, Stamp] = {}
+        self._redelivered = False
 
     def stream(self, name: str | None) -> _Stream:
         s = self._streams.get(name)
@@ -149,10 +150,16 @@ class Ingest:
         self.stream(name)
         return StreamFeed(self, name)
 
-    def feed(self, data: bytes, stream: str | None = None) -> list[Push]:
+    def feed(self, data: bytes, stream: str | None = None, *, redelivered: bool = False) -> list[Push]:
+        """``redelivered``: the bytes came again (an MQTT message with DUP set, not acknowledged before):
+        a push already in the journal is counted as ``redelivered``, not taken twice, and not logged."""
         self.outcomes.bytes_in += len(data)
         strm = self._streams.get(stream) or self.stream(stream)
-        return self._handle(strm.decoder.feed(data), strm)
+        self._redelivered = redelivered
+        try:
+            return self._handle(strm.decoder.feed(data), strm)
+        finally:
+            self._redelivered = False
 
     def flush(self, stream: str | None = None) -> list[Push]:
         """The line went idle or the port closed: report a torn frame now, not glued to the next."""
@@ -191,6 +198,9 @@ class Ingest:
                 record_st = s.system_title or strm.system_title or b""
                 kid = self.keyring.key_id(record_st or None)
                 last = self.counters.check(record_st, kid, s.invocation_counter)
+                if last is not None and self._redelivered:
+                    self.outcomes.counts["redelivered"] += 1  # journaled before the worker stopped
+                    continue
                 if last is not None:
                     self._failed(
                         ReplayedFrame(
@@ -206,6 +216,9 @@ class Ingest:
                 if key not in self.unjournaled:
                     self.unjournaled[key] = self.counters.counters.get(key)
                 self.counters.accept(record_st, kid, s.invocation_counter)
+            elif self._redelivered and self._plain_seen(strm.name, push.apdu):
+                self.outcomes.counts["redelivered"] += 1
+                continue
             own = record_st.hex().upper() if record_st else push.meter_id
             stamp, release = strm.identity.stamp(own, push.meter_id, now)
             if release is not None:
@@ -236,6 +249,14 @@ class Ingest:
         if self.pending or self._stamps_due:
             self.commit()
         return accepted
+
+    def _plain_seen(self, stream: str | None, apdu: bytes) -> bool:
+        if any(r.stream == stream and r.invocation_counter is None and r.apdu == apdu for r in self.pending):
+            return True
+        try:
+            return self.journal.has_plain(stream, apdu)
+        except Exception:  # noqa: BLE001 - a journal that cannot be read: take the push (at least once)
+            return False
 
     @property
     def held(self) -> int:

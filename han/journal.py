@@ -219,6 +219,18 @@ class Journal:
         ).fetchone()
         return int(n), since
 
+    def has_plain(self, stream: str | None, apdu: bytes) -> bool:
+        """A plain push (no invocation counter) with these bytes from this stream is in the journal.
+
+        Asked only for a message the broker delivers again (MQTT's DUP flag: a worker
+        stopped before its acknowledgement), so the scan is rare.
+        """
+        row = self.db.execute(
+            "SELECT 1 FROM journal WHERE stream IS ? AND invocation_counter IS NULL AND apdu = ? LIMIT 1",
+            (stream, apdu),
+        ).fetchone()
+        return row is not None
+
     def rows(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM journal").fetchone()[0])
 

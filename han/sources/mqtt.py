@@ -209,7 +209,7 @@ class MqttSource:
             if payload.kind == "ignored":
                 feed.failed("ignored_message", payload.note)
             else:
-                feed.feed(payload.data)
+                feed.feed(payload.data, redelivered=bool(message.dup))
                 feed.end_message()
         while not self.journaled():  # the journal cannot be written (a full disk): no PUBACK yet
             if stop.is_set() or generation != self._generation:
