@@ -302,7 +302,9 @@ def _sources(overrides: Overrides, data: Mapping[str, Any], config_path: str | N
     from .sources.spec import parse_source
 
     if overrides.sources:
-        return tuple(parse_source(url, where=f"--source {_shown(url)}", environ=environ) for url in overrides.sources)
+        return _mqtt_installed(
+            tuple(parse_source(url, where=f"--source {_shown(url)}", environ=environ) for url in overrides.sources)
+        )
     entries = data.get("source", []) or []
     if not isinstance(entries, list):
         raise ConfigError(f'{config_path}: each [[source]] needs url = "..." (a device, socket:// or mqtt://)')
@@ -314,7 +316,16 @@ def _sources(overrides: Overrides, data: Mapping[str, Any], config_path: str | N
             raise ConfigError(f'{config_path}: [[source]] number {i} needs url = "..." (a device, socket:// or mqtt://)')
         options = {k: v for k, v in entry.items() if k != "url"}
         specs.append(parse_source(entry["url"], options, where=f"{config_path}: [[source]] number {i}", environ=environ))
-    return tuple(specs)
+    return _mqtt_installed(tuple(specs))
+
+
+def _mqtt_installed(specs: tuple) -> tuple:
+    """An MQTT source needs paho-mqtt (the mqtt extra): said before anything starts."""
+    import importlib.util
+
+    if any(s.kind == "mqtt" for s in specs) and importlib.util.find_spec("paho") is None:
+        raise ConfigError("an mqtt:// source needs paho-mqtt: pip install 'han-logger[mqtt]'")
+    return specs
 
 
 def _shown(url: str) -> str:

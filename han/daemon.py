@@ -528,6 +528,16 @@ class Daemon:
             return
         self._warned_at = now
         source = self.source
+        if all(getattr(src, "kind", "") == "mqtt" for src in self.sources):
+            down = [src.name for src in self.sources if src.state != "connected"]
+            watch_log.warning(
+                "no push for %.0f s from any topic: %s",
+                now - quiet_since,
+                f"the broker is unreachable ({', '.join(down)})"
+                if down
+                else "no bridge publishes (or the topic filter matches none of their topics)",
+            )
+            return
         lost = None
         if isinstance(source, SerialSource) and source.state != "connected":
             lost = source.last_error or "not open"
