@@ -219,6 +219,10 @@ def build_run_config(overrides: Overrides, environ: Mapping[str, str] | None = N
     if replay and replay != "-" and not os.path.isfile(replay):
         raise ConfigError(f"--replay {replay}: no such file")
     sources = _sources(overrides, data, config_path, environ)
+    if sources and serial.port:  # --port is the shorthand for a serial source: one more, read with the others
+        from .sources.spec import SourceSpec
+
+        sources = (SourceSpec("serial", serial.port), *sources)
     if replay and sources:
         raise ConfigError("--replay reads a capture: give it without --source / [[source]]")
     if not replay and not serial.port and not sources:

@@ -104,6 +104,7 @@ class Daemon:
         self.source = None  #: the first source (the status and the watchdog name it)
         self.sources: list = []
         self.unknown: UnknownStore | None = None
+        self._interpreter = None  #: shared by the streams' decoders
         self._gaps: deque[float] = deque(maxlen=20)  # seconds between pushes (learns the push interval)
         self._prev_push: float | None = None
         self._warned_at: float | None = None  # when the watchdog last warned
@@ -189,6 +190,10 @@ class Daemon:
         """The decoder of one stream (a port; an MQTT topic): its own framer and reassembly state."""
         cfg = self.cfg
         topic = cfg.topics.get(stream) if stream is not None else None
+        if self._interpreter is None:
+            from obis.interpret import Interpreter
+
+            self._interpreter = Interpreter(cfg.decode_options)
         return PushDecoder(
             cfg.keyring,
             transport=self._stream_transport(stream),
@@ -196,6 +201,7 @@ class Daemon:
             allow_unauthenticated=cfg.allow_unauthenticated,
             allow_unverified=cfg.unverified,
             options=cfg.decode_options,
+            interpreter=self._interpreter,  # one for every stream: its plan caches are kept once
         )
 
     def _stream_meter(self, stream: str) -> str | None:
