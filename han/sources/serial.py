@@ -134,7 +134,9 @@ class SerialSource:
                     "%s: open again after %.0f s (%d attempt(s))", self.name, time.time() - failing_since, failures
                 )
             else:
-                log.info("%s: reading at %s", self.name, self.settings.describe())
+                log.info(
+                    "%s: %s", self.name, "connected" if self.kind == "socket" else f"reading at {self.settings.describe()}"
+                )
             failures, failing_since, delay = 0, None, self.retry_min
             self.state, self.since, self.last_error = "connected", time.time(), None
             self.connected.set()
