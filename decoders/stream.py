@@ -191,6 +191,25 @@ class StreamDecoder:
                 self._consequence(err, out)
         return out
 
+    def end_message(self) -> list[DecodedApdu | DecodeError]:
+        """The input reached a message boundary (one MQTT message): a frame it left unfinished is
+        reported now, not glued to the next message; a push split over segments or blocks carries on."""
+        out: list[DecodedApdu | DecodeError] = []
+        if self._framer is None:
+            if not self._pending:
+                return out
+            chosen = self._detect(final=True)
+            if chosen is None:
+                return self.flush()
+            self._lock(chosen)
+            for item in self._framer.feed(bytes(self._pending)):  # type: ignore[union-attr]
+                self._link_item(item, out)
+            self._pending = bytearray()
+        if self._framer.buffered:  # type: ignore[union-attr]
+            for item in self._framer.flush():  # type: ignore[union-attr]
+                self._link_item(item, out)
+        return out
+
     # -- link layer -----------------------------------------------------------
     def _lock(self, transport: str) -> None:
         self._transport = transport

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .inputs import InputError, parse_hex
 from .keyring import KeyRing
-from .keysource import KEYS_TABLE, check_private, holds_keys, load_keys
+from .keysource import KEYS_TABLE, check_private, holds_keys, load_keys, topic_table
 from .settings import BY_NAME, DEFAULTS, PRESETS, SECTIONS, ConfigError, read_toml
 
 if TYPE_CHECKING:
@@ -55,6 +55,14 @@ class SerialSettings:
     def describe(self) -> str:
         stop = int(self.stopbits) if float(self.stopbits).is_integer() else self.stopbits
         return f"{self.baudrate} {self.bytesize}{self.parity}{stop}"
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """Per stream (an MQTT topic) from the key file's [topics."<topic>"]: a plain meter's name, a system title."""
+
+    meter: str | None = None
+    system_title: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,11 @@ class RunConfig:
     meter: str | None = DEFAULTS["meter"]
     #: days of raw pushes the SQLite store keeps ([store] keep_raw_days; 0 = for ever)
     keep_raw_days: float = DEFAULTS["keep_raw_days"]
+    #: where to read (--source, [[source]]); empty: the serial port (or the replay)
+    sources: tuple = ()
+    #: per stream (topic): its meter name and system title, from the key file's [topics."<topic>"]
+    topics: Mapping[str, StreamSettings] = field(default_factory=dict)
+    unknown_max_bytes: int = int(DEFAULTS["unknown_max_mb"] * (1 << 20))
 
     def sink_specs(self) -> tuple[SinkSpec, ...]:
         """The sinks, or the embedded default: SQLite in the state directory.
@@ -127,6 +140,8 @@ class Overrides:
     replay: str | None = None  #: a capture instead of a port ("-" = standard input)
     pace: bool = False
     count: int | None = None
+    sources: tuple[str, ...] = ()  #: source URLs (--source); given, they replace the file's [[source]]
+    keys_file: str | None = None  #: --keys FILE (owner-only): [meters.<system title>] and [topics."<topic>"]
 
 
 # -- the file ---------------------------------------------------------------------------------
@@ -203,16 +218,31 @@ def build_run_config(overrides: Overrides, environ: Mapping[str, str] | None = N
     replay = overrides.replay
     if replay and replay != "-" and not os.path.isfile(replay):
         raise ConfigError(f"--replay {replay}: no such file")
-    if not replay and not serial.port:
-        raise ConfigError("give a serial port (--port /dev/ttyUSB0, or [serial] port in --config), or --replay FILE")
+    sources = _sources(overrides, data, config_path, environ)
+    if sources and serial.port:  # --port is the shorthand for a serial source: one more, read with the others
+        from .sources.spec import SourceSpec
 
+        sources = (SourceSpec("serial", serial.port), *sources)
+    if replay and sources:
+        raise ConfigError("--replay reads a capture: give it without --source / [[source]]")
+    if not replay and not serial.port and not sources:
+        raise ConfigError(
+            "give a serial port (--port /dev/ttyUSB0, or [serial] port in --config), a --source URL, or --replay FILE"
+        )
+
+    keys_files = (overrides.keys_file,) if overrides.keys_file else ()
     keyring = load_keys(
         overrides.keys,
         environ=environ,
         credentials=True,
         config_keys=data.get("keys", {}),
         config_path=config_path,
+        files=keys_files,
     )
+    topics = {}
+    for path in keys_files:
+        for topic, entry in topic_table(path).items():
+            topics[topic] = _stream_settings(entry, f'{path}: topics."{topic}"')
     system_title = None
     if v["system_title"]:
         try:
@@ -249,7 +279,64 @@ def build_run_config(overrides: Overrides, environ: Mapping[str, str] | None = N
         count=overrides.count,
         meter=meter_name(v["meter"]),
         keep_raw_days=float(v["keep_raw_days"]),
+        sources=sources,
+        topics=topics,
+        unknown_max_bytes=int(float(v["unknown_max_mb"]) * (1 << 20)),
     )
+
+
+def _stream_settings(entry: Mapping[str, Any], where: str) -> StreamSettings:
+    st = None
+    if entry.get("system_title") is not None:
+        try:
+            st = parse_hex(str(entry["system_title"]))
+        except InputError:
+            st = b""
+        if len(st) != 8:
+            raise ConfigError(f"{where} system_title must be 8 bytes (16 hex digits)")
+    try:
+        meter = meter_name(entry.get("meter"))
+    except ConfigError as exc:
+        raise ConfigError(f"{where} {exc}") from None
+    return StreamSettings(meter=meter, system_title=st)
+
+
+def _sources(overrides: Overrides, data: Mapping[str, Any], config_path: str | None, environ) -> tuple:
+    """The command line's --source URLs, else the file's [[source]] tables, checked (han.sources.spec)."""
+    from .sources.spec import parse_source
+
+    if overrides.sources:
+        return _mqtt_installed(
+            tuple(parse_source(url, where=f"--source {_shown(url)}", environ=environ) for url in overrides.sources)
+        )
+    entries = data.get("source", []) or []
+    if not isinstance(entries, list):
+        raise ConfigError(f'{config_path}: each [[source]] needs url = "..." (a device, socket:// or mqtt://)')
+    specs = []
+    for i, entry in enumerate(entries, 1):
+        if isinstance(entry, str):
+            entry = {"url": entry}
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("url"), str):
+            raise ConfigError(f'{config_path}: [[source]] number {i} needs url = "..." (a device, socket:// or mqtt://)')
+        options = {k: v for k, v in entry.items() if k != "url"}
+        specs.append(parse_source(entry["url"], options, where=f"{config_path}: [[source]] number {i}", environ=environ))
+    return _mqtt_installed(tuple(specs))
+
+
+def _mqtt_installed(specs: tuple) -> tuple:
+    """An MQTT source needs paho-mqtt (the mqtt extra): said before anything starts."""
+    import importlib.util
+
+    if any(s.kind == "mqtt" for s in specs) and importlib.util.find_spec("paho") is None:
+        raise ConfigError("an mqtt:// source needs paho-mqtt: pip install 'han-logger[mqtt]'")
+    return specs
+
+
+def _shown(url: str) -> str:
+    """A source URL for a message, without its password."""
+    import re
+
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def _sinks(overrides: Overrides, data: Mapping[str, Any], config_path: str | None) -> tuple[SinkSpec, ...]:

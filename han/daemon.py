@@ -2,7 +2,7 @@
 
 ::
 
-    SerialSource / ReplaySource ──bytes──▶ Ingest (PushDecoder → counter check) ──▶ Journal
+    SerialSource / ReplaySource / MqttSource ──bytes per stream──▶ Ingest (PushDecoder → counter check) ──▶ Journal
                                                                                      │ one worker (task) per sink,
                                                                                      ▼ awaiting the async sink
                                                                   sqlite / jsonl / csv / console ...
@@ -35,7 +35,8 @@ from .ingest import Ingest
 from .journal import Journal, JournalError, Record
 from .pipeline import PushDecoder, push_from_apdu, thread_interpreter
 from .replay import CounterStore
-from .sources import ReplaySource, SerialSource
+from .sources import ReplaySource, SerialSource, SourceSpec
+from .unknown import UnknownFrame, UnknownStore
 from .watchdog import Quiet
 from .watchdog import message as watchdog_message
 
@@ -100,7 +101,10 @@ class Daemon:
         self.ingest: Ingest | None = None
         self.journal: Journal | None = None
         self.workers: list[SinkWorker] = []
-        self.source: SerialSource | ReplaySource | None = None
+        self.source = None  #: the first source (the status and the watchdog name it)
+        self.sources: list = []
+        self.unknown: UnknownStore | None = None
+        self._interpreter = None  #: shared by the streams' decoders
         self._gaps: deque[float] = deque(maxlen=20)  # seconds between pushes (learns the push interval)
         self._prev_push: float | None = None
         self._warned_at: float | None = None  # when the watchdog last warned
@@ -131,16 +135,9 @@ class Daemon:
         raised = counters.reconcile(self.journal)
         if raised:
             log.info("took %d invocation counter(s) from the journal (the last run ended without saving them)", raised)
-        decoder = PushDecoder(
-            cfg.keyring,
-            transport=cfg.transport,
-            system_title=cfg.system_title,
-            allow_unauthenticated=cfg.allow_unauthenticated,
-            allow_unverified=cfg.unverified,
-            options=cfg.decode_options,
-        )
+        self.unknown = UnknownStore(cfg.state_dir, cfg.unknown_max_bytes)
         self.ingest = Ingest(
-            decoder,
+            self._decoder(None),
             cfg.keyring,
             counters,
             self.journal,
@@ -148,6 +145,9 @@ class Daemon:
             meter=cfg.meter,
             on_append=self._appended,
             on_release=self._wake_sinks,
+            decoders=self._decoder,
+            meters=self._stream_meter,
+            on_unknown=self._unknown_frame,
         )
         if self.ingest.held:
             log.info(
@@ -177,6 +177,59 @@ class Daemon:
         for w in self.workers:
             if not w.live:
                 self._sink_holds(w.name, w.position)
+
+    def _stream_transport(self, stream: str | None) -> str:
+        spec = self._specs.get(stream) if stream is not None else None
+        if spec is not None and spec.transport:
+            return spec.transport
+        if spec is not None and spec.kind == "mqtt":
+            return "auto"  # bridges publish HDLC, M-Bus or bare APDUs
+        return self.cfg.transport
+
+    def _decoder(self, stream: str | None) -> PushDecoder:
+        """The decoder of one stream (a port; an MQTT topic): its own framer and reassembly state."""
+        cfg = self.cfg
+        topic = cfg.topics.get(stream) if stream is not None else None
+        if self._interpreter is None:
+            from obis.interpret import Interpreter
+
+            self._interpreter = Interpreter(cfg.decode_options)
+        return PushDecoder(
+            cfg.keyring,
+            transport=self._stream_transport(stream),
+            system_title=(topic.system_title if topic else None) or cfg.system_title,
+            allow_unauthenticated=cfg.allow_unauthenticated,
+            allow_unverified=cfg.unverified,
+            options=cfg.decode_options,
+            interpreter=self._interpreter,  # one for every stream: its plan caches are kept once
+        )
+
+    def _stream_meter(self, stream: str) -> str | None:
+        topic = self.cfg.topics.get(stream)
+        return topic.meter if topic and topic.meter else self.cfg.meter
+
+    @property
+    def _specs(self) -> dict[str | None, SourceSpec]:
+        """Stream name -> its source's spec (an MQTT source names its streams by topic: its spec for each)."""
+        out: dict = {}
+        for src in self.sources:
+            spec = getattr(src, "spec", None)
+            if spec is None:
+                continue
+            for stream in getattr(src, "streams", ()) or ():
+                out[stream] = spec
+            out.setdefault(getattr(src, "stream_name", None), spec)
+        return out
+
+    def _unknown_frame(self, stream: str | None, err) -> None:
+        """A frame refused for want of its meter's keys: kept raw for han state replay-unknown."""
+        partial = getattr(err, "partial", None)
+        ciphered = getattr(partial, "ciphered", None) if partial is not None else None
+        wire = getattr(partial, "wire", b"") if partial is not None else b""
+        if self.unknown is None or not wire or ciphered is None:
+            return
+        st = (ciphered.system_title or b"").hex().upper()
+        self.unknown.add(UnknownFrame(time.time(), stream, st, bytes(wire)))
 
     def _sink_holds(self, name: str, seq: int) -> None:
         """A sink holds position ``seq``: the journal never gives it (or any before it) again."""
@@ -227,19 +280,8 @@ class Daemon:
                 pass  # not the main thread (tests)
         cfg = self.cfg
         assert self.ingest is not None and self.journal is not None
-        if cfg.replay:
-            self.source = ReplaySource(
-                cfg.replay, self._feed, self._flush, pace=cfg.pace, backlog=self._working_backlog
-            )
-        else:
-            self.source = SerialSource(
-                cfg.serial,
-                self._feed,
-                self._flush,
-                idle=cfg.idle_flush,
-                retry_min=cfg.retry_min,
-                retry_max=cfg.retry_max,
-            )
+        self.sources = self._make_sources()
+        self.source = self.sources[0]
         sinks = ", ".join(w.name for w in self.workers)
         log.info("state directory %s; sinks: %s; %s", cfg.state_dir, sinks, self._keys_summary())
         worker_tasks = [asyncio.ensure_future(w.run()) for w in self.workers]
@@ -259,17 +301,62 @@ class Daemon:
                     pass
         return exit_code
 
-    def _feed(self, data: bytes) -> list[Push]:
+    def _make_sources(self) -> list:
+        """The sources to read: the replay, else --source / [[source]], else the serial port."""
+        from dataclasses import replace
+
+        from .sources.mqtt import MqttSource, default_client_id
+
+        cfg = self.cfg
+        if cfg.replay:
+            return [ReplaySource(cfg.replay, self._feed, self._flush, pace=cfg.pace, backlog=self._working_backlog)]
+        specs = cfg.sources or (SourceSpec("serial", cfg.serial.port or ""),)
+        several = len(specs) > 1
+        sources: list = []
+        for i, spec in enumerate(specs):
+            if spec.kind == "mqtt":
+                client_id = spec.client_id or default_client_id(cfg.state_dir) + (f"-{i}" if several else "")
+                src = MqttSource(
+                    spec,
+                    self._feeds,
+                    self._journaled,
+                    client_id=client_id,
+                    retry_min=cfg.retry_min,
+                    retry_max=cfg.retry_max,
+                )
+            else:
+                stream = spec.target if several else None
+                src = SerialSource(
+                    replace(cfg.serial, port=spec.target),
+                    lambda data, stream=stream: self._feed(data, stream),
+                    lambda stream=stream: self._flush(stream),
+                    idle=cfg.idle_flush,
+                    retry_min=cfg.retry_min,
+                    retry_max=cfg.retry_max,
+                )
+                src.spec, src.stream_name = spec, stream
+            sources.append(src)
+        return sources
+
+    def _feeds(self, stream: str | None):
+        """A stream's feed for a source (han.sources.base.StreamFeed), guarded: reading goes on whatever happens."""
+        return _GuardedFeed(self, stream)
+
+    def _journaled(self) -> bool:
+        """Every accepted push is in the journal (an MQTT message may be acknowledged)."""
+        return self.ingest is not None and not self.ingest.pending
+
+    def _feed(self, data: bytes, stream: str | None = None, *, redelivered: bool = False) -> list[Push]:
         self._last_byte = time.time()
         try:
-            return self.ingest.feed(data)
+            return self.ingest.feed(data, stream, redelivered=redelivered)
         except Exception as exc:  # noqa: BLE001 - the last guard: reading goes on whatever happens
             self._internal(exc)
             return []
 
-    def _flush(self) -> list[Push]:
+    def _flush(self, stream: str | None = None) -> list[Push]:
         try:
-            return self.ingest.flush()
+            return self.ingest.flush(stream)
         except Exception as exc:  # noqa: BLE001
             self._internal(exc)
             return []
@@ -294,14 +381,18 @@ class Daemon:
             self._internal(exc)
 
     async def _read(self) -> None:
-        assert self.source is not None and self.stop_event is not None
-        try:
-            await self.source.run(self.stop_event)
-        except Exception as exc:  # noqa: BLE001 - e.g. an unreadable replay file
-            log.error("%s", str(exc) or type(exc).__name__)
-            self._source_failed = True
+        assert self.sources and self.stop_event is not None
+        await asyncio.gather(*(self._read_one(src) for src in self.sources))
         if self.cfg.replay:
             self.request_stop()
+
+    async def _read_one(self, source) -> None:
+        assert self.stop_event is not None
+        try:
+            await source.run(self.stop_event)
+        except Exception as exc:  # noqa: BLE001 - e.g. an unreadable replay file
+            log.error("%s: %s", source.name, str(exc) or type(exc).__name__)
+            self._source_failed = True
 
     def request_stop(self, sig: int | None = None) -> None:
         if sig is not None:
@@ -443,6 +534,16 @@ class Daemon:
             return
         self._warned_at = now
         source = self.source
+        if all(getattr(src, "kind", "") == "mqtt" for src in self.sources):
+            down = [src.name for src in self.sources if src.state != "connected"]
+            watch_log.warning(
+                "no push for %.0f s from any topic: %s",
+                now - quiet_since,
+                f"the broker is unreachable ({', '.join(down)})"
+                if down
+                else "no bridge publishes (or the topic filter matches none of their topics)",
+            )
+            return
         lost = None
         if isinstance(source, SerialSource) and source.state != "connected":
             lost = source.last_error or "not open"
@@ -464,7 +565,7 @@ class Daemon:
     def _source_online(self, now: float) -> bool:
         """The port is open and a push came within three push intervals (the watchdog's limit)."""
         assert self.ingest is not None
-        if not isinstance(self.source, SerialSource) or self.source.state != "connected":
+        if not any(src.state == "connected" for src in self.sources):
             return False
         quiet_since = self.ingest.outcomes.last_push or self.started
         return now - quiet_since < 3 * self.push_interval
@@ -556,6 +657,31 @@ class Daemon:
         else:
             self._troubles[what] = message
             log.error("%s", message)
+
+
+class _GuardedFeed:
+    """One stream's feed for a source: the daemon's last guard around the ingest (han.sources.base.StreamFeed)."""
+
+    __slots__ = ("daemon", "stream")
+
+    def __init__(self, daemon: Daemon, stream: str | None) -> None:
+        self.daemon, self.stream = daemon, stream
+
+    def feed(self, data: bytes, *, redelivered: bool = False) -> list[Push]:
+        return self.daemon._feed(data, self.stream, redelivered=redelivered)
+
+    def flush(self) -> list[Push]:
+        return self.daemon._flush(self.stream)
+
+    def end_message(self) -> list[Push]:
+        try:
+            return self.daemon.ingest.end_message(self.stream)
+        except Exception as exc:  # noqa: BLE001
+            self.daemon._internal(exc)
+            return []
+
+    def failed(self, reason: str, text: str) -> None:
+        self.daemon.ingest.failed_input(reason, text, self.stream)
 
 
 def make_sinks(cfg: RunConfig) -> list:

@@ -44,6 +44,7 @@ UPGRADE = (
     ("meter", "TEXT"),  # the meter the push is filed under (han.identity); NULL: the push's own identity
     ("meter_id", "TEXT"),  # that meter's number, when known
     ("held", "INTEGER NOT NULL DEFAULT 0"),  # 1: waiting for its source to name the meter; sinks stop before it
+    ("stream", "TEXT"),  # the stream it came from (an MQTT topic, a port of several); NULL: the one source
 )
 HELD_INDEX = """
 CREATE INDEX IF NOT EXISTS journal_held ON journal (seq) WHERE held = 1;
@@ -68,17 +69,18 @@ class Record:
     meter: str | None = None  #: the meter stamped on the push (None in rows of an older journal)
     meter_id: str | None = None
     held: bool = False  #: waiting for its source's identity (never handed to a sink)
+    stream: str | None = None  #: the stream (topic, port) it came from, when han reads several
 
 
 _COLUMNS = (
     "seq, received, system_title, key_id, invocation_counter, security_control, tag, verified, apdu,"
-    " meter, meter_id, held"
+    " meter, meter_id, held, stream"
 )
 
 
 def _record(row: tuple) -> Record:
-    seq, received, st, kid, ic, sc, tag, verified, apdu, meter, meter_id, held = row
-    return Record(received, st, kid, ic, sc, tag, bool(verified), apdu, seq, meter, meter_id, bool(held))
+    seq, received, st, kid, ic, sc, tag, verified, apdu, meter, meter_id, held, stream = row
+    return Record(received, st, kid, ic, sc, tag, bool(verified), apdu, seq, meter, meter_id, bool(held), stream)
 
 
 def _upgrade(db: sqlite3.Connection) -> None:
@@ -125,26 +127,37 @@ class Journal:
         self.id: str = journal_id
         self._lock = threading.Lock()
 
-    def append(self, records: Sequence[Record], stamp_held: tuple[str, str | None] | None = None) -> list[int]:
+    def append(
+        self,
+        records: Sequence[Record],
+        stamp_held: tuple[str, str | None] | None = None,
+        *,
+        stamps: Iterable[tuple[str | None, str, str | None]] = (),
+    ) -> list[int]:
         """Append in one transaction; returns the positions.  Raises JournalError.
 
-        ``stamp_held`` (meter, meter_id) first files every held row under that meter and
-        hands it to the sinks (see :mod:`han.identity`).
+        ``stamp_held`` (meter, meter_id) first files every held row of the one source under
+        that meter and hands it to the sinks (see :mod:`han.identity`); ``stamps`` do the same
+        per stream: (stream, meter, meter_id).
         """
+        stamps = list(stamps)
+        if stamp_held is not None:
+            stamps.append((None, *stamp_held))
         with self._lock:
             db = self.db
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    if stamp_held is not None:
+                    for stream, meter, meter_id in stamps:
                         db.execute(
-                            "UPDATE journal SET meter = ?, meter_id = ?, held = 0 WHERE held = 1", stamp_held
+                            "UPDATE journal SET meter = ?, meter_id = ?, held = 0 WHERE held = 1 AND stream IS ?",
+                            (meter, meter_id, stream),
                         )
                     seqs = [
                         db.execute(
                             "INSERT INTO journal (received, system_title, key_id, invocation_counter,"
-                            " security_control, tag, verified, apdu, meter, meter_id, held)"
-                            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                            " security_control, tag, verified, apdu, meter, meter_id, held, stream)"
+                            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                             (
                                 r.received,
                                 r.system_title,
@@ -157,6 +170,7 @@ class Journal:
                                 r.meter,
                                 r.meter_id,
                                 int(r.held),
+                                r.stream,
                             ),
                         ).lastrowid
                         for r in records
@@ -198,10 +212,24 @@ class Journal:
         row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").fetchone()
         return int(row[0]) if row else 0
 
-    def held(self) -> tuple[int, float | None]:
-        """How many rows wait for their source's identity, and when the oldest arrived."""
-        n, since = self.db.execute("SELECT count(*), min(received) FROM journal WHERE held = 1").fetchone()
+    def held(self, stream: str | None = None) -> tuple[int, float | None]:
+        """How many rows of a stream wait for their source's identity, and when the oldest arrived."""
+        n, since = self.db.execute(
+            "SELECT count(*), min(received) FROM journal WHERE held = 1 AND stream IS ?", (stream,)
+        ).fetchone()
         return int(n), since
+
+    def has_plain(self, stream: str | None, apdu: bytes) -> bool:
+        """A plain push (no invocation counter) with these bytes from this stream is in the journal.
+
+        Asked only for a message the broker delivers again (MQTT's DUP flag: a worker
+        stopped before its acknowledgement), so the scan is rare.
+        """
+        row = self.db.execute(
+            "SELECT 1 FROM journal WHERE stream IS ? AND invocation_counter IS NULL AND apdu = ? LIMIT 1",
+            (stream, apdu),
+        ).fetchone()
+        return row is not None
 
     def rows(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM journal").fetchone()[0])

@@ -119,6 +119,7 @@ def load_keys(
     credentials: bool = False,
     config_keys: Mapping[str, Any] | None = None,
     config_path: str | None = None,
+    files: tuple[str, ...] = (),
 ) -> KeyRing:
     """The keys from every place, in order of precedence (see the module's docstring).
 
@@ -145,6 +146,8 @@ def load_keys(
         ring_file = os.path.join(cred_dir, CREDENTIAL_RING)
         if os.path.isfile(ring_file):
             texts.take(key_file(ring_file), ring_file)
+    for path in files:  # --keys FILE: before the config's own key file and table
+        texts.take(key_file(path, owner_only=True), path)
     config_keys = config_keys or {}
     path = config_keys.get("file")
     if path:
@@ -158,16 +161,46 @@ def load_keys(
     return texts.keyring()
 
 
-def key_file(path: str) -> dict[str, Any]:
+def check_owner_only(path: str, what: str = "holds keys") -> None:
+    """Refuse a file that anybody but its owner may read or write (``--keys FILE``: chmod 600)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(
+            f"{path} {what} but others may read it (mode {stat.S_IMODE(mode):03o}); it must be readable by its"
+            f" owner only: chmod 600 {path}"
+        )
+
+
+def topic_table(path: str) -> dict[str, dict[str, Any]]:
+    """The ``[topics."<topic>"]`` tables of a key file: per stream, ``meter`` and ``system_title`` (plain meters)."""
+    table = key_file(path)
+    topics = table.get("topics") or {}
+    if not isinstance(topics, Mapping):
+        raise ConfigError(f'{path}: [topics."<topic>"] tables, e.g. [topics."han/raw/flat12"] with meter = "flat12"')
+    out = {}
+    for topic, entry in topics.items():
+        if not isinstance(entry, Mapping) or set(entry) - {"meter", "system_title"}:
+            raise ConfigError(f'{path}: topics."{topic}" holds meter = "NAME" and system_title = "HEX" only')
+        out[str(topic)] = dict(entry)
+    return out
+
+
+def key_file(path: str, *, owner_only: bool = False) -> dict[str, Any]:
     """A key file's table: a bare table, or one that holds [keys].  The file must be private."""
+    if owner_only:
+        check_owner_only(path)
     check_private(path)
     data = read_toml(path)
     table = data.get("keys", data)
     if not isinstance(table, Mapping):
         raise ConfigError(f"{path}: [keys] must be a table")
-    unknown = set(table) - set(TOML_NAMES) - {"meters"}
+    unknown = set(table) - set(TOML_NAMES) - {"meters", "topics"}
     if unknown:
         raise ConfigError(
-            f"{path}: unknown setting {sorted(unknown)[0]!r}; a key file holds key, auth_key, [meters.<system title>]"
+            f"{path}: unknown setting {sorted(unknown)[0]!r}; a key file holds key, auth_key, [meters.<system title>],"
+            ' [topics."<topic>"]'
         )
     return table

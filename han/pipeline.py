@@ -40,6 +40,7 @@ class PushDecoder:
         allow_unverified: bool = False,
         options: InterpretOptions | None = None,
         keep_layers: bool = False,
+        interpreter: Interpreter | None = None,
     ) -> None:
         """``keys``: one meter's keys, or a key lookup such as a :class:`~han.keyring.KeyRing` (several
         meters: each frame gets the keys of the system title it carries).
@@ -56,7 +57,8 @@ class PushDecoder:
             allow_unverified=allow_unverified,
             annotate=keep_layers,
         )
-        self.interpreter = Interpreter(options)
+        #: ``interpreter``: one shared by many decoders (a head-end's streams: its caches are kept once)
+        self.interpreter = interpreter if interpreter is not None else Interpreter(options)
         self.keep_layers = keep_layers
 
     @property
@@ -68,6 +70,10 @@ class PushDecoder:
 
     def flush(self) -> list[Push | DecodeError]:
         return [self._finish(x) for x in self.stream.flush()]
+
+    def end_message(self) -> list[Push | DecodeError]:
+        """A message ended (one MQTT message): its unfinished frame is reported now."""
+        return [self._finish(x) for x in self.stream.end_message()]
 
     def _finish(self, item: DecodedApdu | DecodeError) -> Push | DecodeError:
         if isinstance(item, DecodeError):

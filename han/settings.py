@@ -219,6 +219,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("daemon", "spool_max_age", "number", 90 * 86400.0,
             "seconds a push may wait in the journal for a sink (0 = no limit)", minimum=0),
     Setting("daemon", "stop_timeout", "number", 20.0, "seconds to deliver the backlog at SIGTERM", minimum=0),
+    Setting("daemon", "unknown_max_mb", "number", 16.0,
+            "megabytes of frames from meters without keys kept for han state replay-unknown (oldest dropped)",
+            minimum=0),
     Setting("daemon", "sink_retry_max", "number", 60.0, "longest wait between retries of a failing sink",
             minimum=0.01),
     Setting("store", "keep_raw_days", "number", 90.0,
@@ -232,6 +235,6 @@ BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 #: the settings of each TOML table ("" = the top level); [keys] is the key loader's (han.keysource)
 SECTIONS: dict[str, frozenset[str]] = {
-    "": frozenset({"serial", "decode", "keys", "daemon", "sink", "sinks", "state_dir", "store"}),
+    "": frozenset({"serial", "decode", "keys", "daemon", "sink", "sinks", "source", "state_dir", "store"}),
     **{sec: frozenset(s.name for s in SETTINGS if s.section == sec) for sec in ("serial", "decode", "daemon", "store")},
 }

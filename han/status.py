@@ -31,13 +31,30 @@ def snapshot(d) -> dict[str, Any]:
         "updated": _iso(time.time()),
         "input": {
             "name": source.name if source else None,
-            "kind": "replay" if d.cfg.replay else "serial",
-            "settings": d.cfg.serial.describe() if not d.cfg.replay else None,
+            "kind": getattr(source, "kind", "serial") if source else None,
+            "settings": d.cfg.serial.describe() if source is not None and source.kind in ("serial", "socket") else None,
             "state": source.state if source else None,
             "since": _iso(source.since) if source else None,
             "reconnects": source.reconnects if source else 0,
             "last_error": source.last_error if source else None,
             "bytes": o.bytes_in,
+        },
+        "sources": [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "state": s.state,
+                "since": _iso(s.since),
+                "reconnects": s.reconnects,
+                "last_error": s.last_error,
+                **({"client_id": s.client_id, "messages": s.messages, "streams": len(s.streams)}
+                   if s.kind == "mqtt" else {}),
+            }
+            for s in getattr(d, "sources", ())
+        ],
+        "unknown_meters": {
+            "kept": d.unknown.kept if getattr(d, "unknown", None) else 0,
+            "dropped": d.unknown.dropped() if getattr(d, "unknown", None) else 0,
         },
         "last_push": {
             "received": _iso(o.last_push),
@@ -101,6 +118,18 @@ def render(data: dict[str, Any], running_pid: int | None, now: float | None = No
     if i.get("last_error"):
         state += f", last error: {i['last_error']}"
     lines.append(f"input: {where}: {state}; {i.get('bytes', 0)} bytes read")
+    for s in (data.get("sources") or [])[1:] if len(data.get("sources") or []) > 1 else []:
+        more = f", last error: {s['last_error']}" if s.get("last_error") else ""
+        lines.append(f"       {s['name']}: {s['state']} since {s['since']}{more}")
+    for s in data.get("sources") or []:
+        if s.get("kind") == "mqtt":
+            lines.append(f"mqtt: {s['name']} as {s['client_id']}: {s['messages']} message(s), {s['streams']} topic(s)")
+    unknown = data.get("unknown_meters") or {}
+    if unknown.get("kept") or unknown.get("dropped"):
+        lines.append(
+            f"unknown meters: {unknown.get('kept', 0)} frame(s) kept this run, {unknown.get('dropped', 0)} dropped;"
+            " add their keys, stop han run, then: han state replay-unknown --keys FILE"
+        )
     lp = data.get("last_push") or {}
     meter = f", meter {lp['meter']}" if lp.get("meter") else ""
     mt = f", meter time {lp['meter_time']}" if lp.get("meter_time") else ""

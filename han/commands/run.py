@@ -17,6 +17,8 @@ EPILOG = """examples:
   han run --port socket://192.168.1.20:3001         a ser2net / TCP HAN adapter
   han run --config /etc/han/han.toml                everything from a file (see samples/han.toml)
   han run --replay capture.bin --sink jsonl:-       a capture through the same pipeline, to stdout
+  han run --source 'mqtt://broker/han/raw/#?share=headend' --keys meters.toml --sink jsonl:pushes.jsonl
+                                                    a head-end worker: raw frames from edge bridges (docs/headend.md)
 keys: HAN_KEY / HAN_AUTH_KEY, systemd credentials han-key / han-auth-key / han-keys,
 or [keys] in the config file (mode 600); --key on the command line is visible in ps.
 presets: """
@@ -66,9 +68,21 @@ def configure(p: argparse.ArgumentParser) -> None:
     src = groups["input"]
     src.add_argument("--replay", metavar="FILE", help="feed a capture (hex or binary; - for stdin) instead of a port")
     src.add_argument("--pace", action="store_true", help="replay at the meter's own pace (its time stamps)")
+    src.add_argument(
+        "--source",
+        action="append",
+        metavar="URL",
+        help="read here (repeatable): a serial device, socket://HOST:PORT (ser2net),"
+        " mqtt://[USER@]HOST[:PORT]/TOPIC_FILTER?share=GROUP&format=auto|binary|hex|json, mqtts://...",
+    )
     dec = groups["decoding"]
     dec.add_argument("--key", metavar="HEX", help="encryption key (GUEK, Kamstrup 'gpk60'); better: HAN_KEY")
     dec.add_argument("--auth-key", metavar="HEX", help="authentication key (GAK, 'gpk61'); better: HAN_AUTH_KEY")
+    dec.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="key file (mode 600): [meters.<SYSTEM_TITLE>] key/auth_key, [topics.\"<topic>\"] meter/system_title",
+    )
     out = groups["output and state"]
     out.add_argument(
         "--sink",
@@ -93,6 +107,8 @@ def overrides(args: argparse.Namespace):
         replay=args.replay,
         pace=bool(args.pace),
         count=args.count,
+        sources=tuple(args.source or ()),
+        keys_file=args.keys,
     )
 
 
