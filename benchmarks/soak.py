@@ -417,14 +417,15 @@ def schedule(n: int, days: float, rng: random.Random) -> dict[int, list[str]]:
     return plan
 
 
-def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_every: int = 97, progress=print) -> dict:
+def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_every: int = 97, progress=print,
+        tmpfs_mb: int | None = None) -> dict:
     from servers import Influxd, Mosquitto  # the tests' real servers
 
     n = int(round(days * PER_DAY))
     rng = random.Random(seed)
     work.mkdir(parents=True, exist_ok=True)
     state = work / "state"
-    disk = Disk(state, size_mb=max(64, int(days * 120) + 64), allow_mount=allow_mount)
+    disk = Disk(state, size_mb=tmpfs_mb or max(64, int(days * 120) + 64), allow_mount=allow_mount)
     influx = mosq = sub = daemon = pty = None
     t0 = time.monotonic()
     log = open(work / "daemon.log", "wb")
@@ -705,6 +706,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default="soak-report.json", help="where the report goes as JSON")
     ap.add_argument("--work", help="working directory (default: a temporary one, removed at the end)")
     ap.add_argument("--no-mount", action="store_true", help="inject the full disk as a write error instead of a tmpfs")
+    ap.add_argument("--tmpfs-mb", type=int, help="size of the state directory's tmpfs (default: 120 MB a day + 64)")
     ap.add_argument("--keep-state", action="store_true", help="copy the tmpfs state directory to WORK/state-kept at the end")
     args = ap.parse_args(argv)
     if args.keep_state:
@@ -712,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="han-soak-"))
     try:
         report = run(args.days, work, seed=args.seed, allow_mount=not args.no_mount,
-                     progress=lambda m: print(m, file=sys.stderr, flush=True))
+                     progress=lambda m: print(m, file=sys.stderr, flush=True), tmpfs_mb=args.tmpfs_mb)
     except SoakError as exc:
         print(f"soak: {exc}", file=sys.stderr)
         return 1
