@@ -20,7 +20,12 @@ shuffled order, plus extra kill -9 at random points):
 - ``unplug``: the serial device disappears mid-frame (the pty is closed) and
   comes back later as a new pty behind the same path; the meter's pushes in
   between are never heard.
-- ``kill9``: SIGKILL of the daemon at a random point of the stream, restart.
+- ``kill9``: SIGKILL of the daemon at a random point of the stream, restart.  What
+  the port held unread goes with the killed daemon, as when the only reader of
+  a USB adapter dies (the kernel drops its queue): the pty's input queue is
+  flushed before the restart.  (The harness holds the pty's slave open, so
+  without that the restarted daemon, which keeps what the port holds at
+  open, would read it: a pty bridge does keep it.)
 - ``influx_restart``, ``mqtt_restart``: the server is stopped and started.
 - ``influx_hang``, ``mqtt_hang``: the server is SIGSTOPped for longer than the
   sinks' timeout (no TCP reset: a hanging server), then SIGCONTed.
@@ -47,8 +52,10 @@ SQLite = points in InfluxDB = state messages at the subscriber, the same
 pushes in each, none twice.  A valid push the daemon never heard (sent while
 it was dead or the port unplugged, or in the serial buffer at that moment) is
 not a loss; every valid push written while it listened and followed by an
-accepted one must be accepted.  Peak memory is the daemon's VmHWM across
-restarts.
+accepted one must be accepted -- including those written while the daemon's
+watchdog had closed a silent port to open it again (the pty keeps them).
+The lost ones are listed in the report (``lost_counters``).  Peak memory is
+the daemon's VmHWM across restarts.
 """
 
 from __future__ import annotations
@@ -454,6 +461,7 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
         bad_sent: Counter = Counter()
         unheard: Counter = Counter()  # valid pushes never written: the daemon was dead or the port unplugged
         segments: list[list[int]] = [[]]  # valid counters written, split at each kill -9 / unplug
+        begins: list[str] = ["start"]  # what began each segment
         ongoing: list[Ongoing] = []
         written = 0
 
@@ -493,7 +501,9 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
                 elif kind == "kill9":
                     faults[kind] += 1
                     daemon.kill9()
+                    pty.drop_input()
                     segments.append([])
+                    begins.append(f"kill9 at push {i}")
                     skip_pushes(rng.randrange(1, 30), "daemon killed", i)
                     daemon.start(pty.link)
                 elif kind == "unplug":
@@ -505,6 +515,7 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
                     before = daemon.status().get("input", {}).get("reconnects", 0)
                     pty.unplug()
                     segments.append([])
+                    begins.append(f"unplug at push {i}")
                     skip_pushes(rng.randrange(5, 40), "port unplugged", i)
                     time.sleep(rng.uniform(0.2, 1.5))
                     pty.plug()
@@ -602,15 +613,18 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
         # serial buffer when the daemon was killed or the port pulled (never heard: not a loss)
         lost_heard = 0
         in_buffer = 0
+        lost_counters: list[str] = []
         for k, seg in enumerate(segments):
             got = [ic in everyone for ic in seg]
             last_got = max((j for j, g in enumerate(got) if g), default=-1)
-            lost_heard += sum(1 for g in got[: last_got + 1] if not g)
+            lost_here = [seg[j] for j in range(last_got + 1) if not got[j]]
             tail = len(got) - last_got - 1
             if k == len(segments) - 1:
-                lost_heard += tail  # after the last fault everything must arrive
+                lost_here += seg[last_got + 1 :]  # after the last fault everything must arrive
             else:
                 in_buffer += tail
+            lost_heard += len(lost_here)
+            lost_counters += [f"{ic} (segment {k}, after {begins[k]})" for ic in lost_here]
         rejected = {k: v for k, v in sorted(daemon.outcomes.items()) if k not in ("accepted",)}
         report = {
             "days": days,
@@ -625,6 +639,7 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
             "duplicates": duplicates,
             "mqtt_broker_redelivered_dup_flag": sub.redelivered,
             "lost": max(0, accepted - len(everyone)) + sum(missing.values()) + lost_heard,
+            "lost_counters": lost_counters[:50],
             "faults": {k: faults.get(k, 0) for k in FAULT_CLASSES},
             "disk_full_method": disk.method,
             "daemon_runs": daemon.runs,
@@ -691,6 +706,8 @@ def table(r: dict) -> str:
     for s in ("sqlite", "influxdb", "mqtt"):
         lines.append(f"  {s:<10} {r['delivered'][s]:>10} {r['missing'][s]:>8} {r['duplicates'][s]:>11}")
     lines.append(f"  lost                       {r['lost']:>8}")
+    for what in r.get("lost_counters", [])[:10]:
+        lines.append(f"    invocation counter {what}")
     lines.append("  faults: " + ", ".join(f"{k} {v}" for k, v in r["faults"].items()))
     lines.append(f"  disk full by: {r['disk_full_method']}")
     lines.append(f"  peak RSS of han run: {r['peak_rss_mb']} MB; wall time {r['wall_s']} s")
