@@ -54,7 +54,9 @@ it was dead or the port unplugged, or in the serial buffer at that moment) is
 not a loss; every valid push written while it listened and followed by an
 accepted one must be accepted -- including those written while the daemon's
 watchdog had closed a silent port to open it again (the pty keeps them).
-The lost ones are listed in the report (``lost_counters``).  Peak memory is
+The lost ones are listed in the report (``lost_counters``); a journal position
+that reached the subscriber with two different pushes counts as re-issued
+(``reissued_positions``, must be 0).  Peak memory is
 the daemon's VmHWM across restarts.
 """
 
@@ -602,7 +604,13 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
         with open(work / "mqtt-states.jsonl", "w") as fh:
             fh.write(json.dumps({"connects": sub.connects}) + "\n")
             for st in sub.states:
-                fh.write(json.dumps({k: st.get(k) for k in ("seq", "invocation_counter", "time")}) + "\n")
+                fh.write(json.dumps({k: st.get(k) for k in ("journal", "seq", "invocation_counter", "time")}) + "\n")
+
+        # a journal position is given once: two pushes under one (journal, position) is a re-issued one
+        at_position: dict = {}
+        for st in sub.states:
+            at_position.setdefault((st.get("journal"), st.get("seq")), set()).add(st.get("invocation_counter"))
+        reissued = sum(1 for ics in at_position.values() if len(ics) > 1)
 
         everyone = set(sqlite_ics) | set(influx_ics) | set(mqtt_ics)
         sinks = {"sqlite": sqlite_ics, "influxdb": influx_ics, "mqtt": mqtt_ics}
@@ -640,6 +648,7 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
             "mqtt_broker_redelivered_dup_flag": sub.redelivered,
             "lost": max(0, accepted - len(everyone)) + sum(missing.values()) + lost_heard,
             "lost_counters": lost_counters[:50],
+            "reissued_positions": reissued,
             "faults": {k: faults.get(k, 0) for k in FAULT_CLASSES},
             "disk_full_method": disk.method,
             "daemon_runs": daemon.runs,
@@ -680,6 +689,7 @@ def log_text(work: Path) -> str:
 def ok(report: dict) -> bool:
     return (
         report["lost"] == 0
+        and report.get("reissued_positions", 0) == 0
         and not any(report["duplicates"].values())
         and report["accepted"] == report["delivered"]["sqlite"] == report["delivered"]["influxdb"]
         == report["delivered"]["mqtt"]
@@ -706,6 +716,7 @@ def table(r: dict) -> str:
     for s in ("sqlite", "influxdb", "mqtt"):
         lines.append(f"  {s:<10} {r['delivered'][s]:>10} {r['missing'][s]:>8} {r['duplicates'][s]:>11}")
     lines.append(f"  lost                       {r['lost']:>8}")
+    lines.append(f"  re-issued journal positions {r.get('reissued_positions', 0):>7}")
     for what in r.get("lost_counters", [])[:10]:
         lines.append(f"    invocation counter {what}")
     lines.append("  faults: " + ", ".join(f"{k} {v}" for k, v in r["faults"].items()))
