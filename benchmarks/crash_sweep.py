@@ -46,6 +46,21 @@ without a fault the same check runs, except that pushes no sink holds count as
 the journal's last position must then equal the number of pushes the sinks hold, so a
 position given twice still fails.  Python's own "Logging error" (the log on the full
 disk) and the daemon's "could not be written to the journal" line are allowed.
+
+``--fault tmpfs`` makes the disk really full (root: ``mount -t tmpfs``): the state
+directory (journal, SQLite, JSONL file, checkpoints) is a small tmpfs filled by a ballast
+file to ``--sample K`` levels of free space spread from 0 to what a run without a fault
+needs at its peak, in 4 KiB pages.  The run then meets a real full disk wherever its data
+reaches it: short writes (a WAL frame of 4,120 bytes is cut at a page boundary), ENOSPC on
+the WAL, the database, SQLite's ``-shm`` and the checkpoint files, writes into space already
+allocated that succeed.  Each level runs three ways: room again 0.3 s after the daemon's
+first full-disk error (the ballast removed; the run goes on); kill -9 while the disk is
+full, then room and a restart; kill -9, a restart on the still full disk that is killed
+again after 1 s, then room and a restart.  Then the check above (``lost_in_memory`` after a
+kill).  ``--fault fsize`` is the soak's stand-in when mounting is not allowed: the daemon
+runs under ``RLIMIT_FSIZE`` (``prlimit``) at K file sizes up to the largest file a run makes,
+so every write past it fails with EFBIG and a write across it is short (Python ignores
+SIGXFSZ); the same three shapes, the limit lifted for room.
 """
 
 from __future__ import annotations
@@ -372,6 +387,271 @@ def enospc_point(
     return point
 
 
+#: real full disk faults: what "room again" means, and what the check allows
+DISK_SHAPES = ("room again", "kill -9 while full", "kill -9, restart while full")
+#: the daemon's log names a full disk (any layer: journal, sink, checkpoint, status, counters)
+FULL_WORDS = re.compile(r"No space left on device|database or disk is full|File too large|disk I/O error")
+TMPFS_KB = 16384  #: the state directory's tmpfs (the ballast takes all but the free space asked for)
+#: every pwrite64 takes 3 ms (strace's delay_exit), as on a slow SD card: the replay then lasts a few
+#: seconds, pushes arrive while the disk is full, and there is time to kill the daemon with pushes in memory
+SLOW_DISK = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=pwrite64", "-e", "inject=pwrite64:delay_exit=3000"]
+
+
+class TmpfsSetup(Setup):
+    """The state directory and the JSONL file on a tmpfs of their own."""
+
+    @property
+    def jsonl(self) -> Path:
+        return self.state / "pushes.jsonl"
+
+
+def mount_problem() -> str | None:
+    """Why a tmpfs cannot be mounted here (not root, no permission), or None."""
+    d = Path(tempfile.mkdtemp(prefix="han-tmpfs-probe-"))
+    try:
+        out = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(d)], capture_output=True)
+        if out.returncode != 0:
+            return f"cannot mount a tmpfs ({out.stderr.decode(errors='replace').strip() or out.returncode}; needs root)"
+        subprocess.run(["umount", str(d)], capture_output=True)
+        return None
+    except OSError as exc:
+        return f"cannot mount a tmpfs: {exc}"
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+class Disk:
+    """A full disk, really: a tmpfs with a ballast file (``tmpfs``), or RLIMIT_FSIZE (``fsize``)."""
+
+    def __init__(self, kind: str, state: Path, level: int) -> None:
+        self.kind, self.state, self.level = kind, state, level  #: level: bytes left free, or the file size limit
+        self.ballast = state / "ballast"
+        self.full = False
+        state.mkdir(parents=True, exist_ok=True)
+        if kind == "tmpfs":
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_KB}k,mode=0700", "tmpfs", str(state)],
+                           check=True, capture_output=True)  # fmt: skip
+
+    def fill(self) -> None:
+        """Before the run: the tmpfs has ``level`` bytes left (to the page: then the last byte goes)."""
+        self.full = True
+        if self.kind != "tmpfs":
+            return
+        with open(self.ballast, "wb", buffering=0) as fh:
+            st = os.statvfs(self.state)
+            n = st.f_bavail * st.f_frsize - self.level
+            if n > 0:
+                os.posix_fallocate(fh.fileno(), 0, n)
+            if self.level == 0:
+                try:
+                    while True:
+                        fh.write(b"\0" * 4096)
+                except OSError:
+                    pass
+
+    def prefix(self) -> list[str]:
+        """What runs the daemon while the disk is full (prlimit for fsize)."""
+        if self.kind == "fsize" and self.full:
+            return ["prlimit", f"--fsize={self.level}:unlimited", "--"]
+        return []
+
+    def room(self, pids: list[int]) -> None:
+        self.full = False
+        if self.kind == "tmpfs":
+            self.ballast.unlink(missing_ok=True)
+        else:
+            for pid in pids:
+                subprocess.run(["prlimit", "--pid", str(pid), "--fsize=unlimited:unlimited"], capture_output=True)
+
+    def usage(self) -> int:
+        return sum(f.stat().st_blocks * 512 for f in self.state.rglob("*") if f.is_file() and f != self.ballast)
+
+    def close(self) -> None:
+        if self.kind == "tmpfs":
+            subprocess.run(["umount", "-l", str(self.state)], capture_output=True)
+
+
+def disk_point(base: Path, capture: Path, idents, kind: str, level: int, shape: str, *, keep: bool = False) -> Point:
+    """One real full disk at ``level`` (see :class:`Disk`), in one of :data:`DISK_SHAPES`."""
+    work = Path(tempfile.mkdtemp(prefix=f"{kind}-{level}-{DISK_SHAPES.index(shape)}-", dir=base))
+    setup = TmpfsSetup(work, capture, idents)
+    log = work / "daemon.log"  # outside the full disk: the log tells when the disk was hit
+    point = Point(kind, level, fault=kind, kill=shape != "room again")
+    point.span = DISK_SHAPES.index(shape)
+    disk = Disk(kind, setup.state, level)
+    try:
+        disk.fill()
+
+        def start() -> subprocess.Popen:
+            with open(log, "ab") as fh:
+                return subprocess.Popen(disk.prefix() + SLOW_DISK + setup.command(), stdout=subprocess.DEVNULL,
+                                        stderr=fh, env=setup.env(), cwd=work)  # fmt: skip
+
+        proc = start()
+        deadline = time.monotonic() + GUARD
+        hit: float | None = None
+        while proc.poll() is None and time.monotonic() < deadline:
+            if hit is None and FULL_WORDS.search(log.read_text(errors="replace")):
+                hit = time.monotonic()
+            if hit is not None and time.monotonic() - hit >= 0.3:
+                daemon = _children(proc.pid)  # strace's tracee
+                if shape == "room again":
+                    disk.room(daemon)
+                else:
+                    for pid in daemon:
+                        os.kill(pid, 9)
+                    point.outcome = "killed"
+                break
+            time.sleep(0.02)
+        rc = proc.wait(timeout=GUARD)
+        point.journal_full = JOURNAL_FULL in log.read_text(errors="replace")
+        if shape == "kill -9, restart while full" and point.outcome == "killed":
+            again = start()
+            try:
+                again.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                for pid in _children(again.pid):
+                    os.kill(pid, 9)
+                again.wait()
+        disk.room([])
+        if not point.outcome:
+            point.outcome = "completed" if rc == 0 else f"exit {rc}"
+        while rc != 0 and point.restarts < 3:
+            point.restarts += 1
+            rc = setup.run([], log)
+        text = log.read_text(errors="replace")
+        point.log_errors = len(LOGGING_ERROR.findall(text))
+        clean = LOGGING_ERROR.sub("", text)
+        point.check = (
+            check(setup, memory_loss=point.kill) if rc == 0
+            else Check(problems=[f"han run exited with {rc} after a restart"])
+        )  # fmt: skip
+        bad = sorted({m.group(0) for m in BAD_LOG.finditer(clean)} - {"could not be written to the journal"})
+        if bad:
+            point.check.problems.append("log: " + ", ".join(bad))
+        if not point.check.ok:
+            point.log = text[-4000:]
+    finally:
+        if keep or not (point.check and point.check.ok):
+            shutil.copytree(setup.state, work / "state-kept", dirs_exist_ok=True, ignore_dangling_symlinks=True)
+        disk.close()
+    if not keep and point.check.ok:
+        shutil.rmtree(work, ignore_errors=True)
+    return point
+
+
+def disk_dry_run(base: Path, capture: Path, idents, kind: str) -> int:
+    """The most a run without a fault holds on its disk at once (tmpfs, bytes), or its largest file (fsize)."""
+    work = Path(tempfile.mkdtemp(prefix=f"dry-{kind}-", dir=base))
+    setup = TmpfsSetup(work, capture, idents)
+    disk = Disk("tmpfs" if kind == "tmpfs" else "none", setup.state, 0)
+    peak = 0
+    try:
+        with open(work / "daemon.log", "ab") as fh:
+            proc = subprocess.Popen(setup.command(), stdout=subprocess.DEVNULL, stderr=fh, env=setup.env(), cwd=work)
+        while proc.poll() is None:
+            try:
+                if kind == "tmpfs":
+                    peak = max(peak, disk.usage())
+                else:
+                    peak = max([peak] + [f.stat().st_size for f in setup.state.rglob("*") if f.is_file()])
+            except OSError:
+                pass
+            time.sleep(0.01)
+        if proc.wait() != 0:
+            raise SweepError(f"han run without a fault exited with {proc.returncode} (see {work / 'daemon.log'})")
+        c = check(setup)
+        if not c.ok:
+            raise SweepError(f"han run without a fault: {c}")
+    finally:
+        disk.close()
+    shutil.rmtree(work, ignore_errors=True)
+    return peak
+
+
+def sweep_disk(
+    base: Path,
+    kind: str = "tmpfs",
+    *,
+    pushes: int = 200,
+    levels: int = 24,
+    shapes: tuple[str, ...] = DISK_SHAPES,
+    jobs: int = 1,
+    keep: bool = False,
+    progress=print,
+) -> dict:
+    """A real full disk at ``levels`` levels spread from 0 to a run's peak (4 KiB pages), in each shape."""
+    base.mkdir(parents=True, exist_ok=True)
+    capture = base / "capture.bin"
+    idents = build_capture(capture, pushes)
+    t0 = time.monotonic()
+    peak = disk_dry_run(base, capture, idents, kind)
+    pages = max(1, peak // 4096)
+    # free space 0 .. peak (tmpfs), or a file size limit 4 KiB .. the largest file (fsize)
+    at = [(n - 1) * 4096 for n in sample(pages + 1, levels)] if kind == "tmpfs" else \
+        [n * 4096 for n in sample(pages, levels)]  # fmt: skip
+    points: list[Point] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for shape in shapes:
+            points += pool.map(lambda lv, sh=shape: disk_point(base, capture, idents, kind, lv, sh, keep=keep), at)
+            done = [p for p in points if p.span == DISK_SHAPES.index(shape)]
+            bad = [p for p in done if not p.check.ok]
+            progress(f"{kind} sweep: {shape}: {len(done)} levels, {len(bad)} failed, {time.monotonic() - t0:.0f} s")
+    rows = []
+    for shape in shapes:
+        mine = [p for p in points if p.span == DISK_SHAPES.index(shape)]
+        rows.append(
+            {
+                "shape": shape,
+                "levels": len(mine),
+                "journal_full": sum(p.journal_full for p in mine),
+                "killed": sum(p.outcome == "killed" for p in mine),
+                "restarted": sum(p.restarts > 0 for p in mine),
+                "log_errors": sum(p.log_errors for p in mine),
+                "lost_in_memory": sum(p.check.lost_in_memory for p in mine),
+                **_tally(mine),
+            }
+        )
+    return {
+        "fault": kind,
+        "pushes": pushes,
+        "peak_bytes": peak,
+        "levels": at,
+        "rows": rows,
+        "fault_points": len(points),
+        "journal_full": sum(r["journal_full"] for r in rows),
+        "lost_in_memory": sum(r["lost_in_memory"] for r in rows),
+        "lost": sum(r["lost"] for r in rows),
+        "duplicated": sum(r["duplicated"] for r in rows),
+        "failed": sum(len(r["failed"]) for r in rows),
+        "wall_s": round(time.monotonic() - t0, 1),
+    }
+
+
+def table_disk(r: dict) -> str:
+    what = ("a real full tmpfs (free space 0 to the run's peak of {:,} bytes)" if r["fault"] == "tmpfs"
+            else "RLIMIT_FSIZE (file size limits up to the largest file, {:,} bytes)").format(r["peak_bytes"])  # fmt: skip
+    lines = [
+        f"{r['fault']} sweep: {what}, {r['pushes']}-push han run --replay (SQLite + JSONL sinks)",
+        "  shape                          levels  journal-full  killed  restarted  in-memory  lost  dup  failed",
+    ]
+    for v in r["rows"]:
+        lines.append(
+            f"  {v['shape']:<29}  {v['levels']:>6}  {v['journal_full']:>12}  {v['killed']:>6}  {v['restarted']:>9}"
+            f"  {v['lost_in_memory']:>9}  {v['lost']:>4}  {v['duplicated']:>3}  {len(v['failed']):>6}"
+        )
+    lines.append(
+        f"  total: {r['fault_points']} fault points ({r['journal_full']} with pushes waiting in memory),"
+        f" {r['lost_in_memory']} lost in memory at a kill, {r['lost']} lost, {r['duplicated']} duplicated,"
+        f" {r['failed']} failed; wall time {r['wall_s']} s"
+    )
+    for v in r["rows"]:
+        for f in v["failed"][:3]:
+            lines.append(f"  FAILED level={f['n']} {v['shape']} ({f['outcome']}): lost {f['lost']}"
+                         f" dup {f['duplicated']} {f['problems']}")  # fmt: skip
+    return "\n".join(lines)
+
+
 def _children(pid: int) -> list[int]:
     """The processes ``pid`` started (strace's tracee: the daemon)."""
     found = []
@@ -618,11 +898,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="the report as JSON (default crash-sweep-report.json,"
                     " enospc-sweep-report.json with --fault enospc)")  # fmt: skip
     ap.add_argument(
-        "--fault", choices=("kill", "enospc"), default="kill",
+        "--fault", choices=("kill", "enospc", "tmpfs", "fsize"), default="kill",
         help="kill: kill -9 at each call (default); enospc: a full disk at K sampled calls per syscall"
-        " (--sample, default 12), for 1 call, for 25 calls, and until a kill -9 while pushes wait in memory",
+        " (--sample, default 12), for 1 call, for 25 calls, and until a kill -9 while pushes wait in memory;"
+        " tmpfs: a real full tmpfs at K levels of free space (root; --sample, default 24), fsize: RLIMIT_FSIZE"
+        " at K file size limits; each with room again, a kill -9 while full, and a restart while full",
     )  # fmt: skip
     args = ap.parse_args(argv)
+    if args.fault in ("tmpfs", "fsize"):
+        problem = mount_problem() if args.fault == "tmpfs" else (None if shutil.which("prlimit") else "no prlimit")
+        if problem:
+            print(f"crash sweep: {problem}", file=sys.stderr)
+            return 2
+        base = args.work or Path(tempfile.mkdtemp(prefix=f"han-{args.fault}-sweep-"))
+        r = sweep_disk(
+            base, args.fault, pushes=args.pushes, levels=args.sample or 24, jobs=args.jobs, keep=args.keep,
+            progress=lambda m: print(m, file=sys.stderr, flush=True),
+        )  # fmt: skip
+        (args.json or Path(f"{args.fault}-sweep-report.json")).write_text(json.dumps(r, indent=1) + "\n")
+        print(table_disk(r))
+        if args.work is None and not r["failed"]:
+            shutil.rmtree(base, ignore_errors=True)
+        return 0 if r["failed"] == 0 else 1
     problem = strace_problem()
     if problem:
         print(f"crash sweep: {problem}", file=sys.stderr)

@@ -20,7 +20,12 @@ shuffled order, plus extra kill -9 at random points):
 - ``unplug``: the serial device disappears mid-frame (the pty is closed) and
   comes back later as a new pty behind the same path; the meter's pushes in
   between are never heard.
-- ``kill9``: SIGKILL of the daemon at a random point of the stream, restart.
+- ``kill9``: SIGKILL of the daemon at a random point of the stream, restart.  What
+  the port held unread goes with the killed daemon, as when the only reader of
+  a USB adapter dies (the kernel drops its queue): the pty's input queue is
+  flushed before the restart.  (The harness holds the pty's slave open, so
+  without that the restarted daemon, which keeps what the port holds at
+  open, would read it: a pty bridge does keep it.)
 - ``influx_restart``, ``mqtt_restart``: the server is stopped and started.
 - ``influx_hang``, ``mqtt_hang``: the server is SIGSTOPped for longer than the
   sinks' timeout (no TCP reset: a hanging server), then SIGCONTed.
@@ -47,8 +52,12 @@ SQLite = points in InfluxDB = state messages at the subscriber, the same
 pushes in each, none twice.  A valid push the daemon never heard (sent while
 it was dead or the port unplugged, or in the serial buffer at that moment) is
 not a loss; every valid push written while it listened and followed by an
-accepted one must be accepted.  Peak memory is the daemon's VmHWM across
-restarts.
+accepted one must be accepted -- including those written while the daemon's
+watchdog had closed a silent port to open it again (the pty keeps them).
+The lost ones are listed in the report (``lost_counters``); a journal position
+that reached the subscriber with two different pushes counts as re-issued
+(``reissued_positions``, must be 0).  Peak memory is
+the daemon's VmHWM across restarts.
 """
 
 from __future__ import annotations
@@ -417,14 +426,15 @@ def schedule(n: int, days: float, rng: random.Random) -> dict[int, list[str]]:
     return plan
 
 
-def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_every: int = 97, progress=print) -> dict:
+def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_every: int = 97, progress=print,
+        tmpfs_mb: int | None = None) -> dict:
     from servers import Influxd, Mosquitto  # the tests' real servers
 
     n = int(round(days * PER_DAY))
     rng = random.Random(seed)
     work.mkdir(parents=True, exist_ok=True)
     state = work / "state"
-    disk = Disk(state, size_mb=max(64, int(days * 120) + 64), allow_mount=allow_mount)
+    disk = Disk(state, size_mb=tmpfs_mb or max(64, int(days * 120) + 64), allow_mount=allow_mount)
     influx = mosq = sub = daemon = pty = None
     t0 = time.monotonic()
     log = open(work / "daemon.log", "wb")
@@ -453,6 +463,7 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
         bad_sent: Counter = Counter()
         unheard: Counter = Counter()  # valid pushes never written: the daemon was dead or the port unplugged
         segments: list[list[int]] = [[]]  # valid counters written, split at each kill -9 / unplug
+        begins: list[str] = ["start"]  # what began each segment
         ongoing: list[Ongoing] = []
         written = 0
 
@@ -492,7 +503,9 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
                 elif kind == "kill9":
                     faults[kind] += 1
                     daemon.kill9()
+                    pty.drop_input()
                     segments.append([])
+                    begins.append(f"kill9 at push {i}")
                     skip_pushes(rng.randrange(1, 30), "daemon killed", i)
                     daemon.start(pty.link)
                 elif kind == "unplug":
@@ -504,6 +517,7 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
                     before = daemon.status().get("input", {}).get("reconnects", 0)
                     pty.unplug()
                     segments.append([])
+                    begins.append(f"unplug at push {i}")
                     skip_pushes(rng.randrange(5, 40), "port unplugged", i)
                     time.sleep(rng.uniform(0.2, 1.5))
                     pty.plug()
@@ -590,7 +604,13 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
         with open(work / "mqtt-states.jsonl", "w") as fh:
             fh.write(json.dumps({"connects": sub.connects}) + "\n")
             for st in sub.states:
-                fh.write(json.dumps({k: st.get(k) for k in ("seq", "invocation_counter", "time")}) + "\n")
+                fh.write(json.dumps({k: st.get(k) for k in ("journal", "seq", "invocation_counter", "time")}) + "\n")
+
+        # a journal position is given once: two pushes under one (journal, position) is a re-issued one
+        at_position: dict = {}
+        for st in sub.states:
+            at_position.setdefault((st.get("journal"), st.get("seq")), set()).add(st.get("invocation_counter"))
+        reissued = sum(1 for ics in at_position.values() if len(ics) > 1)
 
         everyone = set(sqlite_ics) | set(influx_ics) | set(mqtt_ics)
         sinks = {"sqlite": sqlite_ics, "influxdb": influx_ics, "mqtt": mqtt_ics}
@@ -601,15 +621,18 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
         # serial buffer when the daemon was killed or the port pulled (never heard: not a loss)
         lost_heard = 0
         in_buffer = 0
+        lost_counters: list[str] = []
         for k, seg in enumerate(segments):
             got = [ic in everyone for ic in seg]
             last_got = max((j for j, g in enumerate(got) if g), default=-1)
-            lost_heard += sum(1 for g in got[: last_got + 1] if not g)
+            lost_here = [seg[j] for j in range(last_got + 1) if not got[j]]
             tail = len(got) - last_got - 1
             if k == len(segments) - 1:
-                lost_heard += tail  # after the last fault everything must arrive
+                lost_here += seg[last_got + 1 :]  # after the last fault everything must arrive
             else:
                 in_buffer += tail
+            lost_heard += len(lost_here)
+            lost_counters += [f"{ic} (segment {k}, after {begins[k]})" for ic in lost_here]
         rejected = {k: v for k, v in sorted(daemon.outcomes.items()) if k not in ("accepted",)}
         report = {
             "days": days,
@@ -624,6 +647,8 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
             "duplicates": duplicates,
             "mqtt_broker_redelivered_dup_flag": sub.redelivered,
             "lost": max(0, accepted - len(everyone)) + sum(missing.values()) + lost_heard,
+            "lost_counters": lost_counters[:50],
+            "reissued_positions": reissued,
             "faults": {k: faults.get(k, 0) for k in FAULT_CLASSES},
             "disk_full_method": disk.method,
             "daemon_runs": daemon.runs,
@@ -664,6 +689,7 @@ def log_text(work: Path) -> str:
 def ok(report: dict) -> bool:
     return (
         report["lost"] == 0
+        and report.get("reissued_positions", 0) == 0
         and not any(report["duplicates"].values())
         and report["accepted"] == report["delivered"]["sqlite"] == report["delivered"]["influxdb"]
         == report["delivered"]["mqtt"]
@@ -690,6 +716,9 @@ def table(r: dict) -> str:
     for s in ("sqlite", "influxdb", "mqtt"):
         lines.append(f"  {s:<10} {r['delivered'][s]:>10} {r['missing'][s]:>8} {r['duplicates'][s]:>11}")
     lines.append(f"  lost                       {r['lost']:>8}")
+    lines.append(f"  re-issued journal positions {r.get('reissued_positions', 0):>7}")
+    for what in r.get("lost_counters", [])[:10]:
+        lines.append(f"    invocation counter {what}")
     lines.append("  faults: " + ", ".join(f"{k} {v}" for k, v in r["faults"].items()))
     lines.append(f"  disk full by: {r['disk_full_method']}")
     lines.append(f"  peak RSS of han run: {r['peak_rss_mb']} MB; wall time {r['wall_s']} s")
@@ -705,6 +734,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default="soak-report.json", help="where the report goes as JSON")
     ap.add_argument("--work", help="working directory (default: a temporary one, removed at the end)")
     ap.add_argument("--no-mount", action="store_true", help="inject the full disk as a write error instead of a tmpfs")
+    ap.add_argument("--tmpfs-mb", type=int, help="size of the state directory's tmpfs (default: 120 MB a day + 64)")
     ap.add_argument("--keep-state", action="store_true", help="copy the tmpfs state directory to WORK/state-kept at the end")
     args = ap.parse_args(argv)
     if args.keep_state:
@@ -712,7 +742,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="han-soak-"))
     try:
         report = run(args.days, work, seed=args.seed, allow_mount=not args.no_mount,
-                     progress=lambda m: print(m, file=sys.stderr, flush=True))
+                     progress=lambda m: print(m, file=sys.stderr, flush=True), tmpfs_mb=args.tmpfs_mb)
     except SoakError as exc:
         print(f"soak: {exc}", file=sys.stderr)
         return 1

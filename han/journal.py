@@ -122,6 +122,11 @@ class Journal:
             else:
                 journal_id = row[0]
         except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+                raise JournalError(
+                    f"journal {path}: cannot open it, the disk is full ({exc}): make room on the file"
+                    f" system of the state directory {os.path.dirname(path) or '.'}, or choose another one"
+                ) from None
             raise JournalError(f"journal {path}: {exc}") from None
         self.db = db
         self.id: str = journal_id

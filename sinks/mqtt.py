@@ -526,6 +526,7 @@ class MqttSink(Sink):
         except TimeoutError:
             raise SinkError(f"mqtt sink: no answer from {self.host}:{self.port} within {self.timeout:g} s") from None
         self._stack = stack
+        _take_disconnect_reason(client)
         # online after connecting, unless the daemon said the port is lost or quiet
         await self._publish(self.plan.status_topic, "offline" if self._online is False else "online", retain=True)
 
@@ -587,6 +588,19 @@ def _expire_after(value: Any) -> int | None:
             f"mqtt sink: expire_after is 'auto' (three push intervals) or whole seconds, 0 = off; got {value!r}"
         )
     return seconds
+
+
+def _take_disconnect_reason(client: Any) -> None:
+    """Read the reason aiomqtt leaves on a client whose broker dropped the connection.
+
+    aiomqtt sets it on a future that only a later publish or the context exit may read, and
+    its exit skips it when the connection is already gone (a broker restarted or hanging
+    past a close's time limit).  Unread, asyncio reports it when the client is collected, and
+    han would log that as an internal error.  The sink has reported the failure already.
+    """
+    fut = getattr(client, "_disconnected", None)
+    if isinstance(fut, asyncio.Future):
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 def _reason(exc: BaseException) -> str:

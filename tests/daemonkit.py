@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import termios
 import time
 import tty
 from collections import Counter
@@ -51,6 +52,10 @@ class Pty:
         os.close(self.slave)
         os.close(self.master)
         self.master = self.slave = -1
+
+    def drop_input(self) -> None:
+        """Throw away what the port holds unread (the kernel does so when a USB adapter's only reader dies)."""
+        termios.tcflush(self.slave, termios.TCIFLUSH)
 
     def write_now(self, data: bytes) -> None:
         """Blocking write (for tests that do not share the loop with the reader)."""

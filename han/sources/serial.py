@@ -8,6 +8,7 @@ framer reports a torn frame at once instead of gluing it to the next one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -101,7 +102,8 @@ class SerialSource:
             self._transport.close()
 
     async def _open(self) -> tuple[asyncio.Transport, _Protocol]:
-        return await open_serial(self.settings, lambda: _Protocol(self))
+        # the bytes the port took while han had it closed (a reopen, a restart) are the meter's pushes
+        return await open_serial(self.settings, lambda: _Protocol(self), keep_input=True)
 
     async def run(self, stop: asyncio.Event) -> None:
         delay = self.retry_min
@@ -169,8 +171,16 @@ class SettingRefused(ConnectionError):
     """The port opened but its driver refused the serial setting (a USB adapter without that parity, ...)."""
 
 
-async def open_serial(settings: SerialSettings, protocol_factory: Callable[[], asyncio.Protocol]):
+async def open_serial(
+    settings: SerialSettings, protocol_factory: Callable[[], asyncio.Protocol], *, keep_input: bool = False
+):
     """Open ``settings.port`` with pyserial-asyncio: (transport, protocol), or ConnectionError in one line.
+
+    pyserial's ``open()`` discards what the port's input queue holds (``tcflush``).  With
+    ``keep_input`` (the daemon) a device is opened without that: the bytes a pty bridge or a
+    driver kept while han had the port closed -- the watchdog reopening a silent port, a
+    restart -- are pushes like any others (the framer resyncs on a partial frame).  ``han
+    probe`` keeps the flush: bytes received under the last setting tried are not the next's.
 
     A pseudo terminal (``han simulate --pty``, a socat bridge) carries bytes, not bits: Linux keeps
     its baud rate and stop bits but only 8 data bits without parity, and refuses (EINVAL) a change
@@ -189,12 +199,43 @@ async def open_serial(settings: SerialSettings, protocol_factory: Callable[[], a
             kwargs.update(bytesize=8, parity="N")
     loop = asyncio.get_running_loop()
     try:
+        if keep_input and "://" not in port:
+            instance = _keep_input_class()(port, **kwargs)
+            return await serial_asyncio.connection_for_serial(loop, protocol_factory, instance)
         return await serial_asyncio.create_serial_connection(loop, protocol_factory, port, **kwargs)
     except termios.error as exc:  # not an OSError: the driver refused a setting
         text = exc.args[1] if len(exc.args) > 1 else str(exc)
         raise SettingRefused(f"the port refuses {s.describe()}: {text}") from None
     except (serial.SerialException, OSError, ValueError) as exc:
         raise ConnectionError(_reason(exc)) from None
+
+
+@functools.cache
+def _keep_input_class() -> type:
+    """Built on first use: pyserial is imported only by the commands that open a port."""
+    import serial
+
+    class KeepInput(serial.Serial):
+        """A serial port whose ``open()`` leaves the input queue alone (pyserial 3.5 flushes it there)."""
+
+        _opening = False
+
+        def open(self) -> None:
+            self._opening = True
+            try:
+                super().open()
+            finally:
+                self._opening = False
+
+        def _reset_input_buffer(self) -> None:
+            if not self._opening:
+                super()._reset_input_buffer()
+
+        def reset_input_buffer(self) -> None:  # the name pyserial before 3.5 called in open()
+            if not self._opening:
+                super().reset_input_buffer()
+
+    return KeepInput
 
 
 def is_pty(path: str) -> bool:

@@ -106,3 +106,32 @@ def test_a_full_disk_at_sampled_calls_loses_and_doubles_nothing_and_never_gives_
         assert row["journal_full"] >= 1, row
         if row["shape"].endswith("kill -9"):
             assert row["killed"] >= 1, row
+
+
+def test_a_really_full_tmpfs_loses_and_doubles_nothing_and_never_gives_a_position_twice(tmp_path):
+    """``--fault tmpfs`` in CI form: the state directory on a real tmpfs, filled to the last byte.
+
+    Where strace refuses whole calls, a real full tmpfs cuts writes short at a page boundary
+    (a WAL frame is 4,120 bytes), refuses only growth, and fails SQLite's -shm extension too.
+    Two levels of free space that the 30-push run reaches while the journal commits, each with
+    room again, a kill -9 while full, and a kill -9 then a restart on the still full disk: every
+    push in both sinks once, one journal position per push.  Skips without permission to mount.
+    """
+    problem = crash_sweep.mount_problem()
+    if problem:
+        pytest.skip(problem)
+    if crash_sweep.strace_problem():
+        pytest.skip(crash_sweep.strace_problem())
+    base = tmp_path / "sweep"
+    base.mkdir()
+    capture = base / "capture.bin"
+    idents = crash_sweep.build_capture(capture, 30)
+    points = [
+        crash_sweep.disk_point(base, capture, idents, "tmpfs", level, shape)
+        for level in (200_000, 400_000)
+        for shape in crash_sweep.DISK_SHAPES
+    ]
+    for p in points:
+        assert p.check.ok, (p.n, p.outcome, p.check, p.log)
+    assert any(p.journal_full for p in points), "the full disk never refused a journal commit"
+    assert any(p.outcome == "killed" for p in points)

@@ -203,6 +203,37 @@ def test_several_meters_keys_by_system_title(tmp_path, pty):
         assert k.hex() not in text.lower()
 
 
+def test_pushes_that_arrive_while_the_port_is_reopened_are_read(tmp_path, pty):
+    """The watchdog closes a silent port and opens it again: what the port took meanwhile is not thrown away.
+
+    pyserial's open() flushes the input queue; a pty bridge (or a driver whose tty another
+    process holds) keeps the meter's bytes while han's end is closed, and han reads them.
+    """
+    sim = simulator(seed=11)
+
+    def frame() -> bytes:
+        return sim.frame(START + timedelta(seconds=10 * sim.pushes))
+
+    async def main():
+        d, task = await start(config(tmp_path, pty.link, retry_min=0.5, retry_max=0.5))
+        for _ in range(3):
+            await pty.write(frame())
+        await wait_until(lambda: accepted(d) == 3, "3 pushes")
+        d.source.reopen("the test closes it")
+        await wait_until(lambda: d.source.state == "waiting", "han's end of the port to be closed")
+        for _ in range(4):  # 2 KB: the pty holds them until han opens its end again
+            await pty.write(frame())
+        await wait_until(lambda: d.source.connects == 2, "the port to be open again")
+        await wait_until(lambda: accepted(d) == 7 and caught_up(d), "7 pushes")
+        counts = dict(d.ingest.outcomes.counts)
+        assert await stop(d, task) == 0
+        return counts
+
+    counts = asyncio.run(main())
+    assert counts == {"accepted": 7}
+    assert sqlite_counters(str(tmp_path / "han.db")) == Counter(range(1000, 1007))
+
+
 def test_watchdog_warns_when_the_meter_goes_quiet(tmp_path, pty, caplog):
     sim = simulator(seed=7)
     cfg = config(tmp_path, pty.link, push_interval=0.1)
