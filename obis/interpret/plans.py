@@ -19,7 +19,7 @@ from decoders.xdlms.apdu import DataNotification
 from decoders.xdlms.cosem_time import CosemDateTime
 
 from ..push import Push, Register, RegisterLayout, SecurityInfo
-from .analysis import AS_SENT, TIMES_FLOAT, Analysis, evaluate, make_push
+from .analysis import AS_SENT, DIVIDED, TIMES_FLOAT, Analysis, evaluate, make_push
 from .extract import is_list_id
 
 MAX_PLANS = 256  #: cache keys kept (the oldest dropped first)
@@ -41,7 +41,7 @@ class Plan:
     """
 
     __slots__ = (
-        "analysis", "registers", "as_sent", "rounded", "other", "pins", "pinned", "signs", "clock", "meter_id",
+        "analysis", "registers", "as_sent", "divided", "rounded", "other", "pins", "pinned", "signs", "clock", "meter_id",
         "guard", "layout", "_pinned_of",
     )  # fmt: skip
 
@@ -51,6 +51,7 @@ class Plan:
         registers: list[Register | None] = []
         # the registers computed per push, by how: (register index, slot, ...) - the common cases unrolled
         as_sent = []  # value = raw = the slot value
+        divided = []  # value = raw / 10**-scaler
         rounded = []  # value = round(raw * 10.0**scaler, -scaler)
         other = []  # anything else: evaluate()
         free_slots = set()
@@ -66,14 +67,17 @@ class Plan:
             else:
                 registers.append(None)
                 free_slots.add(slot)
-                if r.factor is not None or r.mode not in (AS_SENT, TIMES_FLOAT):
+                if r.factor is not None or r.mode not in (AS_SENT, DIVIDED, TIMES_FLOAT):
                     other.append((i, slot, r))
                 elif r.mode == AS_SENT:
                     as_sent.append((i, slot, *r.fields))
+                elif r.mode == DIVIDED:
+                    divided.append((i, slot, r.arg, *r.fields))
                 else:
                     rounded.append((i, slot, *r.arg, *r.fields))
         self.registers = registers
-        self.as_sent, self.rounded, self.other = tuple(as_sent), tuple(rounded), tuple(other)
+        self.as_sent, self.divided, self.rounded = tuple(as_sent), tuple(divided), tuple(rounded)
+        self.other = tuple(other)
         self.pins = tuple(k for k in range(len(values)) if k not in free_slots)
         self.pinned = tuple(values[k] for k in self.pins)
         # 0.0 == -0.0, but they print differently: the signs of pinned floats are compared too (NaN never fits)
@@ -121,6 +125,9 @@ class Plan:
         for i, slot, o, name, unit, type_, scaler, position, key, positional, attribute in self.as_sent:
             v = values[slot]
             registers[i] = new(Register, (o, name, v, unit, v, type_, scaler, position, key, positional, attribute))
+        for i, slot, d, o, name, unit, type_, scaler, position, key, positional, attribute in self.divided:
+            v = values[slot]
+            registers[i] = new(Register, (o, name, v / d, unit, v, type_, scaler, position, key, positional, attribute))
         for i, slot, f, digits, o, name, unit, type_, scaler, position, key, positional, attribute in self.rounded:
             v = values[slot]
             registers[i] = new(
