@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from .ciphering.security import CipheredApdu, Keys, is_ciphered, parse_ciphered, unprotect
 from .errors import ApduError, DecodeError, DowngradeRefused, FramingError, NotAFrame
+from .frozen import quick_init
 from .link import hdlc as _hdlc
 from .link import mbus as _mbus
 from .link import raw as _raw
@@ -115,6 +116,7 @@ def _source(link: LinkMessage | None) -> object:
 KeyLookup = Callable[[bytes | None], Keys]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DecodedApdu:
     """One decoded APDU and every layer that carried it."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from ..errors import AxdrError
+from ..frozen import quick_init
 
 DEVIATION_UNSPECIFIED = -0x8000
 STATUS_DST = 0x80
@@ -29,6 +30,7 @@ def _u8(v: int) -> int | None:
     return None if v == 0xFF else v
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CosemDateTime:
     year: int | None
