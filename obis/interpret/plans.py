@@ -50,6 +50,8 @@ class Plan:
         self.analysis = a
         registers: list[Register | None] = []
         # the registers computed per push, by how: (register index, slot, ...) - the common cases unrolled
+        # a Register's fields as a list whose value (2) and raw (4) each push fills in: the register is made
+        # from it in one call (an interpreter, and so its plans, belongs to one thread)
         as_sent = []  # value = raw = the slot value
         divided = []  # value = raw / 10**-scaler
         rounded = []  # value = round(raw * 10.0**scaler, -scaler)
@@ -70,9 +72,9 @@ class Plan:
                 if r.factor is not None or r.mode not in (AS_SENT, DIVIDED, TIMES_FLOAT):
                     other.append((i, slot, r))
                 elif r.mode == AS_SENT:
-                    as_sent.append((i, slot, *r.fields))
+                    as_sent.append((i, slot, _row(r.fields)))
                 elif r.mode == DIVIDED:
-                    divided.append((i, slot, r.arg, *r.fields))
+                    divided.append((i, slot, r.arg, _row(r.fields)))
                 else:
                     rounded.append((i, slot, *r.arg, *r.fields))
         self.registers = registers
@@ -122,12 +124,13 @@ class Plan:
         values = notification.values
         registers = list(self.registers)
         new = tuple.__new__
-        for i, slot, o, name, unit, type_, scaler, position, key, positional, attribute in self.as_sent:
-            v = values[slot]
-            registers[i] = new(Register, (o, name, v, unit, v, type_, scaler, position, key, positional, attribute))
-        for i, slot, d, o, name, unit, type_, scaler, position, key, positional, attribute in self.divided:
-            v = values[slot]
-            registers[i] = new(Register, (o, name, v / d, unit, v, type_, scaler, position, key, positional, attribute))
+        for i, slot, row in self.as_sent:
+            row[2] = row[4] = values[slot]
+            registers[i] = new(Register, row)
+        for i, slot, d, row in self.divided:
+            v = row[4] = values[slot]
+            row[2] = v / d
+            registers[i] = new(Register, row)
         for i, slot, f, digits, o, name, unit, type_, scaler, position, key, positional, attribute in self.rounded:
             v = values[slot]
             registers[i] = new(
@@ -146,6 +149,12 @@ class Plan:
             self.analysis, tuple(registers), clock, meter_id, notification, security, apdu, country, timezone,  # type: ignore[arg-type]
             self.layout,
         )  # fmt: skip
+
+
+def _row(fields: tuple) -> list:
+    """A register's fields (``Recipe.fields``) as a list with room for value and raw, in Register's order."""
+    o, name, unit, type_, scaler, position, key, positional, attribute = fields
+    return [o, name, None, unit, None, type_, scaler, position, key, positional, attribute]
 
 
 class Plans:
