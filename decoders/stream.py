@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from .ciphering.security import CipheredApdu, Keys, is_ciphered, parse_ciphered, unprotect
 from .errors import ApduError, DecodeError, DowngradeRefused, FramingError, NotAFrame
+from .frozen import quick_init
 from .link.gbt import GbtMessage, GbtReassembler, parse_block
 from .link.detect import DETECT_LIMIT, TransportDetector
 from .link.hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
@@ -84,6 +85,7 @@ def _source(link: LinkMessage | None) -> object:
 KeyLookup = Callable[[bytes | None], Keys]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DecodedApdu:
     """One decoded APDU and every layer that carried it."""
@@ -342,25 +344,17 @@ class StreamDecoder:
         if link is not None and not links:
             links = (link,)
         transport = self._transport if self._transport != "auto" else ""
-        state: dict = {"ciphered": None, "plain": b"", "verified": False}
-
-        def partial() -> DecodedApdu:
-            return DecodedApdu(
-                None, state["plain"], state["ciphered"], state["verified"], link, offset, links, gbt, None, apdu,
-                transport,
-            )
-
+        # what decoded so far: the error's partial result (see the end)
+        plain = b""
+        ciphered: CipheredApdu | None = None
+        verified = False
         try:
             if not apdu:
                 raise ApduError("the frame carries no APDU")
             if self.key_lookup is not None:
                 self.keys = self.key_lookup(_sender_title(apdu) or self.system_title)
-            plain = apdu
-            ciphered: CipheredApdu | None = None
-            verified = False
             if is_ciphered(apdu[0]):
                 ciphered = parse_ciphered(apdu)
-                state["ciphered"] = ciphered
                 result = unprotect(
                     ciphered,
                     self.keys,
@@ -369,14 +363,13 @@ class StreamDecoder:
                     allow_unverified=self.allow_unverified,
                 )
                 plain, verified = result.apdu, result.verified
-                state["plain"], state["verified"] = plain, verified
             elif self.keys.ak is not None and not self.allow_unauthenticated:
                 raise DowngradeRefused(
                     "the APDU is not ciphered, but an authentication key is set: refused as a possible downgrade"
                     " (allow unauthenticated frames explicitly if this meter sends plain pushes)"
                 )
             else:
-                state["plain"] = plain
+                plain = apdu
             if looks_like_telegram(plain):
                 telegram = parse_telegram(plain)
                 return DecodedApdu(
@@ -401,7 +394,9 @@ class StreamDecoder:
                 notification, plain, ciphered, verified, link, offset, links, gbt, None, apdu, transport, tree
             )
         except DecodeError as exc:
-            exc.partial = partial()
+            exc.partial = DecodedApdu(
+                None, plain, ciphered, verified, link, offset, links, gbt, None, apdu, transport
+            )
             raise
 
 

@@ -93,13 +93,13 @@ class PushDecoder:
 class _GuardedStream(StreamDecoder):
     """A stream decoder whose unexpected exceptions become one frame's error: a bug must not end the stream."""
 
-    def decode_apdu(self, apdu: bytes, **kw) -> DecodedApdu:
+    def decode_apdu(self, apdu: bytes, *, link=None, offset: int = 0, links=(), gbt=None) -> DecodedApdu:
         try:
-            return super().decode_apdu(apdu, **kw)
+            return super().decode_apdu(apdu, link=link, offset=offset, links=links, gbt=gbt)
         except DecodeError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug on one frame must not end the stream
-            raise internal_error(exc, kw.get("offset", 0)) from None
+            raise internal_error(exc, offset) from None
 
 
 def internal_error(exc: Exception, offset: int | None = None) -> DecodeError:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from decoders.ciphering.control import SecurityControl
+from decoders.frozen import quick_init
 from decoders.xdlms.cosem_time import CosemDateTime
 
 from .code import Obis
@@ -58,6 +59,7 @@ class RegisterLayout:
         self.fields = fields
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SecurityInfo:
     system_title: bytes | None
@@ -96,6 +98,7 @@ def _manufacturer(system_title: bytes | None) -> str | None:
     return maker
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Push:
     """One decoded push: the meter's list with its registers and where it came from."""

@@ -48,17 +48,29 @@ def _xor(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a[:n], "big") ^ int.from_bytes(b, "big")).to_bytes(n, "big")
 
 
-#: the low 4 bytes of the counter blocks 0, 1, 2, ... (a frame of up to 4 KiB takes its blocks from here)
-_COUNTERS = b"".join(bytes(12) + i.to_bytes(4, "big") for i in range(258))
+#: (the IV's first 8 bytes, first counter, blocks) -> (those blocks with a zero invocation counter, its multiplier)
+_COUNTER_BASES: dict[tuple[bytes, int, int], tuple[int, int]] = {}
+_MAX_COUNTER_BASES = 64
 
 
 def _counter_blocks(iv: bytes, first: int, blocks: int) -> bytes:
-    """``IV || first``, ``IV || first + 1``, ... (``blocks`` 16-byte counter blocks)."""
-    if first + blocks <= len(_COUNTERS) // 16:
-        n = 16 * blocks
-        low = int.from_bytes(_COUNTERS[16 * first : 16 * first + n], "big")
-        return (int.from_bytes((iv + b"\x00\x00\x00\x00") * blocks, "big") | low).to_bytes(n, "big")
-    return b"".join([iv + i.to_bytes(4, "big") for i in range(first, first + blocks)])
+    """``IV || first``, ``IV || first + 1``, ... (``blocks`` 16-byte counter blocks).
+
+    The IV is the system title and the invocation counter: the blocks of a
+    meter's frames of one size differ only in the counter, so they are made
+    once per system title and size, as one integer, and the counter is
+    multiplied into its place in every block (bytes 8-11).
+    """
+    key = (iv[:8], first, blocks)
+    known = _COUNTER_BASES.get(key)
+    if known is None:
+        base = int.from_bytes(b"".join([iv[:8] + bytes(4) + i.to_bytes(4, "big") for i in range(first, first + blocks)]), "big")
+        spread = sum(1 << (128 * k + 32) for k in range(blocks))
+        if len(_COUNTER_BASES) >= _MAX_COUNTER_BASES:
+            _COUNTER_BASES.clear()
+        known = _COUNTER_BASES[key] = (base, spread)
+    base, spread = known
+    return (base | int.from_bytes(iv[8:12], "big") * spread).to_bytes(16 * blocks, "big")
 
 
 class _FastKey:

@@ -22,6 +22,7 @@ import hmac
 from dataclasses import dataclass, field
 
 from . import gcm
+from ..frozen import quick_init
 from .control import SUITE_KEY_LENGTH, SecurityControl
 from ..errors import (
     DowngradeRefused,
@@ -65,6 +66,7 @@ class Keys:
     __str__ = __repr__
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CipheredApdu:
     """A parsed ciphered APDU, before decryption.
@@ -95,6 +97,7 @@ class CipheredApdu:
         return self.tag in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Unprotected:
     """The result of removing protection: the plain APDU and how far to trust it."""

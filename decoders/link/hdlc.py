@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .crc import crc16_x25, fcs_bytes
+from ..frozen import quick_init
 from .receivebuffer import BufferFramer, ReceiveBuffer
 from ..xdlms.tags import MESSAGE_TAGS, PUSH_TAGS
 from ..errors import BrokenMessage, ChecksumError, DecodeError, FramingError, TruncatedFrame
@@ -35,6 +36,7 @@ LLC_COMMAND = b"\xe6\xe6\x00"
 MAX_MESSAGE = 64 * 1024
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class HdlcFrame:
     """One HDLC frame whose HCS and FCS were verified."""
@@ -568,6 +570,7 @@ def _broken(src: bytes, why: str, cause: str, discarded: int, offset: int) -> Br
     return err
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class HdlcMessage:
     """A complete link-layer message: the APDU and the frames that carried it."""

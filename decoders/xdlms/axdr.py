@@ -37,6 +37,7 @@ Counts and lengths are A-XDR lengths (``nn`` or ``0x8K`` + K bytes).
 
 from __future__ import annotations
 
+import re
 import struct
 import weakref
 from typing import Any, NamedTuple
@@ -379,14 +380,31 @@ class Template:
     cache per template is shared by all streams of the same list.
     """
 
-    __slots__ = ("size", "tags", "_unpack", "_skeleton", "_texts", "_key", "_hash", "__weakref__")
+    __slots__ = ("size", "tags", "_unpack", "_mask", "_skeleton_bits", "_skeleton", "_texts", "_key", "_hash",
+                 "__weakref__")  # fmt: skip
 
     def __init__(
         self, size: int, tags: tuple[int, ...], fmt: str, skeleton: tuple[bytes, ...], texts: tuple = ()
     ) -> None:
         self.size = size  #: bytes the encoded value takes
         self.tags = tags  #: A-XDR type tag of each slot
-        self._unpack = struct.Struct(fmt).unpack_from
+        # fmt alternates skeleton runs ("3s") and slot codes, beginning with a run: match() compares the runs
+        # as one integer under a mask and unpacks only the slots (the runs become pad bytes, "3x")
+        codes = re.findall(r"\d*\D", fmt[1:])
+        mask, bits, slots, runs = [], [], [">"], iter(skeleton)
+        for k, code in enumerate(codes):
+            n = struct.calcsize(">" + code)
+            if k % 2 == 0:
+                mask.append(b"\xff" * n)
+                bits.append(next(runs))
+                slots.append(f"{n}x")
+            else:
+                mask.append(bytes(n))
+                bits.append(bytes(n))
+                slots.append(code)
+        self._mask = int.from_bytes(b"".join(mask), "big")
+        self._skeleton_bits = int.from_bytes(b"".join(bits), "big")
+        self._unpack = struct.Struct("".join(slots)).unpack_from
         self._skeleton = skeleton
         self._texts = texts  #: (slot, encoding) of the text slots, decoded after the cut
         self._key = (size, fmt, skeleton)
@@ -397,13 +415,12 @@ class Template:
 
         The caller makes sure ``size`` bytes are there (the cache keys templates by size).
         """
-        parts = self._unpack(buf, pos)
-        # skeleton runs and slots alternate, beginning with a run (a tag byte opens every value)
-        if parts[0::2] != self._skeleton:
+        if int.from_bytes(buf[pos : pos + self.size], "big") & self._mask != self._skeleton_bits:
             return None
+        values = self._unpack(buf, pos)
         if not self._texts:
-            return parts[1::2]
-        values = list(parts[1::2])
+            return values
+        values = list(values)
         for k, encoding in self._texts:
             values[k] = values[k].decode(encoding, "replace")
         return tuple(values)

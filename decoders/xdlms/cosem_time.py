@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from ..errors import AxdrError
+from ..frozen import quick_init
 
 DEVIATION_UNSPECIFIED = -0x8000
 STATUS_DST = 0x80
@@ -29,6 +30,7 @@ def _u8(v: int) -> int | None:
     return None if v == 0xFF else v
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CosemDateTime:
     year: int | None
@@ -45,6 +47,10 @@ class CosemDateTime:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "CosemDateTime":
+        if cls is CosemDateTime and type(raw) is bytes:
+            known = _PARSED.get(raw)  # a push often carries its time twice: the notification's and the clock's
+            if known is not None:
+                return known
         if len(raw) != 12:
             raise AxdrError(f"a COSEM date-time is 12 bytes, got {len(raw)}")
         y0, y1, mo, d, wd, h, mi, s, cs, d0, d1, st = raw  # 0xFF: not specified (_u8, inlined: every push has one)
@@ -52,7 +58,7 @@ class CosemDateTime:
         dev = (d0 << 8) | d1
         if dev >= 0x8000:
             dev -= 0x10000
-        return cls(
+        parsed = cls(
             None if year == 0xFFFF else year,
             None if mo == 0xFF else mo,
             None if d == 0xFF else d,
@@ -65,6 +71,11 @@ class CosemDateTime:
             None if st == 0xFF else st,
             bytes(raw),
         )
+        if cls is CosemDateTime:
+            if len(_PARSED) >= _MAX_PARSED:
+                _PARSED.clear()
+            _PARSED[parsed.raw] = parsed
+        return parsed
 
     @classmethod
     def from_datetime(cls, dt: datetime, *, deviation: int | None = None, clock_status: int = 0) -> "CosemDateTime":
@@ -151,6 +162,9 @@ class CosemDateTime:
 
 
 _OFFSETS: dict[int, timezone] = {}
+#: date-times parsed lately, by their bytes (frozen, so each can be handed out again)
+_PARSED: dict[bytes, CosemDateTime] = {}
+_MAX_PARSED = 256
 
 
 def _offset(minutes: int) -> timezone:

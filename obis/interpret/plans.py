@@ -19,7 +19,7 @@ from decoders.xdlms.apdu import DataNotification
 from decoders.xdlms.cosem_time import CosemDateTime
 
 from ..push import Push, Register, RegisterLayout, SecurityInfo
-from .analysis import AS_SENT, TIMES_FLOAT, Analysis, evaluate, make_push
+from .analysis import AS_SENT, DIVIDED, TIMES_FLOAT, Analysis, evaluate, make_push
 from .extract import is_list_id
 
 MAX_PLANS = 256  #: cache keys kept (the oldest dropped first)
@@ -41,7 +41,7 @@ class Plan:
     """
 
     __slots__ = (
-        "analysis", "registers", "as_sent", "rounded", "other", "pins", "pinned", "signs", "clock", "meter_id",
+        "analysis", "registers", "as_sent", "divided", "rounded", "other", "pins", "pinned", "signs", "clock", "meter_id",
         "guard", "layout", "_pinned_of",
     )  # fmt: skip
 
@@ -50,7 +50,10 @@ class Plan:
         self.analysis = a
         registers: list[Register | None] = []
         # the registers computed per push, by how: (register index, slot, ...) - the common cases unrolled
+        # a Register's fields as a list whose value (2) and raw (4) each push fills in: the register is made
+        # from it in one call (an interpreter, and so its plans, belongs to one thread)
         as_sent = []  # value = raw = the slot value
+        divided = []  # value = raw / 10**-scaler
         rounded = []  # value = round(raw * 10.0**scaler, -scaler)
         other = []  # anything else: evaluate()
         free_slots = set()
@@ -66,14 +69,17 @@ class Plan:
             else:
                 registers.append(None)
                 free_slots.add(slot)
-                if r.factor is not None or r.mode not in (AS_SENT, TIMES_FLOAT):
+                if r.factor is not None or r.mode not in (AS_SENT, DIVIDED, TIMES_FLOAT):
                     other.append((i, slot, r))
                 elif r.mode == AS_SENT:
-                    as_sent.append((i, slot, *r.fields))
+                    as_sent.append((i, slot, _row(r.fields)))
+                elif r.mode == DIVIDED:
+                    divided.append((i, slot, r.arg, _row(r.fields)))
                 else:
                     rounded.append((i, slot, *r.arg, *r.fields))
         self.registers = registers
-        self.as_sent, self.rounded, self.other = tuple(as_sent), tuple(rounded), tuple(other)
+        self.as_sent, self.divided, self.rounded = tuple(as_sent), tuple(divided), tuple(rounded)
+        self.other = tuple(other)
         self.pins = tuple(k for k in range(len(values)) if k not in free_slots)
         self.pinned = tuple(values[k] for k in self.pins)
         # 0.0 == -0.0, but they print differently: the signs of pinned floats are compared too (NaN never fits)
@@ -118,9 +124,13 @@ class Plan:
         values = notification.values
         registers = list(self.registers)
         new = tuple.__new__
-        for i, slot, o, name, unit, type_, scaler, position, key, positional, attribute in self.as_sent:
-            v = values[slot]
-            registers[i] = new(Register, (o, name, v, unit, v, type_, scaler, position, key, positional, attribute))
+        for i, slot, row in self.as_sent:
+            row[2] = row[4] = values[slot]
+            registers[i] = new(Register, row)
+        for i, slot, d, row in self.divided:
+            v = row[4] = values[slot]
+            row[2] = v / d
+            registers[i] = new(Register, row)
         for i, slot, f, digits, o, name, unit, type_, scaler, position, key, positional, attribute in self.rounded:
             v = values[slot]
             registers[i] = new(
@@ -139,6 +149,12 @@ class Plan:
             self.analysis, tuple(registers), clock, meter_id, notification, security, apdu, country, timezone,  # type: ignore[arg-type]
             self.layout,
         )  # fmt: skip
+
+
+def _row(fields: tuple) -> list:
+    """A register's fields (``Recipe.fields``) as a list with room for value and raw, in Register's order."""
+    o, name, unit, type_, scaler, position, key, positional, attribute = fields
+    return [o, name, None, unit, None, type_, scaler, position, key, positional, attribute]
 
 
 class Plans:

@@ -263,3 +263,16 @@ def test_decoders_name_no_command_line_option():
                 if re.search(r"(^|[\s(])--[a-z]", node.value):
                     found.append(f"{path.relative_to(root)}:{node.lineno}: {node.value!r}")
     assert not found, found
+
+
+def test_counter_blocks_are_the_iv_and_each_counter():
+    import random
+
+    from decoders.ciphering.gcm import _counter_blocks
+
+    rng = random.Random(3)
+    for _ in range(500):
+        iv = bytes(rng.randrange(256) for _ in range(8)) + rng.choice([b"\x00" * 4, b"\xff" * 4, rng.randbytes(4)])
+        first, blocks = rng.choice([1, 2]), rng.randrange(0, 260)
+        want = b"".join(iv + i.to_bytes(4, "big") for i in range(first, first + blocks))
+        assert _counter_blocks(iv, first, blocks) == want

@@ -399,6 +399,17 @@ def test_random_values_through_plans(analyses):
                 stream.push(_randomised(make_body, rng), **options)
 
 
+def test_scaling_down_by_division_gives_the_rounded_product():
+    """DIVIDED (v / 10**n, for integers of up to 32 bits) prints what round(v * 10.0**-n, n) printed before."""
+    rng = random.Random(11)
+    edges = [0, 1, -1, 5, -5, 9, 15, 25, 99, 127, -128, 255, 2**15 - 1, -(2**15), 2**16 - 1, 2**31 - 1, -(2**31), 2**32 - 1]
+    for n in [*range(1, 13), 16, 20, 50, 100, 127, 128]:
+        raws = edges + [rng.randrange(-(2**31), 2**32) for _ in range(3000)] + [rng.randrange(-99999, 100000) for _ in range(3000)]
+        for v in raws:
+            assert repr(v / 10**n) == repr(round(v * 10.0**-n, n)), (v, n)
+    assert all(t not in analysis.NARROW_INTEGERS for t in (axdr.LONG64, axdr.LONG64_UNSIGNED))
+
+
 # -- a plan is never reused for another list -----------------------------------------------------
 def _two(a: bytes, b: bytes, kw_a: dict | None = None, kw_b: dict | None = None) -> tuple[Push, Push]:
     stream = Stream()
