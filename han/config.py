@@ -101,6 +101,12 @@ class RunConfig:
     meter: str | None = DEFAULTS["meter"]
     #: days of raw pushes the SQLite store keeps ([store] keep_raw_days; 0 = for ever)
     keep_raw_days: float = DEFAULTS["keep_raw_days"]
+    #: the live page: where it listens (han.web.access.Listen), None = no page
+    http: Any = None
+    #: the token the page's requests must show (required off loopback; see han.web.access)
+    http_token: str | None = field(default=None, repr=False)
+    #: the capacity-tariff rule the page shows ([http] capacity; None: from the tariff file or the country)
+    http_capacity: str | None = DEFAULTS["capacity"]
 
     def sink_specs(self) -> tuple[SinkSpec, ...]:
         """The sinks, or the embedded default: SQLite in the state directory.
@@ -127,6 +133,7 @@ class Overrides:
     replay: str | None = None  #: a capture instead of a port ("-" = standard input)
     pace: bool = False
     count: int | None = None
+    http_token: str | None = field(default=None, repr=False)  #: --http-token (visible in ps: the last resort)
 
 
 # -- the file ---------------------------------------------------------------------------------
@@ -134,7 +141,7 @@ def read_config(path: str) -> dict[str, Any]:
     """The config file, its tables and settings checked by name; a file with keys must be private."""
     data = read_toml(path)
     _known(data, "", path)
-    for section in ("serial", "decode", "keys", "daemon"):
+    for section in ("serial", "decode", "keys", "daemon", "store", "http"):
         table = data.get(section, {})
         if not isinstance(table, Mapping):
             raise ConfigError(f"{path}: [{section}] must be a table")
@@ -223,6 +230,7 @@ def build_run_config(overrides: Overrides, environ: Mapping[str, str] | None = N
             raise ConfigError(f"{v.label('system_title')} must be 8 bytes (16 hex digits)")
 
     state_dir = v["state_dir"] or data.get("state_dir") or default_state_dir(environ)
+    http, http_token = _http(v, overrides, environ)
     retry_max = float(v["retry_max"])
     return RunConfig(
         state_dir=os.path.abspath(os.path.expanduser(state_dir)),
@@ -249,7 +257,26 @@ def build_run_config(overrides: Overrides, environ: Mapping[str, str] | None = N
         count=overrides.count,
         meter=meter_name(v["meter"]),
         keep_raw_days=float(v["keep_raw_days"]),
+        http=http,
+        http_token=http_token,
+        http_capacity=v["capacity"],
     )
+
+
+def _http(v: _Values, overrides: Overrides, environ: Mapping[str, str] | None):
+    """The live page's address and token, checked: off loopback without a token is a ConfigError."""
+    listen = v["listen"]
+    if listen is None:
+        return None, None
+    from .web.access import TokenError, check_listen, parse_listen, token_from
+
+    try:
+        where = parse_listen(listen)
+        token = token_from(overrides.http_token, os.environ if environ is None else environ)
+        check_listen(where, token)
+    except (ValueError, TokenError) as exc:
+        raise ConfigError(f"{v.label('listen')}: {exc}") from None
+    return where, token
 
 
 def _sinks(overrides: Overrides, data: Mapping[str, Any], config_path: str | None) -> tuple[SinkSpec, ...]:

@@ -17,6 +17,7 @@ EPILOG = """examples:
   han run --port socket://192.168.1.20:3001         a ser2net / TCP HAN adapter
   han run --config /etc/han/han.toml                everything from a file (see samples/han.toml)
   han run --replay capture.bin --sink jsonl:-       a capture through the same pipeline, to stdout
+  han run --port /dev/ttyUSB0 --http 8080           the live page at http://127.0.0.1:8080/
 keys: HAN_KEY / HAN_AUTH_KEY, systemd credentials han-key / han-auth-key / han-keys,
 or [keys] in the config file (mode 600); --key on the command line is visible in ps.
 presets: """
@@ -29,6 +30,7 @@ GROUPS = {
         "unverified", "allow_unauthenticated",
     ),
     "output and state": ("state_dir", "push_interval", "status_interval", "keep_raw_days"),
+    "live page": ("listen", "capacity"),
 }  # fmt: skip
 
 
@@ -78,6 +80,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     out.add_argument("--count", type=int, metavar="N", help="stop after N accepted pushes")
     out.add_argument("--quiet", "-q", action="store_true", help="log warnings and errors only")
+    groups["live page"].add_argument(
+        "--http-token", metavar="TOKEN", help="the token the live page asks for (better: HAN_HTTP_TOKEN or the"
+        " systemd credential han-http-token; this one is visible in ps)")
 
 
 def overrides(args: argparse.Namespace):
@@ -93,6 +98,7 @@ def overrides(args: argparse.Namespace):
         replay=args.replay,
         pace=bool(args.pace),
         count=args.count,
+        http_token=args.http_token,
     )
 
 
