@@ -96,6 +96,7 @@ class Store:
     def __init__(self, path: str) -> None:
         self.path = path
         self._db: sqlite3.Connection | None = None
+        self._ready = False
         self._thread = CallThread("live page store")
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -104,8 +105,14 @@ class Store:
     def _run(self, fn: Callable[..., Any], args: tuple) -> Any:
         if self._db is None and os.path.isfile(self.path):
             self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5, check_same_thread=False)
+        db = self._db
+        if db is not None and not self._ready:
+            # the sink makes its tables when it opens: until then the store is empty
+            self._ready = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meters'").fetchone() is not None
+            if not self._ready:
+                db = None
         try:
-            return fn(self._db, self.path, *args)
+            return fn(db, self.path, *args)
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):  # the sink has not made its tables yet
                 return fn(None, self.path, *args)
