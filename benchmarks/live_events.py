@@ -1,6 +1,6 @@
 """The live page (``han run --http``): push -> server-sent event latency, the daemon's peak RSS, page load.
 
-``python -m benchmarks.live_page [--pushes N] [--clients N]``
+``python -m benchmarks.live_events [--pushes N] [--clients N]``
 
 A real ``han run --port PTY --http 127.0.0.1:PORT`` process reads simulated pushes
 from a pty; this process writes the frames and holds ``--clients`` event-stream
