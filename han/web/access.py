@@ -98,8 +98,8 @@ def _checked(value: str, where: str) -> str:
     token = value.strip()
     if not token:
         raise TokenError(f"{where} is empty")
-    if not token.isprintable() or any(c in token for c in ' ;,"\\'):
-        raise TokenError(f"{where}: the token must be printable, without spaces, quotes, ; , or \\")
+    if not (token.isascii() and token.isprintable()) or any(c in token for c in ' ;,"\\'):
+        raise TokenError(f"{where}: the token must be printable ASCII, without spaces, quotes, ; , or \\")
     return token
 
 

@@ -66,8 +66,8 @@ class Latest:
         self.meters: dict[str, _Meter] = {}
 
     def add(self, meter: str, meter_number: str | None, time_utc: str, received_utc: str, list_id: str | None,
-            registers: Iterable[tuple[str | None, str | None, str | None, Any, str | None, int]]) -> dict[str, Any]:
-        """One stored push: ``registers`` are (dotted obis, key, name, value, unit, position); the meter's entry."""
+            registers: Iterable[tuple[str | None, str | None, str | None, Any, str | None, int]]) -> _Meter:
+        """One stored push: ``registers`` are (dotted obis, key, name, value, unit, position)."""
         m = self.meters.get(meter)
         if m is None:
             m = self.meters[meter] = _Meter(meter)
@@ -78,7 +78,7 @@ class Latest:
             slot = obis or f"{list_id or ''}#{position}"
             m.regs.pop(slot, None)  # newest last, as the store's latest view orders them
             m.regs[slot] = {"obis": iec(obis), "key": key, "name": name, "value": value, "unit": unit}
-        return self.entry(m)
+        return m
 
     def entry(self, m: _Meter) -> dict[str, Any]:
         by_key = {r["key"]: r for r in m.regs.values() if r["key"]}

@@ -99,11 +99,12 @@ class WebServer:
             p = e.push
             regs = p.registers
             values = json.loads(pack(regs))
-            entry = self.latest.add(
+            m = self.latest.add(
                 e.meter, e.meter_id, iso_utc(time_utc(p, e.received)), iso_utc(e.received), p.list_id,
                 [(r.obis.dotted if r.obis else None, r.key, r.name, v, r.unit, r.position) for r, v in zip(regs, values)],
             )
-            self.hub.publish("push", entry)
+            if self.hub.clients:  # a backlog delivered at start-up, with nobody listening, builds no events
+                self.hub.publish("push", self.latest.entry(m))
 
     def ports_changed(self) -> None:
         """Called every second and on each push: a ``status`` event for each port whose state changed."""

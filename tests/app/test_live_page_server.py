@@ -326,3 +326,12 @@ def test_a_client_that_stops_reading_is_dropped_and_the_others_go_on(tmp_path):
             await web.close()
 
     asyncio.run(main())
+
+
+def test_tokens_are_printable_ascii_without_cookie_separators():
+    from han.web.access import TokenError, token_from
+
+    for bad in ("has space", "semi;colon", 'quo"te', "nørsk-token-0123456789"):
+        with pytest.raises(TokenError, match="printable ASCII"):
+            token_from(bad, {})
+    assert token_from(f"  {TOKEN}\n", {}) == TOKEN
