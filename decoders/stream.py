@@ -29,16 +29,13 @@ as one; anything else must be a data-notification.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .ciphering.security import CipheredApdu, Keys, is_ciphered, parse_ciphered, unprotect
 from .errors import ApduError, DecodeError, DowngradeRefused, FramingError, NotAFrame
-from .link import hdlc as _hdlc
-from .link import mbus as _mbus
-from .link import raw as _raw
 from .link.gbt import GbtMessage, GbtReassembler, parse_block
+from .link.detect import DETECT_LIMIT, TransportDetector
 from .link.hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
 from .link.mbus import MbusFrame, MbusFramer, MbusMessage, MbusReassembler
 from .link.raw import RawApdu, RawFramer
@@ -48,38 +45,10 @@ from .xdlms.dsmr import Telegram, looks_like_telegram, parse_telegram
 from .xdlms.tags import DATA_NOTIFICATION, GENERAL_BLOCK_TRANSFER, GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING
 
 TRANSPORTS = ("auto", "hdlc", "mbus", "raw")
-#: bytes the auto-detection looks at before it settles on the likeliest link layer anyway
-DETECT_LIMIT = 4096
-#: bytes that can open a frame or APDU: HDLC flag, M-Bus start, general-glo-/ded-ciphering
-_CANDIDATE = re.compile(rb"[\x7e\x68\xdb\xdc]")
-
 LinkMessage = HdlcMessage | MbusMessage
 _GBT_TAG = bytes((GENERAL_BLOCK_TRANSFER,))
 #: reasons that mean "these bytes are not a whole APDU" (as opposed to a key or policy problem)
 _UNPARSED = frozenset({"bad_axdr", "bad_apdu", "malformed_security", "bad_frame", "truncated"})
-_LINK_START = re.compile(rb"[\x7e\x68]")
-
-
-def _checked_frame_inside(buf: bytes | bytearray, p: int, final: bool) -> bool | None:
-    """An HDLC or M-Bus frame with a good checksum starts inside the bare APDU found at ``p``
-    (None: one may, but it has not fully arrived).
-
-    A bare APDU has no checksum of its own, so such a frame is better
-    evidence: the APDU is the inside of a frame whose beginning was lost.
-    """
-    waiting = False
-    for m in _LINK_START.finditer(buf, p + 1, _raw.end_of(buf, p)):
-        q = m.start()
-        if buf[q] == 0x7E:
-            state = _hdlc.probe(buf, q, final)
-        else:
-            state = _mbus.probe(buf, q, final)
-            if state == "frame" and _mbus.is_short_frame(buf, q):
-                continue
-        if state == "frame":
-            return True
-        waiting = waiting or state == "more"
-    return None if waiting else False
 
 
 def _lost_segment(payload: bytes, err: DecodeError) -> bool:
@@ -167,15 +136,16 @@ class StreamDecoder:
         self._gbt = GbtReassembler()
         #: the body layouts of this stream's lists: repeated pushes skip the A-XDR tree (see axdr.Templates)
         self._templates = axdr.Templates()
-        self._pending = bytearray()  # auto mode: bytes seen before the transport was recognised
+        self._detector = TransportDetector()  # auto mode: the bytes seen before the transport was recognised
         #: a damaged frame was reported: errors of the message it broke are its consequence, not new faults
         self._damaged = False
-        # transport detection state (auto mode): where to resume, the end of a damaged frame, the fallback
-        self._det_pos = 0
-        self._det_inside = 0
-        self._det_fallback: str | None = None
         if transport != "auto":
             self._lock(transport)
+
+    @property
+    def _pending(self) -> bytearray:
+        """The bytes held while the transport is undecided (auto mode)."""
+        return self._detector.pending
 
     @property
     def transport(self) -> str:
@@ -185,12 +155,12 @@ class StreamDecoder:
     def feed(self, data: bytes | bytearray | memoryview) -> list[DecodedApdu | DecodeError]:
         out: list[DecodedApdu | DecodeError] = []
         if self._framer is None:
-            self._pending += data
-            chosen = self._detect(final=False)
+            self._detector.pending += data
+            chosen = self._detector.detect(final=False)
             if chosen is None:
                 return out
             self._lock(chosen)
-            data, self._pending = bytes(self._pending), bytearray()
+            data = self._detector.take()
         for item in self._framer.feed(data):  # type: ignore[union-attr]
             self._link_item(item, out)
         return out
@@ -198,12 +168,11 @@ class StreamDecoder:
     def flush(self) -> list[DecodedApdu | DecodeError]:
         out: list[DecodedApdu | DecodeError] = []
         if self._framer is None:
-            if not self._pending:
+            if not self._detector.pending:
                 return out
-            chosen = self._detect(final=True)
+            chosen = self._detector.detect(final=True)
             if chosen is None:
-                n = len(self._pending)
-                self._pending = bytearray()
+                n = len(self._detector.take())
                 err = NotAFrame(
                     f"{n} byte(s) at offset 0 are not part of any HDLC frame, M-Bus frame or APDU"
                     " (noise, wrong serial settings such as the baud rate, or not meter data)",
@@ -213,9 +182,8 @@ class StreamDecoder:
                 out.append(err)
                 return out
             self._lock(chosen)
-            for item in self._framer.feed(bytes(self._pending)):  # type: ignore[union-attr]
+            for item in self._framer.feed(self._detector.take()):  # type: ignore[union-attr]
                 self._link_item(item, out)
-            self._pending = bytearray()
         for item in self._framer.flush():  # type: ignore[union-attr]
             self._link_item(item, out)
         for reassembler in (self._hdlc, self._mbus, self._gbt):
@@ -227,76 +195,6 @@ class StreamDecoder:
     def _lock(self, transport: str) -> None:
         self._transport = transport
         self._framer = {"hdlc": HdlcFramer, "mbus": MbusFramer, "raw": RawFramer}[transport]()
-
-    def _detect(self, final: bool) -> str | None:
-        """The link layer of the buffered bytes, or None while undecided (or, when final, nothing found).
-
-        The first offset where a complete frame with good checksums (or a
-        well-formed ciphered APDU) starts decides, unless a candidate before
-        it is still incomplete.  Past :data:`DETECT_LIMIT` bytes, or at the
-        end of input, the first candidate with a plausible header decides
-        even when its checksum failed, so that wrong serial settings are
-        reported as bad checksums rather than noise.
-        """
-        buf = self._pending
-        n = len(buf)
-        over = n > DETECT_LIMIT
-        # offsets before _det_pos were settled by an earlier call ("no" or "bad" never change with more data)
-        p = self._det_pos
-        if p == 0 and n and buf[0] == DATA_NOTIFICATION:
-            state = _raw.probe(buf, 0, final)
-            if state == "frame":
-                inside = _checked_frame_inside(buf, 0, final or over)
-                if inside is None:
-                    return None
-                if not inside:
-                    return "raw"
-                state = "no"
-            if state == "more" and not over:
-                return None
-            p = 1
-        for m in _CANDIDATE.finditer(buf, p):
-            p = m.start()
-            if p < self._det_inside:
-                continue
-            b = buf[p]
-            if b == 0x7E:
-                kind, state = "hdlc", _hdlc.probe(buf, p, final)
-            elif b == 0x68:
-                kind, state = "mbus", _mbus.probe(buf, p, final)
-                if state == "frame" and _mbus.is_short_frame(buf, p):
-                    continue  # an 8-bit sum over 3 or 4 bytes: too weak to settle the link on
-            else:
-                kind, state = "raw", _raw.probe(buf, p, final)
-            if state == "frame":
-                if kind == "raw":
-                    inside = _checked_frame_inside(buf, p, final or over)
-                    if inside is None:  # a frame inside it is still arriving: wait for it
-                        self._det_pos = p
-                        return None
-                    if inside:
-                        continue  # a ciphered APDU inside a frame whose start was lost (the logger began mid-push)
-                return kind
-            if state == "more":
-                if not over:
-                    self._det_pos = p
-                    return None
-                state = "bad"
-            if state == "badhead":
-                self._det_fallback = self._det_fallback or kind
-                continue
-            if state == "bad":
-                self._det_fallback = self._det_fallback or kind
-                if kind == "hdlc" and p + 2 < n:
-                    self._det_inside = p + 2 + (((buf[p + 1] & 0x07) << 8) | buf[p + 2])
-                elif kind == "mbus":
-                    self._det_inside = p + 6 + buf[p + 1]
-        self._det_pos = n
-        if final or over:
-            if self._det_fallback is None and over:
-                return "hdlc"  # report the noise through the most common framer, and go on
-            return self._det_fallback
-        return None
 
     def _consequence(self, err: DecodeError, out: list) -> None:
         """Report ``err``; when it follows a damaged frame, mark it as that damage's consequence.
@@ -495,4 +393,4 @@ def _sender_title(apdu: bytes) -> bytes | None:
     return None
 
 
-__all__ = ["DecodedApdu", "KeyLookup", "StreamDecoder", "TRANSPORTS", "FramingError"]
+__all__ = ["DETECT_LIMIT", "DecodedApdu", "KeyLookup", "StreamDecoder", "TRANSPORTS", "FramingError"]

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ports": ("han.commands.ports", "list the serial ports and their USB adapters, to find the meter's"),
     "probe": ("han.commands.probe", "find a meter's serial settings, list and security on a port, and the han run line"),
     "run": ("han.commands.run", "log every push from a serial port (the daemon) to SQLite and other sinks"),
+    "bridge": ("han.commands.bridge", "forward raw frames from a serial port to an MQTT broker (at the meter)"),
     "status": ("han.commands.status", "show what the daemon is doing (from its state directory)"),
     "state": ("han.commands.state", "look after the daemon's state: invocation counters"),
     "simulate": ("han.commands.simulate", "a simulated meter writing encrypted pushes to a port, pty, file or stdout"),

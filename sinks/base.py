@@ -64,6 +64,8 @@ SINKS: dict[str, str] = {
     "sqlite": "sinks.sqlite:SqliteSink",
     "influx": "sinks.influx:InfluxSink",
     "influxs": "sinks.influx:InfluxsSink",
+    "victoriametrics": "sinks.victoriametrics:VictoriaMetricsSink",
+    "victoriametrics+https": "sinks.victoriametrics:VictoriaMetricsHttpsSink",
     "mqtt": "sinks.mqtt:MqttSink",
     "mqtts": "sinks.mqtt:MqttsSink",
     "jsonl": "sinks.jsonl:JsonlSink",

@@ -5,6 +5,10 @@ Home Assistant's MQTT discovery and sensor documentation: a device class with
 the units it accepts, a state class (``measurement`` for power, voltage,
 current ...; ``total_increasing`` for the meter's energy registers, which the
 Energy dashboard takes), and a device that groups the sensors of one meter.
+
+A register becomes a sensor by its key and unit (:data:`SENSORS`), or by its OBIS code and unit:
+the meters on a P1 meter's M-Bus channels (gas and water in m³, heat in GJ: :data:`CHANNEL_SENSORS`,
+the medium from the channel's device type) and electricity registers a table named otherwise.
 """
 
 from __future__ import annotations
@@ -13,14 +17,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from obis.names import MANUFACTURERS
+from obis.names import MANUFACTURERS, obis_name
 from obis.profiles import profile_by_name
 from obis.push import Push
 
 
 @dataclass(frozen=True)
 class SensorKind:
-    device_class: str
+    device_class: str | None  #: None: a sensor without a device class (a reading whose medium is not known)
     state_class: str
     unit: str | None  #: unit published (None: no unit)
     units_in: tuple[str | None, ...]  #: register units accepted
@@ -44,6 +48,31 @@ SENSORS: tuple[tuple[re.Pattern[str], SensorKind], ...] = (
     (re.compile(r"frequency"), SensorKind("frequency", "measurement", "Hz", ("Hz",))),
 )
 
+# -- meters on the M-Bus channels of a P1 meter (gas, water, heat), by OBIS and unit ---------------------------
+#: M-Bus device types (EN 13757-3; the 0-n:24.1.0 object of channel n) -> the medium its reading measures
+MBUS_MEDIA: dict[int, str] = {
+    2: "electricity", 3: "gas", 4: "heat", 6: "water", 7: "water", 12: "heat", 13: "heat", 21: "water", 22: "water",
+}
+#: (C, D) of a channel's reading with its own time stamp: 0-n:24.2.E (DSMR 4/5 24.2.1; e-MUCS gas 24.2.3)
+CHANNEL_READING = (24, 2)
+#: (C, D, E) of a channel's device type
+CHANNEL_TYPE = (24, 1, 0)
+#: E of a reading whose medium the code itself names, when the channel's device type is not sent (e-MUCS 24.2.3: gas)
+READING_MEDIA: dict[int, str] = {3: "gas"}
+_M3 = ("m3", "m³", "M3")
+#: (medium or None when unknown, register unit) -> the sensor; a heat meter's GJ is heat whatever the channel says
+CHANNEL_SENSORS: dict[tuple[str | None, str], SensorKind] = {
+    ("gas", "m3"): SensorKind("gas", "total_increasing", "m³", _M3),
+    ("water", "m3"): SensorKind("water", "total_increasing", "m³", _M3),
+    ("heat", "GJ"): SensorKind("energy", "total_increasing", "GJ", ("GJ",)),
+    ("heat", "kWh"): SensorKind("energy", "total_increasing", "kWh", ("kWh",)),
+    ("heat", "MWh"): SensorKind("energy", "total_increasing", "MWh", ("MWh",)),
+    ("electricity", "kWh"): SensorKind("energy", "total_increasing", "kWh", ("kWh",)),
+    (None, "GJ"): SensorKind("energy", "total_increasing", "GJ", ("GJ",)),
+    (None, "m3"): SensorKind(None, "total_increasing", "m³", _M3),
+}
+_UNIT_FORM = {"m³": "m3", "M3": "m3", "gj": "GJ", "kwh": "kWh", "mwh": "MWh"}
+
 #: the Home Assistant version each device class needs, as han publishes it (README, docs/sinks.md).
 #: Every config carries the device's serial number, which MQTT discovery accepts since 2024.2
 #: (an older version rejects the whole config); reactive energy became a device class in 2025.6.
@@ -57,6 +86,8 @@ NEEDS_HOME_ASSISTANT: dict[str, str] = {
     "apparent_power": "2024.2",
     "reactive_power": "2024.2",
     "reactive_energy": "2025.6",
+    "gas": "2024.2",
+    "water": "2024.2",
 }
 
 #: sensors enabled when Home Assistant first sees them; the rest come disabled (the user may enable them)
@@ -74,6 +105,14 @@ MAIN_SENSORS = frozenset(
         "current_l1",
         "current_l2",
         "current_l3",
+        # a P1 meter's tariffs (it sends no total register) and the meters on its M-Bus channels
+        "active_energy_import_t1",
+        "active_energy_import_t2",
+        "active_energy_export_t1",
+        "active_energy_export_t2",
+        "gas",
+        "water",
+        "heat",
     }
 )
 
@@ -87,8 +126,89 @@ def sensor_kind(key: str | None, unit: str | None) -> SensorKind | None:
     return None
 
 
+def channel_media(push: Push) -> dict[int, str | None]:
+    """M-Bus channel -> its medium (from the 0-n:24.1.0 device type the push sends; None when unknown)."""
+    media: dict[int, str | None] = {}
+    for r in push.registers:
+        o = r.obis
+        if o is not None and o.a == 0 and (o.c, o.d, o.e) == CHANNEL_TYPE and o.b:
+            v = r.value
+            try:
+                media[o.b] = MBUS_MEDIA.get(int(v))
+            except (TypeError, ValueError):
+                media[o.b] = None
+    return media
+
+
+def channel_sensors(push: Push) -> dict[int, tuple[str, SensorKind]]:
+    """Register position -> (state key, sensor) of the push's M-Bus channel readings (gas, water, heat).
+
+    Keyed by OBIS and unit through the tables above, whatever the meter: the medium from the
+    channel's device type, else from the reading's code (e-MUCS 24.2.3), else from the unit (GJ).
+    The state key is the medium (``gas``, ``water``, ``heat``), with the channel when two channels
+    of one push share a medium (``water_2``); a reading of an unknown medium keeps its own key.
+    """
+    readings = []
+    media: dict[int, str | None] | None = None
+    for r in push.registers:
+        o = r.obis
+        if o is None or o.a != 0 or (o.c, o.d) != CHANNEL_READING or not o.b:
+            continue
+        if media is None:
+            media = channel_media(push)
+        medium = media.get(o.b) or READING_MEDIA.get(o.e)
+        unit = _UNIT_FORM.get(r.unit or "", r.unit or "")
+        kind = CHANNEL_SENSORS.get((medium, unit))
+        if kind is None and medium is not None:
+            kind = CHANNEL_SENSORS.get((None, unit))
+            medium = "heat" if kind is not None and kind.device_class == "energy" else None
+        if kind is None:
+            continue
+        readings.append((r, o.b, medium, kind))
+    out: dict[int, tuple[str, SensorKind]] = {}
+    counts: dict[str | None, int] = {}
+    for _, _, medium, _ in readings:
+        counts[medium] = counts.get(medium, 0) + 1
+    for r, channel, medium, kind in readings:
+        if medium is None:
+            key = r.key or f"mbus_{channel}_reading"
+        else:
+            key = medium if counts[medium] == 1 else f"{medium}_{channel}"
+        out[r.position] = (key, kind)
+    return out
+
+
+def sensor_of(register: Any, channels: dict[int, tuple[str, SensorKind]]) -> tuple[str, SensorKind] | None:
+    """(state key, sensor) of one register, or None when it is not a sensor Home Assistant knows.
+
+    An M-Bus channel reading (see :func:`channel_sensors`); else by the register's key and unit; else,
+    for an electricity register whose key is not one of the table's, by the generic name of its
+    OBIS code (a P1 table's 1-0:1.8.1 in kWh is ``active_energy_import_t1``).
+    """
+    hit = channels.get(register.position) if channels else None
+    if hit is not None:
+        return hit
+    key = register.key
+    kind = sensor_kind(key, register.unit)
+    if kind is not None:
+        return key, kind
+    o = register.obis
+    if o is not None and o.a == 1:
+        generic = obis_name(o)
+        if generic is not None and generic.key != key:
+            kind = sensor_kind(generic.key, register.unit)
+            if kind is not None:
+                return generic.key, kind
+    return None
+
+
+_CHANNEL_KEY = re.compile(rf"({'|'.join(sorted(set(MBUS_MEDIA.values())))})(_\d+)?")
+
+
 def is_total(key: str) -> bool:
     """A cumulative register (Home Assistant counts a lower value as a meter reset)."""
+    if _CHANNEL_KEY.fullmatch(key):  # an M-Bus channel's meter reading: gas, water_2 ...
+        return True
     return any(k.state_class == "total_increasing" and p.fullmatch(key) for p, k in SENSORS)
 
 
@@ -203,7 +323,6 @@ def sensor_config(
         "default_entity_id": f"sensor.{node}_{key}",
         "state_topic": state_topic,
         "value_template": value_template(key),
-        "device_class": kind.device_class,
         "state_class": kind.state_class,
         "availability_topic": status_topic,
         "payload_available": "online",
@@ -212,6 +331,8 @@ def sensor_config(
         "device": device,
         "origin": origin,
     }
+    if kind.device_class:
+        config["device_class"] = kind.device_class
     if kind.unit:
         config["unit_of_measurement"] = kind.unit
     if kind.device_class == "energy":

@@ -76,7 +76,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Checkpoint, Entry, Sink, SinkError, iso_utc, secret, time_utc
-from .homeassistant import SensorKind, Device, is_total, sensor_config, sensor_kind, sensor_name  # noqa: F401
+from .homeassistant import (  # noqa: F401
+    SensorKind, Device, channel_sensors, is_total, sensor_config, sensor_kind, sensor_name, sensor_of,
+)
 
 log = logging.getLogger("han.sink")
 
@@ -181,10 +183,19 @@ class MqttPlan:
         return out
 
     def _merge(self, name: str, n: Node, e: Entry) -> None:
+        channels = channel_sensors(e.push)
         for r in e.push.registers:
-            if not r.key or r.key == "clock" or r.key in META or r.value is None:
+            if r.value is None:
                 continue
-            kind = sensor_kind(r.key, r.unit)
+            found = sensor_of(r, channels)
+            if found is not None:
+                key, kind = found
+            elif not r.key:
+                continue
+            else:
+                key, kind = r.key, None
+            if key == "clock" or key in META:
+                continue
             value = r.value
             if kind is not None and isinstance(value, (int, float)) and kind.factor != 1.0:
                 value = round(value * kind.factor, 6)
@@ -192,24 +203,24 @@ class MqttPlan:
                 value = str(value)
             if kind is not None and kind.state_class == "total_increasing" and isinstance(value, (int, float)):
                 seen = self.totals.setdefault(name, {})
-                last = seen.get(r.key)
+                last = seen.get(key)
                 if last is not None and value < last:
-                    if (name, r.key) not in self.warned:
-                        self.warned.add((name, r.key))
+                    if (name, key) not in self.warned:
+                        self.warned.add((name, key))
                         log.warning(
                             "mqtt: %s %s went down from %s to %s; not published (Home Assistant would count"
                             " a meter reset)",
                             name,
-                            r.key,
+                            key,
                             last,
                             value,
                         )
                     continue  # the state keeps the last good value
-                self.warned.discard((name, r.key))
-                seen[r.key] = value
-            n.values[r.key] = value
+                self.warned.discard((name, key))
+                seen[key] = value
+            n.values[key] = value
             if kind is not None:
-                n.kinds[r.key] = kind
+                n.kinds[key] = kind
 
     def _learn_interval(self, n: Node, when: float) -> None:
         if n.last_time is not None:

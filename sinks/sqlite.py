@@ -64,7 +64,7 @@ from .store.writer import load_meter, save
 from .base import Checkpoint, Entry, SinkError, iso_utc, push_key, time_utc
 from .threaded import ThreadedSink
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pushes (
@@ -305,10 +305,14 @@ class SqliteSink(ThreadedSink):
 
 
 def open_store(db: sqlite3.Connection) -> None:
-    """Create or upgrade the schema (a version-2 database is converted: see :mod:`sinks.store.migrate`)."""
+    """Create or upgrade the schema (a version-2 database is converted, a version-3 one gets the hours'
+    tariff columns: see :mod:`sinks.store.migrate`)."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     old_readings = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'readings'").fetchone()
     db.executescript(SCHEMA)
+    from .store.migrate import add_hour_columns
+
+    add_hour_columns(db)  # before DERIVED: its views name the new columns
     db.executescript(DERIVED)
     if old_readings:
         from .store.migrate import migrate_v2

@@ -11,7 +11,9 @@ import aiomqtt
 TOPIC = re.compile(r"^(?P<prefix>[^/#+]+)/sensor/(?P<node>[a-zA-Z0-9_-]+)/(?P<object>[a-zA-Z0-9_-]+)/config$")
 #: device class -> units HA accepts for it
 UNITS = {
-    "energy": {"Wh", "kWh", "MWh"},
+    "energy": {"Wh", "kWh", "MWh", "GJ"},
+    "gas": {"m³"},
+    "water": {"m³"},
     "reactive_energy": {"varh", "kvarh"},
     "power": {"W", "kW"},
     "reactive_power": {"var", "kvar"},
@@ -21,10 +23,14 @@ UNITS = {
     "power_factor": {None, "%"},
     "frequency": {"Hz"},
 }
-STATE_CLASSES = {"energy": {"total", "total_increasing"}, "reactive_energy": {"total", "total_increasing"}}
+STATE_CLASSES = {"energy": {"total", "total_increasing"}, "reactive_energy": {"total", "total_increasing"},
+                 "gas": {"total", "total_increasing"}, "water": {"total", "total_increasing"}}
 #: the issue's main sensors: enabled by default; every other sensor comes disabled
 MAIN = {"active_energy_import", "active_energy_export", "active_power_import", "active_power_export",
-        "voltage", "voltage_l1", "voltage_l2", "voltage_l3", "current", "current_l1", "current_l2", "current_l3"}
+        "voltage", "voltage_l1", "voltage_l2", "voltage_l3", "current", "current_l1", "current_l2", "current_l3",
+        # P1 meters: the tariffs (no total is sent) and the M-Bus channels' meters
+        "active_energy_import_t1", "active_energy_import_t2", "active_energy_export_t1", "active_energy_export_t2",
+        "gas", "water", "heat"}
 MAKERS = {"Aidon", "Kaifa", "Kamstrup", "Landis+Gyr", "Iskraemeco", "Sagemcom", "Siemens"}
 
 

@@ -20,26 +20,10 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ApduError
+from ..link.crc import crc16_arc  # noqa: F401 - the P1 checksum, shared with the P1 framer and writer
 
 _LINE = re.compile(r"^(\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}(?:\*\d{1,3})?)((?:\([^()]*\))+)\s*$")
 _VALUES = re.compile(r"\(([^()]*)\)")
-
-_CRC_TABLE: list[int] = []
-for _i in range(256):
-    _c = _i
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0xA001 if _c & 1 else _c >> 1
-    _CRC_TABLE.append(_c)
-
-
-def crc16_arc(data: bytes) -> int:
-    """CRC-16/ARC, the DSMR telegram checksum."""
-    crc = 0
-    table = _CRC_TABLE
-    for b in data:
-        crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
-    return crc
-
 
 @dataclass(frozen=True, slots=True)
 class TelegramLine:

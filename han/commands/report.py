@@ -25,6 +25,8 @@ boundaries read), estimated (interpolated across a gap, partly covered, reset, c
 meter swap) or missing (no reading).  See docs/sinks.md for the rules."""
 
 WIDTH = 80
+#: the report's columns of tariffs 1 and 2 (kWh), when the meter sends per-tariff registers
+TARIFF_COLUMNS = ("import_t1_kwh", "import_t2_kwh", "export_t1_kwh", "export_t2_kwh")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -81,6 +83,9 @@ def rows_for(db: sqlite3.Connection, meter: str, by: str, start: date, end: date
     from ..store import hours as H
 
     periods: list[Any] = {"hour": H.hours, "day": H.days, "month": H.months}[by](db, meter, start, end)
+    # a meter with per-tariff registers (P1: 1.8.1, 1.8.2 ...) has the tariff columns in every row
+    has_tariffs = any(x is not None for p in periods
+                      for x in (p.import_t1_wh, p.import_t2_wh, p.export_t1_wh, p.export_t2_wh))
     rows = []
     for p in periods:
         row: dict[str, Any] = {
@@ -91,6 +96,9 @@ def rows_for(db: sqlite3.Connection, meter: str, by: str, start: date, end: date
             "export_kwh": _kwh(p.export_wh),
             "quality": p.quality,
         }
+        if has_tariffs:
+            for name, wh in zip(TARIFF_COLUMNS, (p.import_t1_wh, p.import_t2_wh, p.export_t1_wh, p.export_t2_wh)):
+                row[name] = _kwh(wh)
         if p.reactive_import_varh is not None or p.reactive_export_varh is not None:
             row["reactive_import_kvarh"] = _kwh(p.reactive_import_varh)
             row["reactive_export_kvarh"] = _kwh(p.reactive_export_varh)
@@ -248,19 +256,21 @@ QMARK = {"measured": " ", "estimated": "~", "missing": "?"}
 
 
 def table(rows: list[dict], by: str) -> str:
-    """80 columns: period, import and export kWh, quality, a bar of the import."""
+    """80 columns: period, import and export kWh, quality, (the import per tariff, cost, capacity,) a bar of the import."""
     if not rows:
         return "no data\n"
-    extra = []
+    extra: list[tuple[str, str]] = []  # (heading, row key)
+    if any(r.get("import_t1_kwh") is not None or r.get("import_t2_kwh") is not None for r in rows):
+        extra += [("imp t1", "import_t1_kwh"), ("imp t2", "import_t2_kwh")]  # the import of each tariff
     if any("cost" in r for r in rows):
-        extra.append("cost")
+        extra.append(("cost", "cost"))
     if any("capacity" in r for r in rows):
-        extra.append("capacity")
+        extra.append(("capacity", "capacity"))
     lines = []
     meters = list(dict.fromkeys(r["meter"] for r in rows))
     label_w = {"hour": 22, "day": 10, "month": 7}[by]
     head = f"{'start':<{label_w}} {'import':>9} {'export':>8} q"
-    for x in extra:
+    for x, _ in extra:
         head += f" {x[:8]:>8}"
     bar_w = max(5, WIDTH - len(head) - 2)
     top = max((r["import_kwh"] or 0) for r in rows) or 1.0
@@ -270,7 +280,7 @@ def table(rows: list[dict], by: str) -> str:
         for r in (r for r in rows if r["meter"] == meter):
             imp, exp = r["import_kwh"], r["export_kwh"]
             line = (f"{_label(r, by):<{label_w}} {_num(imp, 9)} {_num(exp, 8)} {QMARK[r['quality']]}")
-            for x in extra:
+            for _, x in extra:
                 v = r.get(x)
                 if isinstance(v, dict):
                     v = v.get("value_kw", v.get("total"))

@@ -1,4 +1,8 @@
-"""``han simulate``: a simulated Kamstrup meter writing encrypted pushes to a port, a pty, a file or stdout."""
+"""``han simulate``: a simulated meter writing to a port, a pty, a file or stdout.
+
+The Kamstrup meter (the default) sends encrypted DLMS pushes in HDLC frames; ``--meter dsmr5``,
+``fluvius`` or ``sweden`` sends P1 text telegrams (:mod:`han.p1sim`).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,13 @@ EPILOG = """examples:
   han simulate --out /dev/ttyUSB1 --baud 2400              a real serial port (a null-modem cable to the logger)
   han simulate --out capture.bin --count 1000 --interval 0  a capture for han run --replay / han decode
   han simulate --count 3 --interval 0                       hex frames on stdout
-Without --key/--auth-key (or HAN_KEY/HAN_AUTH_KEY) new keys are generated and printed once to stderr."""
+  han simulate --meter dsmr5 --pty --link /tmp/ttyP1        a Dutch P1 port: han run --port /tmp/ttyP1 --preset p1
+  han simulate --meter fluvius --count 2 --interval 0       two Belgian telegrams as text on stdout
+Without --key/--auth-key (or HAN_KEY/HAN_AUTH_KEY) new keys are generated and printed once to stderr.
+P1 meters (dsmr5, fluvius, sweden) send plain text telegrams: no keys."""
+
+#: --meter: the Kamstrup DLMS meter, or a P1 meter of han.p1sim.METERS
+METERS = ("kamstrup", "dsmr5", "fluvius", "sweden")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -36,20 +46,27 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--format",
         choices=("auto", "hex", "binary"),
         default="auto",
-        help="hex text or binary (auto: hex for stdout and .hex files)",
+        help="hex text or binary (auto: hex for .hex files, and for stdout unless P1 text)",
     )
-    where.add_argument("--baud", type=int, default=2400, help="baud rate of a serial device (default 2400)")
+    where.add_argument(
+        "--baud", type=int, help="baud rate of a serial device (default: the meter's, 2400 or P1's 115200)"
+    )
     where.add_argument(
         "--parity", choices=("N", "E", "O"), type=str.upper, default="N", help="parity of a serial device (default N)"
     )
     what = p.add_argument_group("pushes")
+    what.add_argument(
+        "--meter",
+        choices=METERS,
+        default="kamstrup",
+        help="kamstrup: DLMS pushes in HDLC (default); dsmr5, fluvius, sweden: P1 text telegrams",
+    )
     what.add_argument("--count", "-n", type=int, metavar="N", help="stop after N pushes (default: run until Ctrl-C)")
     what.add_argument(
         "--interval",
         type=float,
-        default=10.0,
         metavar="S",
-        help="seconds between pushes; 0 = as fast as possible (default 10)",
+        help="seconds between pushes; 0 = as fast as possible (default: the meter's: 10, DSMR 5 and Fluvius 1)",
     )
     what.add_argument(
         "--step",
@@ -68,7 +85,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--meter-number",
         type=int,
         metavar="N",
-        help="meter number (default: random); the system title is KAME + its 4 bytes",
+        help="meter number (default: random); the system title is KAME + its 4 bytes (P1: in the equipment id)",
     )
     what.add_argument(
         "--counter-start",
@@ -120,10 +137,12 @@ def make_simulator(args: argparse.Namespace, keys):
     )
 
 
-def _opener(args: argparse.Namespace):
-    """(write function, close function, hex?) for the chosen output."""
+def _opener(args: argparse.Namespace, *, text: bool = False):
+    """(write function, close function, hex?) for the chosen output (``text``: P1 telegrams, text already)."""
     target = args.out
-    hexfmt = args.format == "hex" or (args.format == "auto" and (target == "-" or target.endswith(".hex")))
+    hexfmt = args.format == "hex" or (
+        args.format == "auto" and (target.endswith(".hex") or (target == "-" and not text))
+    )
     if args.pty:
         import tty
 
@@ -163,7 +182,7 @@ def _opener(args: argparse.Namespace):
         import serial
 
         try:
-            port = serial.serial_for_url(target, baudrate=args.baud, parity=args.parity)
+            port = serial.serial_for_url(target, baudrate=args.baud or 2400, parity=args.parity)
         except (serial.SerialException, ValueError) as exc:
             raise UsageError(f"cannot open {target}: {exc}") from None
         return port.write, port.close, False
@@ -188,26 +207,59 @@ def print_keys(keys) -> None:
     )
 
 
+def _p1_simulator(args: argparse.Namespace):
+    """The P1 meter of ``--meter``; the DLMS key options do not apply to its plain telegrams."""
+    from ..p1sim import METERS as P1
+
+    given = [flag for flag, v in (("--key", args.key), ("--auth-key", args.auth_key),
+                                  ("--encryption-only", args.encryption_only),
+                                  ("--counter-start", args.counter_start)) if v]
+    if given:
+        raise UsageError(f"{given[0]} does not apply to --meter {args.meter}: P1 telegrams are plain text")
+    from ..p1sim import P1Simulator
+
+    return P1Simulator(P1[args.meter], meter_number=args.meter_number, seed=args.seed)
+
+
 def run(args: argparse.Namespace) -> int:
     from datetime import datetime, timedelta
 
     from ..simulator import Faults, local_now
 
-    if args.interval < 0 or (args.count is not None and args.count < 0):
+    if (args.interval is not None and args.interval < 0) or (args.count is not None and args.count < 0):
         raise UsageError("--interval and --count must not be negative")
-    keys, generated = simulator_keys(args)
-    sim = make_simulator(args, keys)
-    step = args.step or args.interval or 10.0
+    p1 = args.meter != "kamstrup"
+    if p1:
+        keys, generated = None, False
+        sim = _p1_simulator(args)
+        if args.interval is None:
+            args.interval = sim.meter.interval
+        if args.baud is None:
+            args.baud = sim.meter.baud
+    else:
+        keys, generated = simulator_keys(args)
+        sim = make_simulator(args, keys)
+        if args.interval is None:
+            args.interval = 10.0
+    step = args.step or args.interval or (sim.meter.interval if p1 else 10.0)
     try:
         start = datetime.fromisoformat(args.start) if args.start else local_now(sim.timezone)
     except ValueError:
         raise UsageError(f"--start {args.start!r} is not an ISO date-time (2026-11-21T12:00:00)") from None
     start_utc = sim.utc(start)  # the meter's clock advances in UTC
     faults = Faults(noise=args.noise, torn=args.torn, corrupt=args.corrupt, seed=args.seed)
-    write, close, hexfmt = _opener(args)
+    write, close, hexfmt = _opener(args, text=p1)
     if generated:
         print_keys(keys)
-    print(f"han simulate: meter {sim.meter_number}, system title {sim.system_title.hex().upper()}", file=sys.stderr)
+    if p1:
+        m = sim.meter
+        ident = bytes.fromhex(sim.equipment_id).decode()
+        ident = f"; equipment id {ident}" if any("{equipment_id}" in line for line in m.lines) else ""
+        print(f"han simulate: {m.description}{ident}; {m.serial} (han run --preset p1)", file=sys.stderr)
+    else:
+        print(f"han simulate: meter {sim.meter_number}, system title {sim.system_title.hex().upper()}",
+              file=sys.stderr)
+    what = "telegram(s)" if p1 else "push(es)"
     n = 0
     began = time.monotonic()
     try:
@@ -224,5 +276,5 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         close()
-    print(f"han simulate: {n} push(es) written", file=sys.stderr)
+    print(f"han simulate: {n} {what} written", file=sys.stderr)
     return 0

@@ -9,6 +9,11 @@ The API other parts of han (``han report``, tariffs, cost) read hours through::
     for h in hours(db, "4B414D4501A4DC52", date(2025, 3, 1), date(2025, 4, 1)):
         print(h.start_local.isoformat(), h.import_wh, h.quality)
 
+Energies are in Wh (varh) and powers in W whatever the meter sends (kWh and kW from a P1 meter
+are converted by the register's unit).  ``import_t1_wh`` ... ``export_t2_wh`` hold tariffs 1 and
+2 on their own when the meter sends per-tariff registers; ``import_wh``/``export_wh`` are the
+totals (the total register, else the tariffs summed).
+
 ``start`` and ``end`` are local dates of the meter's zone (from inclusive, to
 exclusive) or aware datetimes (hours *starting* in [start, end)).  Every local
 hour of the span comes back, in order: an hour no reading touched is an
@@ -60,6 +65,11 @@ class Hour:
     quality: str  #: measured | estimated | missing
     covered_s: float  #: seconds of the hour spanned by consecutive readings
     events: tuple[str, ...] = ()  #: reset, rollover, clock_set_back, meter_swap, absurd_jump
+    #: active energy of tariffs 1 and 2 on their own (P1: 1.8.1/1.8.2, 2.8.1/2.8.2); None when not sent
+    import_t1_wh: float | None = None
+    import_t2_wh: float | None = None
+    export_t1_wh: float | None = None
+    export_t2_wh: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +92,10 @@ class Period:
     measured_hours: int
     missing_hours: int
     events: tuple[str, ...] = ()
+    import_t1_wh: float | None = None
+    import_t2_wh: float | None = None
+    export_t1_wh: float | None = None
+    export_t2_wh: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +142,8 @@ def _bound(x: date | datetime, tz: tzinfo) -> int:
 
 _COLUMNS = (
     "start_utc, seconds, import_wh, export_wh, reactive_import_varh, reactive_export_varh, covered, bounds, events,"
-    " p_import_max, p_import_sum, p_export_max, p_export_sum, p_count"
+    " p_import_max, p_import_sum, p_export_max, p_export_sum, p_count,"
+    " import_t1_wh, import_t2_wh, export_t1_wh, export_t2_wh"
 )
 
 
@@ -153,15 +168,17 @@ def hours(db: sqlite3.Connection, meter: str, start: date | datetime, end: date 
             out.append(Hour(meter, s, e, local(s, off), local(e, _offset_after(e, tz)), None, None, None,
                             None, None, None, None, None, MISSING, 0.0))
             continue
-        (_, _, imp, exp, rimp, rexp, covered, bounds, events, pimax, pisum, pemax, pesum, n) = r
+        (_, _, imp, exp, rimp, rexp, covered, bounds, events, pimax, pisum, pemax, pesum, n, it1, it2, et1, et2) = r
         q = quality(bounds, events, covered)
+        known = q != MISSING
         out.append(
             Hour(
                 meter, s, e, local(s, off), local(e, _offset_after(e, tz)),
-                imp if q != MISSING else None, exp if q != MISSING else None, rimp, rexp,
+                imp if known else None, exp if known else None, rimp, rexp,
                 pimax, pisum / n if n and pisum is not None else None,
                 pemax, pesum / n if n and pesum is not None else None,
                 q, covered, _events(events),
+                it1 if known else None, it2 if known else None, et1 if known else None, et2 if known else None,
             )
         )
     return out
@@ -199,6 +216,8 @@ def _period(meter: str, g: list[Hour]) -> Period:
         max(imax) if imax else None, sum(imean) / len(imean) if imean else None,
         max(emax) if emax else None, sum(emean) / len(emean) if emean else None,
         q, len(g), measured, missing, events,
+        _sum([h.import_t1_wh for h in g]), _sum([h.import_t2_wh for h in g]),
+        _sum([h.export_t1_wh for h in g]), _sum([h.export_t2_wh for h in g]),
     )
 
 

@@ -49,20 +49,39 @@ from .schema import ABSURD, CLOCK_BACK, RESET, ROLLOVER, SWAP
 BOUNDARY_TOLERANCE = 60
 #: watts: an interval's mean power above this is a corrupted or reset register, not energy
 ABSURD_W = 1_000_000.0
-#: the energy kinds an hour holds, with the register keys they come from
-KINDS = ("import_wh", "export_wh", "reactive_import_varh", "reactive_export_varh")
+#: the energy kinds an hour holds: the totals, then import and export of tariffs 1 and 2 on their own
+KINDS = (
+    "import_wh", "export_wh", "reactive_import_varh", "reactive_export_varh",
+    "import_t1_wh", "import_t2_wh", "export_t1_wh", "export_t2_wh",
+)
+#: register keys of the totals, and the kind each is
 KEYS = {
     "active_energy_import": "import_wh",
     "active_energy_export": "export_wh",
     "reactive_energy_import": "reactive_import_varh",
     "reactive_energy_export": "reactive_export_varh",
 }
+#: the same by OBIS C (A = 1, D = 8; E = 0 the total, E > 0 a tariff), for registers whose key is not one of these
+OBIS_ENERGY = {1: "import_wh", 2: "export_wh", 3: "reactive_import_varh", 4: "reactive_export_varh"}
+#: (total kind, tariff) -> the kind an hour keeps that tariff in; other tariffs count in the total only
+TARIFF_KINDS = {
+    ("import_wh", 1): "import_t1_wh",
+    ("import_wh", 2): "import_t2_wh",
+    ("export_wh", 1): "export_t1_wh",
+    ("export_wh", 2): "export_t2_wh",
+}
+#: register key -> power direction; by OBIS: A = 1, C = 1 (import) or 2 (export), D = 7, E = 0
+POWER_KEYS = {"active_power_import": "import", "active_power_export": "export"}
 UNIT_FACTOR = {"wh": 1.0, "kwh": 1e3, "mwh": 1e6, "varh": 1.0, "kvarh": 1e3, "mvarh": 1e6}
+POWER_FACTOR = {"w": 1.0, "kw": 1e3, "mw": 1e6}
 #: modulus of a register by its A-XDR type (in raw units)
 MODULUS = {"double_long_unsigned": 2**32, "long_unsigned": 2**16, "double_long": 2**31, "long64_unsigned": 2**64}
 
-# an hour delta: [import, export, rimport, rexport, covered, bounds, events, pimax, pisum, pemax, pesum, pn, offset]
-IMP, EXP, RIMP, REXP, COVERED, BOUNDS, EVENTS, PIMAX, PISUM, PEMAX, PESUM, PN, OFFSET = range(13)
+# an hour delta: [import, export, rimport, rexport, covered, bounds, events, pimax, pisum, pemax, pesum, pn, offset,
+#                 import t1, import t2, export t1, export t2]
+IMP, EXP, RIMP, REXP, COVERED, BOUNDS, EVENTS, PIMAX, PISUM, PEMAX, PESUM, PN, OFFSET, IT1, IT2, ET1, ET2 = range(17)
+#: kind -> its place in an hour delta
+SLOT = dict(zip(KINDS, (IMP, EXP, RIMP, REXP, IT1, IT2, ET1, ET2)))
 # a minute delta: [pisum, pimax, pesum, pemax, n]
 
 
@@ -77,48 +96,101 @@ class Reading:
     meter_id: str | None = None
 
 
+def role(key: str | None, obis: Any) -> tuple[str, str, int] | None:
+    """What a register is to the accounting: ("energy", total kind, tariff 0..) or ("power", direction, 0).
+
+    By its key first (``active_energy_import``, ``active_energy_import_t1``, ``active_power_import``);
+    a register whose key is none of those (a P1 object table's own names, or none) by its OBIS code
+    (an ``obis.code.Obis`` or its dotted text): A = 1, C.8.E energy, C.7.0 power.
+    """
+    if key:
+        kind = KEYS.get(key)
+        if kind is not None:
+            return "energy", kind, 0
+        direction = POWER_KEYS.get(key)
+        if direction is not None:
+            return "power", direction, 0
+        base, _, tail = key.rpartition("_t")
+        if tail.isdigit() and base in KEYS:
+            return "energy", KEYS[base], int(tail)
+    if obis is None:
+        return None
+    if type(obis) is str:
+        try:
+            a, _, c, d, e, _ = (int(x) for x in obis.split("."))
+        except ValueError:
+            return None
+    else:
+        a, c, d, e = obis.a, obis.c, obis.d, obis.e
+    if a != 1:
+        return None
+    if d == 8 and c in OBIS_ENERGY:
+        return "energy", OBIS_ENERGY[c], e
+    if d == 7 and e == 0 and c in (1, 2):
+        return "power", "import" if c == 1 else "export", 0
+    return None
+
+
+#: a key's role, once worked out (a key names one quantity, so its OBIS code does not change it); per push
+#: this saves the rules for every register (a 33-register Kamstrup push: 12 us -> 5 us)
+_ROLE_OF_KEY: dict[str, tuple[str, str, int] | None] = {}
+_UNSEEN = ("", "", -1)
+
+
 def reading_of(t: float, registers: Any, meter_id: str | None) -> Reading | None:
     """The energy and power of a push's registers (``obis.push.Register``s), None when it has neither.
 
-    Totals come from ``active_energy_import`` etc.; a meter that sends only tariff
-    registers (``active_energy_import_t1``, ``_t2`` ...) gets their sum.
+    Values are converted by the register's unit (Wh, kWh, MWh; W, kW, MW), whatever the meter.
+    Totals come from the total registers (1.8.0 ...); a meter that sends only tariff registers
+    (1.8.1, 1.8.2 ...) gets their sum.  Tariffs 1 and 2 of active import and export are kept on
+    their own as well.
     """
     energy: dict[str, tuple[float, float | None]] = {}
-    tariffs: dict[str, list[tuple[float, float | None]]] = {}
+    tariffs: dict[str, list[float]] = {}
     imp_w = exp_w = None
+    cache = _ROLE_OF_KEY
     for r in registers:
-        key = r.key
-        if not key:
-            continue
         v = r.value
         if type(v) is not int and type(v) is not float:
             continue
-        if key == "active_power_import":
-            imp_w = v * (1000.0 if (r.unit or "").lower() == "kw" else 1.0)
+        key = r.key
+        if key is None:
+            found = role(None, getattr(r, "obis", None))
+        else:
+            found = cache.get(key, _UNSEEN)
+            if found is _UNSEEN:
+                found = role(key, getattr(r, "obis", None))
+                if len(cache) >= 4096:  # keys from a broken or hostile source must not grow memory
+                    cache.clear()
+                cache[key] = found
+        if found is None:
             continue
-        if key == "active_power_export":
-            exp_w = v * (1000.0 if (r.unit or "").lower() == "kw" else 1.0)
-            continue
-        base, _, tail = key.rpartition("_t")
-        kind = KEYS.get(key)
-        if kind is None and tail.isdigit():
-            kind = KEYS.get(base)
-            if kind is None:
+        what, kind, tariff = found
+        unit = (r.unit or "").lower()
+        if what == "power":
+            f = POWER_FACTOR.get(unit or "w")
+            if f is None:
                 continue
-        elif kind is None:
+            if kind == "import":
+                imp_w = v * f
+            else:
+                exp_w = v * f
             continue
-        f = UNIT_FACTOR.get((r.unit or "wh").lower())
+        f = UNIT_FACTOR.get(unit or "wh")
         if f is None:
             continue
         mod = MODULUS.get(r.type)
         modulus = mod * (10.0 ** (r.scaler or 0)) * f if mod else None
-        if kind and key in KEYS:
+        if tariff == 0:
             energy[kind] = (v * f, modulus)
-        else:
-            tariffs.setdefault(kind, []).append((v * f, None))
+            continue
+        tariffs.setdefault(kind, []).append(v * f)
+        own = TARIFF_KINDS.get((kind, tariff))
+        if own is not None:
+            energy[own] = (v * f, modulus)
     for kind, parts in tariffs.items():
         if kind not in energy:
-            energy[kind] = (sum(p[0] for p in parts), None)
+            energy[kind] = (sum(parts), None)
     if not energy and imp_w is None and exp_w is None:
         return None
     return Reading(t, energy, imp_w, exp_w, meter_id)
@@ -167,7 +239,8 @@ class Meter:
     def _delta(self, start: int, off: int) -> list:
         d = self.hours.get(start)
         if d is None:
-            d = self.hours[start] = [None, None, None, None, 0.0, 0, 0, None, None, None, None, 0, off]
+            d = self.hours[start] = [None, None, None, None, 0.0, 0, 0, None, None, None, None, 0, off,
+                                     None, None, None, None]
         return d
 
     def _mark(self, t: float, events: int = 0, bounds: int = 0) -> None:
@@ -212,7 +285,7 @@ class Meter:
             d = self._delta(s, off)
             for k, g in gain.items():
                 if 0 < g <= ABSURD_W * 60 / 3600:  # at most a minute at the absurd power: a push's worth
-                    i = KINDS.index(k)
+                    i = SLOT[k]
                     d[i] = (d[i] or 0.0) + g
             if dt < 0:
                 d[EVENTS] |= CLOCK_BACK
@@ -257,7 +330,7 @@ class Meter:
 
     def _spread(self, t1: float, t2: float, gains: dict[str, float], events: int) -> None:
         dt = t2 - t1
-        idx = [(KINDS.index(k), g) for k, g in gains.items()]
+        idx = [(SLOT[k], g) for k, g in gains.items()]
         s, e, off = self._hour_of(t1)
         a = t1
         while True:

@@ -1,5 +1,6 @@
-"""Convert a version-2 store (one ``readings`` row per register) to the packed raw schema, and
-rebuild the hour accounting from raw pushes.
+"""Convert a version-2 store (one ``readings`` row per register) to the packed raw schema, add the
+columns later versions gave the hours (version 4: tariffs 1 and 2), and rebuild the hour
+accounting from raw pushes.
 
 The conversion runs when ``han run`` first opens an old database, in chunks of
 :data:`CHUNK` pushes, one transaction each, so it can be interrupted and
@@ -20,11 +21,31 @@ CHUNK = 5000
 
 
 class _Reg(NamedTuple):
+    obis: str | None
     key: str | None
     value: Any
     unit: str | None
     type: str | None
     scaler: int | None
+
+
+def add_hour_columns(db: sqlite3.Connection) -> bool:
+    """Give an existing ``hours`` table the columns added since it was made; True when any was added.
+
+    The hours accounted before keep NULL there: their raw pushes may be pruned already, so they
+    are not recomputed (the totals they hold stay as they were).
+    """
+    from .schema import ADDED_HOUR_COLUMNS
+
+    have = {r[1] for r in db.execute("PRAGMA table_info(hours)")}
+    if not have:
+        return False  # no hours table yet: DERIVED creates it whole
+    added = False
+    for name, kind in ADDED_HOUR_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE hours ADD COLUMN {name} {kind}")
+            added = True
+    return added
 
 
 def migrate_v2(db: sqlite3.Connection) -> None:
@@ -69,17 +90,17 @@ def raw_readings(db: sqlite3.Connection, meter: str) -> Iterator[tuple[float, st
     from datetime import datetime
 
     layouts: dict[int, list[tuple]] = {}
-    for lid, key, unit, typ, scaler in db.execute(
-        "SELECT layout, key, unit, type, scaler FROM layout_registers ORDER BY layout, idx"
+    for lid, obis, key, unit, typ, scaler in db.execute(
+        "SELECT layout, obis, key, unit, type, scaler FROM layout_registers ORDER BY layout, idx"
     ):
-        layouts.setdefault(lid, []).append((key, unit, typ, scaler))
+        layouts.setdefault(lid, []).append((obis, key, unit, typ, scaler))
     for time_utc, meter_id, lid, vals in db.execute(
         "SELECT time_utc, meter_id, layout, vals FROM pushes WHERE meter = ? ORDER BY id", (meter,)
     ):
         lay = layouts.get(lid) or []
         values = json.loads(vals) if vals else []
         t = datetime.fromisoformat(time_utc.replace("Z", "+00:00")).timestamp()
-        yield t, meter_id, [_Reg(k, v, u, ty, sc) for (k, u, ty, sc), v in zip(lay, values)]
+        yield t, meter_id, [_Reg(o, k, v, u, ty, sc) for (o, k, u, ty, sc), v in zip(lay, values)]
 
 
 def rebuild_hours(db: sqlite3.Connection, tz_of: dict[str, str | None] | None = None) -> None:

@@ -24,6 +24,9 @@ is ``start_utc + utc_offset``.  ``docs/sinks.md`` documents every column.
       events      INTEGER   bits: 1 reset, 2 rollover, 4 clock set back, 8 meter swap, 16 absurd jump
       p_import_max, p_import_sum, p_export_max, p_export_sum  REAL   power samples (W)
       p_count     INTEGER   number of power samples (mean = sum / count)
+      import_t1_wh, import_t2_wh, export_t1_wh, export_t2_wh   REAL   active energy of tariffs 1 and 2 on
+                            their own (the 1.8.1/1.8.2, 2.8.1/2.8.2 registers; NULL when the meter sends none,
+                            and in hours accounted before schema version 4)
 
     minutes  one row per meter and UTC minute with a power sample (kept like the raw pushes)
       meter TEXT, minute INTEGER (Unix seconds / 60)   PRIMARY KEY
@@ -37,6 +40,11 @@ boundary bits are set and no event other than a rollover touched it;
 """
 
 from __future__ import annotations
+
+#: columns added to ``hours`` after its first version, with their types (see :func:`sinks.store.migrate.add_hour_columns`)
+ADDED_HOUR_COLUMNS = (
+    ("import_t1_wh", "REAL"), ("import_t2_wh", "REAL"), ("export_t1_wh", "REAL"), ("export_t2_wh", "REAL"),
+)
 
 DERIVED = """
 CREATE TABLE IF NOT EXISTS meters (
@@ -62,6 +70,10 @@ CREATE TABLE IF NOT EXISTS hours (
     p_export_max          REAL,
     p_export_sum          REAL,
     p_count               INTEGER NOT NULL DEFAULT 0,
+    import_t1_wh          REAL,
+    import_t2_wh          REAL,
+    export_t1_wh          REAL,
+    export_t2_wh          REAL,
     PRIMARY KEY (meter, start_utc)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS minutes (
@@ -80,7 +92,9 @@ CREATE VIEW days AS
            count(*) AS hours, sum(bounds = 3 AND (events & ~2) = 0) AS measured_hours,
            sum(import_wh) AS import_wh, sum(export_wh) AS export_wh,
            sum(reactive_import_varh) AS reactive_import_varh, sum(reactive_export_varh) AS reactive_export_varh,
-           max(p_import_max) AS p_import_max, max(p_export_max) AS p_export_max
+           max(p_import_max) AS p_import_max, max(p_export_max) AS p_export_max,
+           sum(import_t1_wh) AS import_t1_wh, sum(import_t2_wh) AS import_t2_wh,
+           sum(export_t1_wh) AS export_t1_wh, sum(export_t2_wh) AS export_t2_wh
     FROM hours GROUP BY meter, day;
 DROP VIEW IF EXISTS months;
 CREATE VIEW months AS
@@ -88,7 +102,9 @@ CREATE VIEW months AS
            count(*) AS hours, sum(bounds = 3 AND (events & ~2) = 0) AS measured_hours,
            sum(import_wh) AS import_wh, sum(export_wh) AS export_wh,
            sum(reactive_import_varh) AS reactive_import_varh, sum(reactive_export_varh) AS reactive_export_varh,
-           max(p_import_max) AS p_import_max, max(p_export_max) AS p_export_max
+           max(p_import_max) AS p_import_max, max(p_export_max) AS p_export_max,
+           sum(import_t1_wh) AS import_t1_wh, sum(import_t2_wh) AS import_t2_wh,
+           sum(export_t1_wh) AS export_t1_wh, sum(export_t2_wh) AS export_t2_wh
     FROM hours GROUP BY meter, month;
 """
 

@@ -13,8 +13,9 @@ from .accounting import Meter
 
 _HOUR_UPSERT = """
 INSERT INTO hours (meter, start_utc, utc_offset, import_wh, export_wh, reactive_import_varh, reactive_export_varh,
-                   covered, bounds, events, p_import_max, p_import_sum, p_export_max, p_export_sum, p_count)
-VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                   covered, bounds, events, p_import_max, p_import_sum, p_export_max, p_export_sum, p_count,
+                   import_t1_wh, import_t2_wh, export_t1_wh, export_t2_wh)
+VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT (meter, start_utc) DO UPDATE SET
     import_wh = CASE WHEN excluded.import_wh IS NULL THEN import_wh ELSE coalesce(import_wh, 0) + excluded.import_wh END,
     export_wh = CASE WHEN excluded.export_wh IS NULL THEN export_wh ELSE coalesce(export_wh, 0) + excluded.export_wh END,
@@ -33,7 +34,11 @@ ON CONFLICT (meter, start_utc) DO UPDATE SET
         THEN coalesce(excluded.p_export_max, p_export_max) ELSE p_export_max END,
     p_export_sum = CASE WHEN excluded.p_export_sum IS NULL THEN p_export_sum
         ELSE coalesce(p_export_sum, 0) + excluded.p_export_sum END,
-    p_count = p_count + excluded.p_count
+    p_count = p_count + excluded.p_count,
+    import_t1_wh = CASE WHEN excluded.import_t1_wh IS NULL THEN import_t1_wh ELSE coalesce(import_t1_wh, 0) + excluded.import_t1_wh END,
+    import_t2_wh = CASE WHEN excluded.import_t2_wh IS NULL THEN import_t2_wh ELSE coalesce(import_t2_wh, 0) + excluded.import_t2_wh END,
+    export_t1_wh = CASE WHEN excluded.export_t1_wh IS NULL THEN export_t1_wh ELSE coalesce(export_t1_wh, 0) + excluded.export_t1_wh END,
+    export_t2_wh = CASE WHEN excluded.export_t2_wh IS NULL THEN export_t2_wh ELSE coalesce(export_t2_wh, 0) + excluded.export_t2_wh END
 """
 
 _MINUTE_UPSERT = """
@@ -68,7 +73,8 @@ def save(db: sqlite3.Connection, meter: str, tzname: str | None, m: Meter) -> No
     if hours:
         db.executemany(
             _HOUR_UPSERT,
-            [(meter, s, d[12], d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11])
+            [(meter, s, d[12], d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11],
+              d[13], d[14], d[15], d[16])
              for s, d in hours.items()],
         )
     if minutes:

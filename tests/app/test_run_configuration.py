@@ -45,6 +45,9 @@ def test_presets_and_flags_over_the_file(tmp_path):
     cfg = build_run_config(args(port="/dev/x", preset="p1"), environ={"XDG_STATE_HOME": "/xdg"})
     assert cfg.serial.describe() == "115200 8N1" and cfg.state_dir == "/xdg/han"
     assert cfg.sink_specs()[0].url == "sqlite:/xdg/han/han.db"  # the embedded default
+    cfg = build_run_config(args(port="/dev/x", preset="dsmr22"), environ={})
+    assert cfg.serial.describe() == "9600 7E1"  # DSMR 2.2 and 3.0 P1 ports
+    assert (cfg.serial.baudrate, cfg.serial.bytesize, cfg.serial.parity, cfg.serial.stopbits) == (9600, 7, "E", 1)
     assert default_state_dir({"STATE_DIRECTORY": "/var/lib/han"}) == "/var/lib/han"
 
 

@@ -172,3 +172,17 @@ def _read(path) -> str:
         return path.read_text()
     except OSError:
         return ""
+
+
+@needs_analyze
+def test_bridge_unit_verifies(tmp_path):
+    """samples/han-bridge@.service (one instance per meter) verifies as an instance, with this checkout's han."""
+    han = shutil.which("han") or str(ROOT / ".venv" / "bin" / "han")
+    if not os.path.exists(han):
+        pytest.skip("no han executable to point ExecStart at")
+    text = (ROOT / "samples" / "han-bridge@.service").read_text()
+    assert "RestartPreventExitStatus=2" in text and "han bridge --port ${PORT} --to ${BROKER}/han/raw/%i" in text
+    (tmp_path / "han-bridge@.service").write_text(text.replace("/opt/han/bin/han", han))
+    out = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "han-bridge@house.service")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and out.stderr.strip() == "", out.stderr

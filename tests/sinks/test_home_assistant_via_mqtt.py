@@ -31,7 +31,7 @@ from mqttkit import MAIN, Subscriber, check_discovery
 from decoders.link.hdlc import HdlcFramer, build_frame
 from obis.push import Push, Register, SecurityInfo
 from sinks.base import Entry, SinkError, create_sink
-from sinks.homeassistant import NEEDS_HOME_ASSISTANT, SENSORS, manufacturer
+from sinks.homeassistant import CHANNEL_SENSORS, NEEDS_HOME_ASSISTANT, SENSORS, manufacturer
 from sinks.mqtt import MqttPlan
 
 HAN = [sys.executable, "-m", "han"]
@@ -319,7 +319,8 @@ def test_restore_and_recover():
 # -- the documentation ----------------------------------------------------------------------------
 def test_the_docs_name_the_home_assistant_version_of_every_device_class():
     text = open(os.path.join(ROOT, "docs", "sinks.md"), encoding="utf-8").read()
-    classes = {kind.device_class for _, kind in SENSORS}
+    classes = {kind.device_class for _, kind in SENSORS} | {
+        k.device_class for k in CHANNEL_SENSORS.values() if k.device_class}
     assert classes == set(NEEDS_HOME_ASSISTANT)
     for device_class, version in NEEDS_HOME_ASSISTANT.items():
         assert re.search(rf"\| `{device_class}` \|[^\n]*\| {re.escape(version)} \|", text), device_class

@@ -1,0 +1,428 @@
+"""A head-end under load: 10,000 simulated meters through a real mosquitto into a real VictoriaMetrics.
+
+``python -m benchmarks.headend`` (about 2-3 minutes on loopback)::
+
+    publisher (this process)  --QoS 1-->  mosquitto  --$share/g/han/raw/+-->  N workers  -->  VictoriaMetrics
+    10,000 meters, own keys,                 (tests/servers.py)                1, then 2          (no dedup: a
+    Kamstrup-style encrypted pushes                                                               duplicate shows)
+
+Each meter pushes every 10 s: 1,000 frames/s.  Every meter has its own keys (a key
+file with 10,000 ``[meters.<system title>]`` tables, mode 600).  For 1 and 2 workers it
+measures:
+
+- **paced**: 1,000 frames/s for ``--seconds`` seconds; end-to-end latency p50/p99 from
+  the publish (a side table: system title + invocation counter -> time) to the point being
+  stored (library workers: VictoriaMetrics answered 204 for the batch holding it;
+  ``han`` workers: the point first seen in VictoriaMetrics' export, polled);
+- **saturation**: a backlog of ``--backlog`` frames published as fast as the publisher
+  goes; frames/s per worker while it drains;
+- CPU per frame in each worker (user + system time / frames);
+- lost and duplicated points, counted at VictoriaMetrics (every push's invocation counter
+  sample, per meter; VictoriaMetrics runs without de-duplication so a duplicate shows);
+- and, in this process, the decode CPU per frame of the library ``PushDecoder`` with the
+  per-meter key lookup (a ``KeyRing`` of 10,000 meters), and the publisher's rate.
+
+Workers (``--workers``): ``han`` runs the documented command line, one process each::
+
+    han run --source 'mqtt://127.0.0.1:PORT/han/raw/+?share=g&qos=1' --keys FILE \\
+            --sink 'victoriametrics://127.0.0.1:VMPORT?measurement=...' --state-dir DIR
+
+``library`` runs a stand-in built from what exists on this branch: an MQTT 5 shared
+subscription (aiomqtt), the library ``PushDecoder`` with the key ring, and the
+``victoriametrics`` sink, batched every 100 ms (no journal, so no replay protection or
+restart safety: it measures the decode and delivery path).  ``auto`` (the default)
+takes ``han`` when ``han run --help`` lists ``--source``, else ``library``.
+
+Numbers are printed (and written as JSON with ``--json``), never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+
+METERS = 10_000
+INTERVAL = 10.0  #: seconds between a meter's pushes: 10,000 meters -> 1,000 frames/s
+START = datetime(2026, 1, 15, 12, 0, 0)
+SHARED = "$share/g/han/raw/+"
+
+
+# -- the meters ---------------------------------------------------------------------------------
+def meter_keys(i: int):
+    from decoders.ciphering.security import Keys
+
+    d = hashlib.sha256(b"han-headend-bench-%d" % i).digest()
+    return Keys(ek=d[:16], ak=d[16:])
+
+
+def meters(n: int):
+    from han.simulator import KamstrupSimulator
+
+    return [KamstrupSimulator(meter_keys(i), meter_number=60_000_000 + i, counter_start=1, seed=i) for i in range(n)]
+
+
+def write_key_file(path: Path, sims) -> None:
+    lines = []
+    for sim in sims:
+        k = sim.keys
+        lines.append(f'[meters.{sim.system_title.hex().upper()}]\nkey = "{k.ek.hex()}"\nauth_key = "{k.ak.hex()}"\n')
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines))
+
+
+def build_frames(sims, count: int, first_round: int) -> list[tuple[str, bytes, str, int]]:
+    """``count`` frames in push order: meter after meter, round after round, as (topic, frame, st, ic)."""
+    out = []
+    i = 0
+    r = first_round
+    while len(out) < count:
+        sim = sims[i]
+        ic = sim.counter
+        frame = sim.frame(START + timedelta(seconds=INTERVAL * r))
+        out.append((f"han/raw/m{60_000_000 + i}", frame, sim.system_title.hex().upper(), ic))
+        i += 1
+        if i == len(sims):
+            i, r = 0, r + 1
+    return out
+
+
+# -- the decode side in this process --------------------------------------------------------------
+def decode_cpu(frames, ring) -> dict:
+    from han.pipeline import PushDecoder
+
+    dec = PushDecoder(ring)
+    sample = [f for _, f, _, _ in frames[:5000]]
+    t0 = time.process_time()
+    n = 0
+    for f in sample:
+        n += len(dec.feed(f))
+    cpu = time.process_time() - t0
+    return {"frames": len(sample), "pushes": n, "cpu_us_per_frame": round(cpu / len(sample) * 1e6, 1)}
+
+
+# -- the publisher ----------------------------------------------------------------------------------
+def publish(port: int, frames, rate: float | None, sent: dict) -> dict:
+    """Publish with QoS 1, paced at ``rate`` frames/s (None: as fast as it goes); returns when all are acknowledged.
+
+    The load generator uses paho-mqtt's own network thread (the client under aiomqtt): a publish
+    costs it a few tens of microseconds, so the generator is not what limits the rate.
+    """
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
+    client.max_inflight_messages_set(2000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    infos = []
+    try:
+        for k, (topic, frame, st, ic) in enumerate(frames):
+            if rate:
+                delay = t0 + k / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            sent[(st, ic)] = time.time()
+            infos.append(client.publish(topic, frame, qos=1))
+        for info in infos:
+            info.wait_for_publish(60)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    wall = time.perf_counter() - t0
+    return {"frames": len(frames), "seconds": round(wall, 2), "frames_per_s": round(len(frames) / wall),
+            "publisher_cpu_us_per_frame": round((time.process_time() - cpu0) / len(frames) * 1e6, 1)}
+
+
+# -- the library worker (a stand-in for `han run --source mqtt://...`) -------------------------------
+async def library_worker(port: int, vm_url: str, keys_file: str, out: str, ident: str) -> None:
+    import aiomqtt
+    from paho.mqtt.client import MQTTv5
+
+    from datetime import timezone
+
+    from han.keysource import load_keys
+    from han.pipeline import PushDecoder
+    from sinks.base import Checkpoint, Entry, create_sink
+
+    ring = load_keys(config_keys={"file": keys_file}, environment=False)
+    dec = PushDecoder(ring)
+    sink = create_sink(vm_url)
+    await sink.open(Checkpoint("bench"))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    acks: list[tuple[str, int, float]] = []
+    batch: list = []
+    stats = {"frames": 0, "pushes": 0, "errors": 0, "first": None, "last": None, "cpu0": None}
+    seq = 0
+
+    async def flusher():
+        nonlocal batch
+        while not stop.is_set() or batch:
+            await asyncio.sleep(0.1)
+            if batch:
+                todo, batch = batch, []
+                await sink.write(todo)
+                await sink.flush()
+                now = time.time()
+                stats["last"] = time.perf_counter()
+                acks.extend((e.push.security.system_title.hex().upper(), e.push.security.invocation_counter, now)
+                            for e in todo)
+            elif stop.is_set():
+                break
+
+    flush_task = asyncio.ensure_future(flusher())
+    async with aiomqtt.Client("127.0.0.1", port, identifier=f"bench-worker-{ident}", protocol=MQTTv5,
+                              max_queued_incoming_messages=0) as client:
+        await client.subscribe(SHARED, qos=1)
+        Path(out + ".ready").write_text("ready")
+
+        async def consume():
+            nonlocal seq
+            async for msg in client.messages:
+                if stats["first"] is None:
+                    stats["first"] = time.perf_counter()
+                    t = os.times()
+                    stats["cpu0"] = t.user + t.system
+                stats["frames"] += 1
+                try:
+                    pushes = dec.feed(bytes(msg.payload))
+                except Exception:  # noqa: BLE001 - counted
+                    stats["errors"] += 1
+                    continue
+                now = datetime.now(timezone.utc)
+                for p in pushes:
+                    seq += 1
+                    batch.append(Entry(seq, now, p))
+                stats["pushes"] += len(pushes)
+
+        consumer = asyncio.ensure_future(consume())
+        await stop.wait()
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+    await flush_task
+    await sink.close()
+    t = os.times()
+    cpu = t.user + t.system - (stats["cpu0"] or 0)
+    span = (stats["last"] or 0) - (stats["first"] or 0)
+    Path(out).write_text(json.dumps({"frames": stats["frames"], "pushes": stats["pushes"], "errors": stats["errors"],
+                                     "cpu_s": cpu, "span_s": span, "acks": acks}))
+
+
+# -- running a configuration ------------------------------------------------------------------------
+def han_has_source() -> bool:
+    out = subprocess.run([sys.executable, "-m", "han", "run", "--help"], capture_output=True, text=True, cwd=ROOT)
+    return "--source" in out.stdout
+
+
+def start_workers(kind: str, n: int, port: int, vm_url: str, keys_file: Path, tmp: Path, tag: str):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = []
+    for k in range(n):
+        out = tmp / f"{tag}-w{k}.json"
+        if kind == "han":
+            cmd = [sys.executable, "-m", "han", "run", "--source", f"mqtt://127.0.0.1:{port}/han/raw/+?share=g&qos=1",
+                   "--keys", str(keys_file), "--sink", vm_url, "--state-dir", str(tmp / f"{tag}-state{k}"), "-q"]
+        else:
+            cmd = [sys.executable, "-m", "benchmarks.headend", "--worker", "--port", str(port), "--vm", vm_url,
+                   "--keys", str(keys_file), "--out", str(out), "--id", f"{tag}{k}"]
+        log = open(tmp / f"{tag}-w{k}.log", "wb")
+        procs.append((subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), out, log))
+    deadline = time.monotonic() + 60
+    for p, out, _ in procs:
+        if kind == "library":
+            while not Path(str(out) + ".ready").exists():
+                if p.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"worker did not start: see {tmp}")
+                time.sleep(0.05)
+    if kind == "han":
+        time.sleep(3.0)  # connected and subscribed (no readiness file to wait on from outside)
+    return procs
+
+
+def vm_counts(vm, measurement: str) -> tuple[dict, int]:
+    """(meter -> list of invocation counters stored, total samples)."""
+    import urllib.parse
+
+    from servers import _http
+
+    _http(vm.url + "/internal/force_flush")
+    status, body = _http(vm.url + "/api/v1/export",
+                         urllib.parse.urlencode({"match[]": f'{{__name__="{measurement}_invocation_counter"}}'}).encode())
+    per: dict[str, list[int]] = {}
+    total = 0
+    for line in body.decode().splitlines():
+        if line.strip():
+            s = json.loads(line)
+            per.setdefault(s["metric"]["system_title"], []).extend(int(v) for v in s["values"])
+            total += len(s["values"])
+    return per, total
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def run_config(kind: str, n_workers: int, args, mosq, vm, sims, keys_file: Path, tmp: Path) -> dict:
+    tag = f"{kind}{n_workers}"
+    measurement = f"bench_{tag}_{int(time.time())}"
+    vm_url = f"victoriametrics://127.0.0.1:{vm.port}?measurement={measurement}"
+    paced_n = int(args.seconds * METERS / INTERVAL)
+    print(f"[{tag}] building {paced_n + args.backlog} frames ...", flush=True)
+    frames = build_frames(sims, paced_n + args.backlog, args.round)
+    args.round += (paced_n + args.backlog) // METERS + 1  # the next configuration's pushes come later
+    procs = start_workers(kind, n_workers, mosq.port, vm_url, keys_file, tmp, tag)
+    sent: dict = {}
+    try:
+        print(f"[{tag}] paced: {paced_n} frames at {METERS / INTERVAL:.0f}/s ...", flush=True)
+        paced = publish(mosq.port, frames[:paced_n], METERS / INTERVAL, sent)
+        time.sleep(2.0)
+        print(f"[{tag}] saturation: a backlog of {args.backlog} frames ...", flush=True)
+        burst = publish(mosq.port, frames[paced_n:], None, sent)
+        expected = len(frames)
+        deadline = time.monotonic() + 120
+        visible: dict = {}
+        while time.monotonic() < deadline:
+            per, total = vm_counts(vm, measurement)
+            now = time.time()
+            for st, ics in per.items():
+                for ic in ics:
+                    visible.setdefault((st, ic), now)
+            if len(visible) >= expected:
+                break
+            time.sleep(0.5)
+    finally:
+        for p, _, _ in procs:
+            p.send_signal(signal.SIGTERM)
+        for p, _, log in procs:
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+            log.close()
+    per, total = vm_counts(vm, measurement)
+    distinct = {(st, ic) for st, ics in per.items() for ic in ics}
+    want = {(st, ic) for _, _, st, ic in frames}
+    result = {
+        "workers": n_workers, "kind": kind, "frames": len(frames),
+        "publisher_paced": paced, "publisher_backlog": burst,
+        "lost": len(want - distinct), "duplicated": total - len(distinct), "unexpected": len(distinct - want),
+        "meters_seen": len(per),
+    }
+    paced_keys = {(st, ic) for _, _, st, ic in frames[:paced_n]}
+    if kind == "library":
+        workers = [json.loads(out.read_text()) for _, out, _ in procs if out.exists()]
+        acks = {(st, ic): t for w in workers for st, ic, t in w["acks"]}
+        lat = [acks[k] - sent[k] for k in paced_keys if k in acks]
+        result["latency_basis"] = "publish -> VictoriaMetrics answered 204 for the batch"
+        result["per_worker"] = [
+            {"frames": w["frames"], "errors": w["errors"],
+             "cpu_us_per_frame": round(w["cpu_s"] / max(1, w["frames"]) * 1e6, 1)} for w in workers
+        ]
+        # saturation: the backlog's frames per worker over the time the worker took to drain it
+        back = {(st, ic) for _, _, st, ic in frames[paced_n:]}
+        t_burst0 = min(sent[k] for k in back)
+        for w, pw in zip(workers, result["per_worker"]):
+            mine = [t for st, ic, t in w["acks"] if (st, ic) in back]
+            if mine:
+                pw["backlog_frames"] = len(mine)
+                pw["saturation_frames_per_s"] = round(len(mine) / max(1e-3, max(mine) - t_burst0))
+    else:
+        lat = [visible[k] - sent[k] for k in paced_keys if k in visible]
+        result["latency_basis"] = "publish -> first seen in VictoriaMetrics' export (polled every ~0.5 s)"
+    result["latency_ms"] = {"p50": round(pct(lat, 0.50) * 1000, 1), "p99": round(pct(lat, 0.99) * 1000, 1),
+                            "n": len(lat)}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workers", choices=("auto", "han", "library"), default="auto")
+    ap.add_argument("--seconds", type=float, default=15.0, help="seconds of the paced phase (default 15)")
+    ap.add_argument("--backlog", type=int, default=10_000, help="frames of the saturation phase (default 10,000)")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    # the worker process (internal)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--vm", help=argparse.SUPPRESS)
+    ap.add_argument("--keys", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--id", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        asyncio.run(library_worker(args.port, args.vm, args.keys, args.out, args.id))
+        return 0
+
+    from servers import Mosquitto, Victoria
+
+    from han.keysource import load_keys
+
+    args.round = 0
+    kind = args.workers
+    if kind == "auto":
+        kind = "han" if han_has_source() else "library"
+        if kind == "library":
+            print("han run has no --source yet: the workers are the library stand-in (see the docstring)")
+    tmp = Path(tempfile.mkdtemp(prefix="han-headend-"))
+    t0 = time.perf_counter()
+    sims = meters(METERS)
+    keys_file = tmp / "keys.toml"
+    write_key_file(keys_file, sims)
+    t1 = time.perf_counter()
+    ring = load_keys(config_keys={"file": str(keys_file)}, environment=False)
+    t2 = time.perf_counter()
+    sample = build_frames(meters(METERS), 5000, 0)
+    results: dict = {
+        "meters": METERS, "frames_per_s_offered": METERS / INTERVAL,
+        "setup_s": round(t1 - t0, 2), "key_file_load_s": round(t2 - t1, 3),
+        "decode": decode_cpu(sample, ring), "configs": [],
+    }
+    print(f"decode with the per-meter key ring: {results['decode']['cpu_us_per_frame']} us CPU per frame", flush=True)
+    mosq, vm = Mosquitto(), Victoria()
+    try:
+        mosq.start()
+        vm.start()
+        for n in (1, 2):
+            r = run_config(kind, n, args, mosq, vm, sims, keys_file, tmp)
+            print(json.dumps(r), flush=True)
+            results["configs"].append(r)
+    finally:
+        mosq.cleanup()
+        vm.cleanup()
+    print()
+    print(f"{'workers':>8} {'paced pub/s':>11} {'backlog pub/s':>13} {'sat. frames/s per worker':>25} "
+          f"{'CPU us/frame':>13} {'p50 ms':>7} {'p99 ms':>7} {'lost':>5} {'dup':>4}")
+    for r in results["configs"]:
+        pw = r.get("per_worker", [])
+        sat = "/".join(str(w.get("saturation_frames_per_s", "-")) for w in pw) or "-"
+        cpu = "/".join(str(w["cpu_us_per_frame"]) for w in pw) or "-"
+        print(f"{r['workers']:>8} {r['publisher_paced']['frames_per_s']:>11} {r['publisher_backlog']['frames_per_s']:>13}"
+              f" {sat:>25} {cpu:>13} {r['latency_ms']['p50']:>7} {r['latency_ms']['p99']:>7} {r['lost']:>5}"
+              f" {r['duplicated']:>4}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
