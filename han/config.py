@@ -114,6 +114,12 @@ class RunConfig:
     #: per stream (topic): its meter name and system title, from the key file's [topics."<topic>"]
     topics: Mapping[str, StreamSettings] = field(default_factory=dict)
     unknown_max_bytes: int = int(DEFAULTS["unknown_max_mb"] * (1 << 20))
+    #: the live page: where it listens (han.web.access.Listen), None = no page
+    http: Any = None
+    #: the token the page's requests must show (required off loopback; see han.web.access)
+    http_token: str | None = field(default=None, repr=False)
+    #: the capacity-tariff rule the page shows ([http] capacity; None: from the tariff file or the country)
+    http_capacity: str | None = DEFAULTS["capacity"]
 
     def sink_specs(self) -> tuple[SinkSpec, ...]:
         """The sinks, or the embedded default: SQLite in the state directory.
@@ -142,6 +148,7 @@ class Overrides:
     count: int | None = None
     sources: tuple[str, ...] = ()  #: source URLs (--source); given, they replace the file's [[source]]
     keys_file: str | None = None  #: --keys FILE (owner-only): [meters.<system title>] and [topics."<topic>"]
+    http_token: str | None = field(default=None, repr=False)  #: --http-token (visible in ps: the last resort)
 
 
 # -- the file ---------------------------------------------------------------------------------
@@ -149,7 +156,7 @@ def read_config(path: str) -> dict[str, Any]:
     """The config file, its tables and settings checked by name; a file with keys must be private."""
     data = read_toml(path)
     _known(data, "", path)
-    for section in ("serial", "decode", "keys", "daemon"):
+    for section in ("serial", "decode", "keys", "daemon", "store", "http"):
         table = data.get(section, {})
         if not isinstance(table, Mapping):
             raise ConfigError(f"{path}: [{section}] must be a table")
@@ -253,6 +260,7 @@ def build_run_config(overrides: Overrides, environ: Mapping[str, str] | None = N
             raise ConfigError(f"{v.label('system_title')} must be 8 bytes (16 hex digits)")
 
     state_dir = v["state_dir"] or data.get("state_dir") or default_state_dir(environ)
+    http, http_token = _http(v, overrides, environ)
     retry_max = float(v["retry_max"])
     return RunConfig(
         state_dir=os.path.abspath(os.path.expanduser(state_dir)),
@@ -282,7 +290,26 @@ def build_run_config(overrides: Overrides, environ: Mapping[str, str] | None = N
         sources=sources,
         topics=topics,
         unknown_max_bytes=int(float(v["unknown_max_mb"]) * (1 << 20)),
+        http=http,
+        http_token=http_token,
+        http_capacity=v["capacity"],
     )
+
+
+def _http(v: _Values, overrides: Overrides, environ: Mapping[str, str] | None):
+    """The live page's address and token, checked: off loopback without a token is a ConfigError."""
+    listen = v["listen"]
+    if listen is None:
+        return None, None
+    from .web.access import TokenError, check_listen, parse_listen, token_from
+
+    try:
+        where = parse_listen(listen)
+        token = token_from(overrides.http_token, os.environ if environ is None else environ)
+        check_listen(where, token)
+    except (ValueError, TokenError) as exc:
+        raise ConfigError(f"{v.label('listen')}: {exc}") from None
+    return where, token
 
 
 def _stream_settings(entry: Mapping[str, Any], where: str) -> StreamSettings:

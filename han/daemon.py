@@ -115,6 +115,7 @@ class Daemon:
         self._troubles: dict[str, str] = {}  # state-directory problems already logged
         self._lock_fd: int | None = None
         self._online: bool | None = None  # the port as the sinks were told: up with pushes arriving
+        self.web = None  # the live page (han.web.server.WebServer), with --http
 
     # -- set-up ---------------------------------------------------------------------------
     def _open(self) -> None:
@@ -231,6 +232,17 @@ class Daemon:
         st = (ciphered.system_title or b"").hex().upper()
         self.unknown.add(UnknownFrame(time.time(), stream, st, bytes(wire)))
 
+    async def _open_web(self) -> None:
+        """The live page (imported only now: a daemon without it stays light); it follows the store's worker."""
+        from .web.server import start_for, store_path
+
+        self.web = await start_for(self)
+        path = store_path(self.cfg)
+        for w in self.workers:
+            if w.sink.scheme == "sqlite" and os.path.abspath(os.path.expanduser(getattr(w.sink, "target", ""))) == path:
+                w.on_stored = self.web.stored
+                break
+
     def _sink_holds(self, name: str, seq: int) -> None:
         """A sink holds position ``seq``: the journal never gives it (or any before it) again."""
         assert self.journal is not None
@@ -267,6 +279,8 @@ class Daemon:
     async def run(self) -> int:
         try:
             self._open()
+            if self.cfg.http is not None:
+                await self._open_web()
         except BaseException:
             self._close_state()
             raise
@@ -413,6 +427,8 @@ class Daemon:
         except (asyncio.TimeoutError, asyncio.CancelledError):
             source_task.cancel()
         ticker.cancel()
+        if self.web is not None:
+            await self.web.close()
         self.ingest.release()  # pushes still waiting for the meter's identity go on under the fallback
         self.ingest.commit()
         for w in self.workers:
@@ -478,6 +494,8 @@ class Daemon:
             self._warned_at = None
         if not self.cfg.replay:
             self._tell_sinks(True)
+        if self.web is not None:
+            self.web.ports_changed()
         assert self.ingest is not None
         self._counts_at_push = Counter(self.ingest.outcomes.counts)
         self._bytes_at_push = self.ingest.outcomes.bytes_in
@@ -503,6 +521,8 @@ class Daemon:
             if not self.cfg.replay:
                 self._watchdog(now)
                 self._tell_sinks(self._source_online(now))
+            if self.web is not None:
+                self.web.ports_changed()
             if now - last_counters >= self.cfg.counters_every:
                 self._save_counters()
                 self._trim()

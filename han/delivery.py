@@ -70,6 +70,8 @@ class SinkWorker:
         self.retry_max = retry_max
         self.batch = batch
         self.holds = holds  #: told the position the sink says it holds, when it opens (see Journal.ensure_after)
+        #: told the entries the sink took, after its flush (the live page follows the store this way)
+        self.on_stored: Callable[[list[Entry]], None] | None = None
         self.ckpt_path = checkpoint_path(state_dir, self.name)
         self.position = live_start if self.live else self._stored().seq  #: last journal position the sink holds
         self.state = "starting"  # starting | ok | failing | stopped
@@ -160,6 +162,11 @@ class SinkWorker:
             await self._thread.call(self._store, ckpt)
         self.position = ckpt.seq
         self.delivered += len(entries)
+        if entries and self.on_stored is not None:
+            try:
+                self.on_stored(entries)
+            except Exception as exc:  # noqa: BLE001 - a listener's bug never holds up the sink
+                log.error("%s: listener failed: %s: %s (a bug: please report it)", self.name, type(exc).__name__, exc)
         return len(rows)
 
     def _read(self) -> tuple[list[Record], list[Entry]]:

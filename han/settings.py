@@ -228,6 +228,14 @@ SETTINGS: tuple[Setting, ...] = (
             "days of raw pushes (and minute power) the SQLite store keeps before its newest push; hours,"
             " days and months are kept for ever (0 = keep raw pushes for ever)",
             flag="--keep-raw", metavar="DAYS", minimum=0),
+    # -- [http] -----------------------------------------------------------------------------------------------
+    Setting("http", "listen", "text", None,
+            "serve the live page and its API at HOST:PORT (a port alone: loopback; any other address needs a"
+            " token: --http-token, HAN_HTTP_TOKEN or the credential han-http-token)",
+            flag="--http", metavar="HOST:PORT"),
+    Setting("http", "capacity", "text", None,
+            "the capacity-tariff rule the live page shows (default: the tariff file's only rule, else the"
+            " country's: no, se, be)", flag="--http-capacity", metavar="RULE"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -235,6 +243,7 @@ BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 #: the settings of each TOML table ("" = the top level); [keys] is the key loader's (han.keysource)
 SECTIONS: dict[str, frozenset[str]] = {
-    "": frozenset({"serial", "decode", "keys", "daemon", "sink", "sinks", "source", "state_dir", "store"}),
-    **{sec: frozenset(s.name for s in SETTINGS if s.section == sec) for sec in ("serial", "decode", "daemon", "store")},
+    "": frozenset({"serial", "decode", "keys", "daemon", "sink", "sinks", "source", "state_dir", "store", "http"}),
+    **{sec: frozenset(s.name for s in SETTINGS if s.section == sec)
+       for sec in ("serial", "decode", "daemon", "store", "http")},
 }

@@ -13,6 +13,7 @@ import asyncio
 import os
 import shlex
 import sys
+from dataclasses import replace
 
 from ..cli import UsageError
 
@@ -28,6 +29,11 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--state-dir", default="han-demo", metavar="DIR", help="where the database and state go (default ./han-demo)"
     )
     p.add_argument("--seed", type=int, help="random seed for repeatable values")
+    p.add_argument(
+        "--http", default="127.0.0.1:8080", metavar="HOST:PORT",
+        help="serve the live page there (default 127.0.0.1:8080, another free port when that one is taken;"
+        " 'off': no page; a non-loopback address needs HAN_HTTP_TOKEN)",
+    )
 
 
 async def _demo(cfg, sim, master: int, interval: float, count: int) -> int:
@@ -39,6 +45,12 @@ async def _demo(cfg, sim, master: int, interval: float, count: int) -> int:
     daemon = Daemon(cfg)
 
     async def meter() -> None:
+        while daemon.source is None:
+            await asyncio.sleep(0.02)
+        if daemon.web is not None:
+            print(f"han demo: the live page is at {daemon.web.url}"
+                  + ("" if count == 0 else f" while the demo runs ({_prog()} demo -n 0 keeps it running)"),
+                  file=sys.stderr, flush=True)
         start_utc = sim.utc(local_now(sim.timezone))  # the meter's clock advances in UTC
         n = 0
         while count == 0 or n < count:
@@ -55,6 +67,21 @@ async def _demo(cfg, sim, master: int, interval: float, count: int) -> int:
         return await daemon.run()
     finally:
         writer.cancel()
+
+
+def _http(text: str):
+    """The page's address and token (HAN_HTTP_TOKEN), or (None, None) for 'off'."""
+    if text.lower() in ("off", "no", "none"):
+        return None, None
+    from ..web.access import TokenError, check_listen, parse_listen, token_from
+
+    try:
+        where = parse_listen(text)
+        token = token_from(None, os.environ)
+        check_listen(where, token)
+    except (ValueError, TokenError) as exc:
+        raise UsageError(f"--http: {exc}") from None
+    return where, token
 
 
 def _prog() -> str:
@@ -79,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.count < 0 or args.interval < 0:
         raise UsageError("--count and --interval must not be negative")
+    http, token = _http(args.http)
     state_dir = os.path.abspath(args.state_dir)
     db = os.path.join(state_dir, "han.db")
     keys = Keys(ek=secrets.token_bytes(16), ak=secrets.token_bytes(16))  # a new simulated meter each run
@@ -95,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
         push_interval=args.interval or None,
         idle_flush=0.5,
         status_interval=1.0,
+        http=http,
+        http_token=token,
+        http_capacity="no",  # the page shows a capacity-tariff figure: Norway's rule (docs/tariffs.md)
     )
     print(
         f"han demo: a simulated Kamstrup meter ({sim.system_title.hex().upper()}) pushes every {args.interval:g} s"
@@ -105,7 +136,13 @@ def run(args: argparse.Namespace) -> int:
     )
     handler = logs.setup(logging.WARNING)
     try:
-        code = asyncio.run(_demo(cfg, sim, master, args.interval, args.count))
+        try:
+            code = asyncio.run(_demo(cfg, sim, master, args.interval, args.count))
+        except ConfigError as exc:
+            if http is None or args.http != "127.0.0.1:8080" or "cannot listen" not in str(exc):
+                raise
+            cfg = replace(cfg, http=http._replace(port=0))  # the default port is taken: any free one
+            code = asyncio.run(_demo(cfg, sim, master, args.interval, args.count))
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:

@@ -121,48 +121,19 @@ def _w(w: float | None) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..store import extend
-    from ..store.hours import meter_zone, meters
-    from sinks.store.localtime import local
-
     path = _db_path(args)
     if not os.path.isfile(path):
         raise UsageError(f"no store at {path} (give --db FILE or --state-dir DIR; han run creates it)")
     start, end = _date(args.start, "--from"), _date(args.end, "--to")
-    if start and end and end <= start:
-        raise UsageError("--to must be after --from (--to is exclusive)")
-    if args.capacity and args.by != "month":
-        raise UsageError("--capacity adds to monthly rows: use it with --by month")
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        known = meters(db)
     except sqlite3.Error as exc:
         raise UsageError(f"cannot read the hour accounting in {path}: {exc} (run han run once to upgrade it)") from None
-    if args.meter:
-        known = [m for m in known if m.meter == args.meter or m.meter_id == args.meter]
-        if not known:
-            raise UsageError(f"no meter {args.meter!r} in {path}")
-    options = _tariff_options(args, path)
-    hooks = []
-    for name in ("cost", "capacity"):
-        fn = extend.load(name)
-        if fn is None and name == "capacity" and args.capacity:
-            raise UsageError("capacity tariffs are not available in this installation")
-        if fn is not None:
-            hooks.append(fn)
-    out: list[dict] = []
-    for m in known:
-        tz = meter_zone(db, m.meter)
-        newest = local(m.last_utc, 0).astimezone(tz).date() if m.last_utc is not None else date.today()
-        s, e = _default_span(args.by, newest, start, end)
-        rows, periods = rows_for(db, m.meter, args.by, s, e)
-        ctx = extend.ReportContext(m.meter, args.by, s, e, tz, tuple(periods), args.capacity, options)
-        for hook in hooks:
-            try:
-                hook(db, rows, ctx)
-            except extend.ExtensionError as exc:
-                raise UsageError(str(exc)) from None
-        out.extend(rows)
+    try:
+        out = report_rows(db, path, by=args.by, start=start, end=end, meter=args.meter, capacity=args.capacity,
+                          tariffs=args.tariffs)
+    finally:
+        db.close()
     if args.format == "json":
         json.dump(out, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -173,11 +144,71 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tariff_options(args: argparse.Namespace, db_path: str) -> dict[str, Any]:
-    """The tariff file (``--tariffs``, else ``tariffs.toml`` beside the store) for the extensions."""
+def report_rows(
+    db: sqlite3.Connection,
+    path: str,
+    *,
+    by: str = "hour",
+    start: date | None = None,
+    end: date | None = None,
+    meter: str | None = None,
+    capacity: str | None = None,
+    tariffs: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> list[dict]:
+    """The rows of ``han report --format json`` (also ``/api/energy`` of the live page: one code path).
+
+    ``db`` reads the store at ``path``; ``tariffs`` is the ``--tariffs`` file (default ``tariffs.toml``
+    beside the store).  A user's mistake is a UsageError in one line naming the option, as ``labels``
+    call them (default the flags: --from, --to, --meter, --capacity, --tariffs).
+    """
+    from ..store import extend
+    from ..store.hours import meter_zone, meters
+    from sinks.store.localtime import local
+
+    name = {"from": "--from", "to": "--to", "meter": "--meter", "capacity": "--capacity", "tariffs": "--tariffs",
+            "by": "--by", **(labels or {})}
+    if start and end and end <= start:
+        raise UsageError(f"{name['to']} must be after {name['from']} ({name['to']} is exclusive)")
+    if capacity and by != "month":
+        raise UsageError(f"{name['capacity']} adds to monthly rows: use it with {name['by']} month")
+    try:
+        known = meters(db)
+    except sqlite3.Error as exc:
+        raise UsageError(f"cannot read the hour accounting in {path}: {exc} (run han run once to upgrade it)") from None
+    if meter:
+        known = [m for m in known if m.meter == meter or m.meter_id == meter]
+        if not known:
+            raise UsageError(f"no meter {meter!r} in {path}")
+    options = tariff_options(tariffs, path, name["tariffs"])
+    hooks = []
+    for hook_name in ("cost", "capacity"):
+        fn = extend.load(hook_name)
+        if fn is None and hook_name == "capacity" and capacity:
+            raise UsageError("capacity tariffs are not available in this installation")
+        if fn is not None:
+            hooks.append(fn)
+    out: list[dict] = []
+    for m in known:
+        tz = meter_zone(db, m.meter)
+        newest = local(m.last_utc, 0).astimezone(tz).date() if m.last_utc is not None else date.today()
+        s, e = _default_span(by, newest, start, end)
+        rows, periods = rows_for(db, m.meter, by, s, e)
+        ctx = extend.ReportContext(m.meter, by, s, e, tz, tuple(periods), capacity, options)
+        for hook in hooks:
+            try:
+                hook(db, rows, ctx)
+            except extend.ExtensionError as exc:
+                raise UsageError(str(exc)) from None
+        out.extend(rows)
+    return out
+
+
+def tariff_options(tariffs: str | None, db_path: str, label: str = "--tariffs") -> dict[str, Any]:
+    """The tariff file (``tariffs``, else ``tariffs.toml`` beside the store) for the extensions."""
     from ..settings import ConfigError, read_toml
 
-    path = args.tariffs
+    path = tariffs
     if path is None:
         beside = os.path.join(os.path.dirname(os.path.abspath(db_path)), "tariffs.toml")
         path = beside if os.path.isfile(beside) else None
@@ -186,7 +217,7 @@ def _tariff_options(args: argparse.Namespace, db_path: str) -> dict[str, Any]:
     try:
         doc = read_toml(path)
     except ConfigError as exc:
-        raise UsageError(f"--tariffs {exc}") from None
+        raise UsageError(f"{label} {exc}") from None
     return {"tariffs": doc, "tariffs_file": path, "db_path": db_path}
 
 

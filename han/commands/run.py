@@ -19,6 +19,7 @@ EPILOG = """examples:
   han run --replay capture.bin --sink jsonl:-       a capture through the same pipeline, to stdout
   han run --source 'mqtt://broker/han/raw/#?share=headend' --keys meters.toml --sink jsonl:pushes.jsonl
                                                     a head-end worker: raw frames from edge bridges (docs/headend.md)
+  han run --port /dev/ttyUSB0 --http 8080           the live page at http://127.0.0.1:8080/
 keys: HAN_KEY / HAN_AUTH_KEY, systemd credentials han-key / han-auth-key / han-keys,
 or [keys] in the config file (mode 600); --key on the command line is visible in ps.
 presets: """
@@ -31,6 +32,7 @@ GROUPS = {
         "unverified", "allow_unauthenticated",
     ),
     "output and state": ("state_dir", "push_interval", "status_interval", "keep_raw_days"),
+    "live page": ("listen", "capacity"),
 }  # fmt: skip
 
 
@@ -92,6 +94,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     out.add_argument("--count", type=int, metavar="N", help="stop after N accepted pushes")
     out.add_argument("--quiet", "-q", action="store_true", help="log warnings and errors only")
+    groups["live page"].add_argument(
+        "--http-token", metavar="TOKEN", help="the token the live page asks for (better: HAN_HTTP_TOKEN or the"
+        " systemd credential han-http-token; this one is visible in ps)")
 
 
 def overrides(args: argparse.Namespace):
@@ -109,6 +114,7 @@ def overrides(args: argparse.Namespace):
         count=args.count,
         sources=tuple(args.source or ()),
         keys_file=args.keys,
+        http_token=args.http_token,
     )
 
 
