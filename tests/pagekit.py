@@ -176,6 +176,7 @@ class Browser:
             for domain in ("Page", "Network", "Runtime"):
                 self.call(f"{domain}.enable")
             self.call("Network.setCacheDisabled", cacheDisabled=True)
+            self.viewport(width, height, scale)
         except BaseException:
             self.close()
             raise
@@ -266,6 +267,15 @@ class Browser:
                 if left <= 0 or self._closed:
                     raise ProtocolError(f"gave up waiting for {method}")
                 self._cond.wait(left)
+
+    def viewport(self, width: int, height: int, scale: float = 1.0) -> None:
+        """The window the page sees (headless windows have a minimum width; this has none)."""
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=scale,
+                  mobile=width < 600)
+
+    def color_scheme(self, scheme: str) -> None:
+        """Emulate ``prefers-color-scheme: light | dark``."""
+        self.call("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": scheme}])
 
     # -- the page ------------------------------------------------------------------------------------------
     def goto(self, url: str) -> None:

@@ -1,0 +1,1 @@
+"""The live page: the HTTP server and its static page (han run --http)."""
