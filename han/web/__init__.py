@@ -1,1 +1,0 @@
-"""The live page: the HTTP server and its static page (han run --http)."""
