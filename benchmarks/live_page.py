@@ -36,6 +36,7 @@ def weight() -> dict:
 def measure(loads: int = 10) -> dict:
     with tempfile.TemporaryDirectory(prefix="han-page-") as tmp:
         with LiveDaemon(Path(tmp)) as han, pagekit.Browser(width=412, height=915) as b:
+            han.start_pushing(1.0)  # a live meter, so the port never goes quiet
             b.goto(han.url + "/")  # warm-up: the daemon's first store reads
             b.wait_for(READY, "the first load")
             ready, loaded = [], []

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="han-page-") as tmp:
             with LiveDaemon(Path(tmp), history_minutes=minutes_today()) as han:
-                han.push()
+                han.start_pushing(1.0)
                 shoot(han.url + "/", args.out, args.width, args.dark)
     print(args.out)
     return 0

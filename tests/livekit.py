@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -113,10 +114,31 @@ class LiveDaemon:
 
     def push(self, when: datetime | None = None) -> float:
         """Write one push (meter time: now) into the port; its active power import (W)."""
-        frame = self.sim.frame(when or datetime.now(timezone.utc).replace(microsecond=0))
+        if when is None:  # the wall clock, but never twice the same second (a real meter's clock moves on)
+            when = datetime.now(timezone.utc).replace(microsecond=0)
+            if self.sim.last is not None and when <= self.sim.last:
+                when = self.sim.last + timedelta(seconds=1)
+        frame = self.sim.frame(when)
         self.pty.write_now(frame)
         self.pushes += 1
         return power_of(frame)
+
+    def start_pushing(self, interval: float = 1.0) -> None:
+        """A push every ``interval`` seconds from a thread, until stop_pushing (keeps the port from going quiet)."""
+        self._stop = threading.Event()
+
+        def run() -> None:
+            while not self._stop.wait(interval):
+                self.push()
+
+        self._pusher = threading.Thread(target=run, name="meter", daemon=True)
+        self._pusher.start()
+
+    def stop_pushing(self) -> None:
+        if getattr(self, "_pusher", None) is not None:
+            self._stop.set()
+            self._pusher.join()
+            self._pusher = None
 
     def get(self, path: str):
         """The JSON answer of an API path (urllib's HTTPError for an error status)."""
@@ -127,10 +149,12 @@ class LiveDaemon:
             return json.load(r)
 
     def log_text(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return (self.tmp / "daemon.log").read_text(errors="replace")
 
     def close(self) -> int | None:
+        self.stop_pushing()
         rc = None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

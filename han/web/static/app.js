@@ -28,7 +28,7 @@
 
   function setFig(el, text, attrs) {
     el.textContent = text;
-    for (const k in attrs) el.dataset[k] = raw(attrs[k]);
+    for (const k in attrs) el.dataset[k] = typeof attrs[k] === "string" ? attrs[k] : raw(attrs[k]);
   }
   function show(el, on) { el.hidden = !on; }
   function ago(seconds) {
