@@ -3,7 +3,8 @@
 Starts ``han run --http`` on a pty with today's simulated pushes (one a minute since the
 meter's midnight, at least three hours), opens the page in headless Chromium at a phone's
 width and saves a PNG of the whole page.  ``--url URL`` photographs a page already served
-instead (no daemon started); ``--dark`` prefers the dark scheme.
+instead (no daemon started); ``--dark`` prefers the dark scheme; ``--capacity RULE``
+the capacity-tariff rule shown (default ``no-elvia``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", help="photograph this page instead of starting han run --http")
     ap.add_argument("--width", type=int, default=412, help="CSS pixels (default 412, a phone)")
     ap.add_argument("--dark", action="store_true", help="prefers-color-scheme: dark")
+    ap.add_argument("--capacity", default="no-elvia", metavar="RULE",
+                    help="the capacity-tariff rule the page shows (default no-elvia; '' for none)")
     args = ap.parse_args(argv)
     if pagekit.available() is None:
         print("chromium is not installed (Debian package chromium)", file=sys.stderr)
@@ -59,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         shoot(args.url, args.out, args.width, args.dark)
     else:
         with tempfile.TemporaryDirectory(prefix="han-page-") as tmp:
-            with LiveDaemon(Path(tmp), history_minutes=minutes_today()) as han:
+            extra = ("--http-capacity", args.capacity) if args.capacity else ()
+            with LiveDaemon(Path(tmp), history_minutes=minutes_today(), extra=extra) as han:
                 han.start_pushing(1.0)
                 shoot(han.url + "/", args.out, args.width, args.dark)
     print(args.out)

@@ -46,7 +46,7 @@ class LiveDaemon:
 
     def __init__(self, tmp: Path, *, history_minutes: int = 150, listen: str = "127.0.0.1",
                  token: str | None = None, push_interval: float = 1.0, seed: int = 21,
-                 history_step: int = 60) -> None:
+                 history_step: int = 60, extra: tuple[str, ...] = ()) -> None:
         self.tmp = Path(tmp)
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -67,7 +67,7 @@ class LiveDaemon:
             [sys.executable, "-m", "han", "run", "--port", self.pty.link, "--state-dir", str(self.state),
              "--status-interval", "0.2", "--push-interval", str(push_interval),
              "--sink", f"sqlite:{self.tmp / 'han.db'}", "--sink", f"jsonl:{self.tmp / 'pushes.jsonl'}",
-             "--http", f"{listen}:{self.port}"],
+             "--http", f"{listen}:{self.port}", *extra],
             stdout=subprocess.DEVNULL, stderr=self.log, env=env, cwd=ROOT,
         )  # fmt: skip
         try:

@@ -26,7 +26,8 @@ def _bars(rows: list[dict]) -> list[list]:
 
 def test_live_page_follows_the_pushes(tmp_path):
     # push interval 2 s: the port counts as quiet after 6 s without a push (the daemon's watchdog)
-    with LiveDaemon(tmp_path / "run", push_interval=2) as han, pagekit.Browser(width=412, height=915) as b:
+    with LiveDaemon(tmp_path / "run", push_interval=2, extra=("--http-capacity", "no-elvia")) as han, \
+            pagekit.Browser(width=412, height=915) as b:
         last = han.push()
         han.wait_stored()
         b.goto(han.url + "/")
@@ -64,6 +65,15 @@ def test_live_page_follows_the_pushes(tmp_path):
         assert 0 < len(minutes) <= 60
         assert b.eval("+document.getElementById('minutes-chart').dataset.points") == len(minutes)
         assert b.eval("+document.getElementById('days-chart').dataset.bars") >= 28
+        # the capacity-tariff figure, its hours and the headroom
+        month = rows[0]["start"][:7]
+        cap = han.get(f"/api/capacity?month={month}&meter={meter}")
+        assert cap["rule"] == "no-elvia" and cap["capacity"]["value_kw"] is not None
+        assert b.eval("+document.getElementById('capacity-value').dataset.kw") == cap["capacity"]["value_kw"]
+        assert b.eval("[...document.querySelectorAll('#capacity-hours li')].map(li => li.dataset.start)") == [
+            h["start"] for h in cap["capacity"]["hours"]]
+        want, got = cap["capacity"]["headroom_kwh"], b.eval("document.getElementById('capacity-headroom').dataset.kwh")
+        assert got == "" if want is None else float(got) == pytest.approx(want)
 
         # a quiet port shows its warning, and loses it when pushes come again
         han.push()
