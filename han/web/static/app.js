@@ -455,10 +455,13 @@
       if (S.es !== es) return;
       S.down = true;
       linkState("reconnecting");
+      if (Date.now() - (S.probed || 0) > 5000) { // says why: the token prompt on 401, else the logger is away
+        S.probed = Date.now();
+        refreshLatest();
+      }
       if (es.readyState === EventSource.CLOSED) { // the browser gave up (an error status): we retry
         es.close();
         S.es = null;
-        refreshLatest(); // shows the token prompt on 401
         const wait = Math.min(30000, 1000 * Math.pow(2, S.retry++));
         setTimeout(() => { if (!S.es) connect(); }, wait);
       }
