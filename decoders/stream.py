@@ -12,6 +12,7 @@ Transports::
     hdlc   7E A0xx ... 7E     HDLC frames (S-bit segments joined, LLC stripped)
     mbus   68 L L 68 ... 16   wired M-Bus long frames (CI 0x00.. / 0x1n segments joined)
     raw    DB ... / 0F ...    bare APDUs with no link layer (Luxembourg P1)
+    p1     / ... !CRC         P1 text telegrams (DSMR, e-MUCS, Swedish HAN, plain Smarty)
     auto   the first of these that yields a complete, checked frame
 
 A push split over segments or blocks that loses one costs only itself:
@@ -37,21 +38,23 @@ from .ciphering.security import CipheredApdu, Keys, is_ciphered, parse_ciphered,
 from .errors import ApduError, DecodeError, DowngradeRefused, FramingError, NotAFrame
 from .link import hdlc as _hdlc
 from .link import mbus as _mbus
+from .link import p1 as _p1
 from .link import raw as _raw
 from .link.gbt import GbtMessage, GbtReassembler, parse_block
 from .link.hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
 from .link.mbus import MbusFrame, MbusFramer, MbusMessage, MbusReassembler
+from .link.p1 import P1Framer, P1Telegram
 from .link.raw import RawApdu, RawFramer
 from .xdlms import axdr
 from .xdlms.apdu import DataNotification, parse_data_notification
 from .xdlms.dsmr import Telegram, looks_like_telegram, parse_telegram
 from .xdlms.tags import DATA_NOTIFICATION, GENERAL_BLOCK_TRANSFER, GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING
 
-TRANSPORTS = ("auto", "hdlc", "mbus", "raw")
+TRANSPORTS = ("auto", "hdlc", "mbus", "raw", "p1")
 #: bytes the auto-detection looks at before it settles on the likeliest link layer anyway
 DETECT_LIMIT = 4096
-#: bytes that can open a frame or APDU: HDLC flag, M-Bus start, general-glo-/ded-ciphering
-_CANDIDATE = re.compile(rb"[\x7e\x68\xdb\xdc]")
+#: bytes that can open a frame or APDU: HDLC flag, M-Bus start, general-glo-/ded-ciphering, P1 '/'
+_CANDIDATE = re.compile(rb"[\x7e\x68\xdb\xdc/]")
 
 LinkMessage = HdlcMessage | MbusMessage
 _GBT_TAG = bytes((GENERAL_BLOCK_TRANSFER,))
@@ -130,7 +133,7 @@ class DecodedApdu:
     gbt: GbtMessage | None = None  #: the general-block-transfer blocks, when it came in blocks
     telegram: Telegram | None = None  #: the DSMR telegram, when the plaintext is one
     wire: bytes = b""  #: the APDU as carried (before deciphering), after link and block reassembly
-    transport: str = ""  #: "hdlc", "mbus" or "raw"
+    transport: str = ""  #: "hdlc", "mbus", "raw" or "p1"
     tree: axdr.Node | None = None  #: the body with offsets (only when the decoder annotates)
 
 
@@ -161,7 +164,7 @@ class StreamDecoder:
         self.allow_unverified = allow_unverified
         self.annotate = annotate
         self._transport = transport
-        self._framer: HdlcFramer | MbusFramer | RawFramer | None = None
+        self._framer: HdlcFramer | MbusFramer | RawFramer | P1Framer | None = None
         self._hdlc = HdlcReassembler()
         self._mbus = MbusReassembler()
         self._gbt = GbtReassembler()
@@ -205,7 +208,7 @@ class StreamDecoder:
                 n = len(self._pending)
                 self._pending = bytearray()
                 err = NotAFrame(
-                    f"{n} byte(s) at offset 0 are not part of any HDLC frame, M-Bus frame or APDU"
+                    f"{n} byte(s) at offset 0 are not part of any HDLC frame, M-Bus frame, P1 telegram or APDU"
                     " (noise, wrong serial settings such as the baud rate, or not meter data)",
                     offset=0,
                     length=n,
@@ -226,7 +229,7 @@ class StreamDecoder:
     # -- link layer -----------------------------------------------------------
     def _lock(self, transport: str) -> None:
         self._transport = transport
-        self._framer = {"hdlc": HdlcFramer, "mbus": MbusFramer, "raw": RawFramer}[transport]()
+        self._framer = {"hdlc": HdlcFramer, "mbus": MbusFramer, "raw": RawFramer, "p1": P1Framer}[transport]()
 
     def _detect(self, final: bool) -> str | None:
         """The link layer of the buffered bytes, or None while undecided (or, when final, nothing found).
@@ -266,6 +269,12 @@ class StreamDecoder:
                 kind, state = "mbus", _mbus.probe(buf, p, final)
                 if state == "frame" and _mbus.is_short_frame(buf, p):
                     continue  # an 8-bit sum over 3 or 4 bytes: too weak to settle the link on
+            elif b == 0x2F:
+                kind, state = "p1", _p1.probe(buf, p, final)
+                if state == "more" and over:
+                    continue  # a '/' and three letters in binary data: no telegram came of it
+                if state == "no":
+                    continue
             else:
                 kind, state = "raw", _raw.probe(buf, p, final)
             if state == "frame":
@@ -336,6 +345,16 @@ class StreamDecoder:
                     self._payload(got.payload, got, got.frames[0].offset, out)
         elif isinstance(item, RawApdu):
             self._payload(item.apdu, None, item.offset, out)
+        elif isinstance(item, P1Telegram):
+            try:
+                telegram = parse_telegram(item.raw, crc_checked=True)
+            except DecodeError as exc:
+                self._fail(exc, item.offset, item.raw, (), None, out)
+                return
+            self._damaged = False
+            out.append(
+                DecodedApdu(None, item.raw, None, False, None, item.offset, (), None, telegram, item.raw, "p1")
+            )
 
     def _payload(self, payload: bytes, link: LinkMessage | None, offset: int, out: list) -> None:
         if payload[:1] == _GBT_TAG:

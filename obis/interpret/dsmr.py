@@ -121,10 +121,10 @@ def _log(values: tuple[str, ...], tzname: str) -> tuple[list, datetime | None]:
     for i in range(0, len(fields) - width + 1, width):
         group = fields[i : i + width]
         t = p1_time(group[0], tzname)
-        entry: dict[str, Any] = {"time": t[1].isoformat() if t else group[0]}
+        entry: dict[str, Any] = {"time": t[1].isoformat() if t else None}  # None: a date the meter left unset
         if width == 3:
             o = p1_time(group[1], tzname)
-            entry["occurred"] = o[1].isoformat() if o else group[1]
+            entry["occurred"] = o[1].isoformat() if o else None
         entry["value"], entry["unit"] = _number(group[-1])
         entries.append(entry)
     return entries, None
