@@ -208,6 +208,8 @@ class MqttPlan:
                 self.warned.discard((name, r.key))
                 seen[r.key] = value
             n.values[r.key] = value
+            if r.time_utc is not None:  # a value with its own time stamp (a P1 gas reading): when it was read
+                n.values[f"{r.key}_time"] = r.time_utc.isoformat()
             if kind is not None:
                 n.kinds[r.key] = kind
 

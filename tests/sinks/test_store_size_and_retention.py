@@ -119,7 +119,7 @@ def test_a_version_2_database_is_converted(tmp_path):
     more = pushes(1000, 10)[800:]  # the daemon goes on where it stopped
     write(path, more[:0], keep_raw_days=None)  # open: converts
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
     assert db.execute("SELECT type FROM sqlite_master WHERE name = 'readings'").fetchone()[0] == "view"
     after = db.execute("SELECT push_id, obis, value FROM readings ORDER BY push_id, position").fetchall()
     assert after == before
