@@ -256,7 +256,7 @@ def telegram_push(
         ident = line.ident
         meta = _ident(ident) if ident is not None else None
         if meta is None:
-            append(_new(Register, (None, None, line.text, None, line.text, "dsmr_line", None, pos)))
+            append(_new(Register, (None, None, line.text, None, line.text, "dsmr_line", None, pos, None, False, None, None)))
             continue
         obis, name, key, kind, channel, code = meta
         text = line.text

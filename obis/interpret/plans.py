@@ -61,7 +61,7 @@ class Plan:
                 value, raw = evaluate(r, r.data.value)
                 o, name, unit, type_, scaler, position, key, positional, attribute = r.fields
                 registers.append(
-                    new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute))
+                    new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute, None))
                 )
             else:
                 registers.append(None)
@@ -120,7 +120,7 @@ class Plan:
         new = tuple.__new__
         for i, slot, o, name, unit, type_, scaler, position, key, positional, attribute in self.as_sent:
             v = values[slot]
-            registers[i] = new(Register, (o, name, v, unit, v, type_, scaler, position, key, positional, attribute))
+            registers[i] = new(Register, (o, name, v, unit, v, type_, scaler, position, key, positional, attribute, None))
         for i, slot, f, digits, o, name, unit, type_, scaler, position, key, positional, attribute in self.rounded:
             v = values[slot]
             registers[i] = new(
@@ -129,7 +129,7 @@ class Plan:
         for i, slot, r in self.other:
             value, raw = evaluate(r, values[slot])
             o, name, unit, type_, scaler, position, key, positional, attribute = r.fields
-            registers[i] = new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute))
+            registers[i] = new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute, None))
         clock = None
         if self.clock is not None and notification.datetime is None:
             r, slot = self.clock
