@@ -124,7 +124,7 @@ class Plan:
         for i, slot, f, digits, o, name, unit, type_, scaler, position, key, positional, attribute in self.rounded:
             v = values[slot]
             registers[i] = new(
-                Register, (o, name, round(v * f, digits), unit, v, type_, scaler, position, key, positional, attribute)
+                Register, (o, name, round(v * f, digits), unit, v, type_, scaler, position, key, positional, attribute, None)
             )
         for i, slot, r in self.other:
             value, raw = evaluate(r, values[slot])
