@@ -40,12 +40,18 @@ class TelegramLine(NamedTuple):
     offset: int  #: offset of the line in the telegram
 
 
+#: object lines seen, by their text: a line that repeats is parsed once and comes back as the same
+#: object, so obis.interpret.dsmr can tell an unchanged line by identity and keep its register
+_KNOWN_LINES: dict[str, TelegramLine] = {}
+_KNOWN_MAX = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class Telegram:
     header: str  #: the identification line without the leading '/'
     lines: tuple[TelegramLine, ...]
     crc: int | None  #: the CRC as sent, None when the meter sends none
-    crc_computed: int
+    crc_computed: int | None  #: the CRC computed over '/' .. '!', None when there is none to compare with
     raw: bytes
 
     @property
@@ -87,7 +93,7 @@ def parse_telegram(data: bytes, *, crc_checked: bool = False) -> Telegram:
         if not _CRC.fullmatch(tail):
             raise ApduError(f"DSMR telegram ends with {tail[:12]!r} after '!'; a 4-digit hex CRC was expected")
         crc = int(tail, 16)
-    computed = crc if crc_checked and crc is not None else crc16_arc(data[: bang + 1])
+    computed = None if crc is None else crc if crc_checked else crc16_arc(data[: bang + 1])
     if crc is not None and crc != computed:
         raise ApduError(
             f"DSMR telegram CRC {crc:04X} does not match the computed {computed:04X} (a corrupted telegram)",
@@ -100,10 +106,17 @@ def parse_telegram(data: bytes, *, crc_checked: bool = False) -> Telegram:
     append = lines.append
     new = tuple.__new__
     good = _GOOD_IDENTS
+    known = _KNOWN_LINES
     pos = len(first) + 1
     for row in rows[1:]:
         start = pos
         pos += len(row) + 1
+        hit = known.get(row)
+        if hit is not None:
+            if hit[3] != start:  # the same line at another offset (of another layout): remember it there now
+                hit = known[row] = new(TelegramLine, (hit[0], hit[1], hit[2], start))
+            append(hit)
+            continue
         line = row[:-1] if row[-1:] == "\r" else row
         if not line:
             continue
@@ -112,7 +125,11 @@ def parse_telegram(data: bytes, *, crc_checked: bool = False) -> Telegram:
             ident = line[:i]
             values = line[i + 1 : -1].split(")(")
             if (ident in good or _good_ident(ident)) and line.count("(") == len(values) == line.count(")"):
-                append(new(TelegramLine, (ident, tuple(values), line, start)))
+                hit = new(TelegramLine, (ident, tuple(values), line, start))
+                if len(known) >= _KNOWN_MAX:
+                    known.clear()
+                known[row] = hit
+                append(hit)
                 continue
         elif i == 0 and line[-1] == ")" and lines and lines[-1].ident is not None:
             values = line[1:-1].split(")(")

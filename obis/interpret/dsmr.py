@@ -226,72 +226,171 @@ def spec_of(idents: tuple[str, ...], version: str | None = None) -> str:
 
 # -- the push -------------------------------------------------------------------------------------
 _LINES: dict[str, dict[str, tuple]] = {}
+#: plans kept per interpreter (a meter sends one or two layouts; more: a stream of several meters)
+MAX_PLANS = 16
 
 
-def telegram_push(
-    telegram: Telegram, options: InterpretOptions, security: SecurityInfo | None = None, apdu: bytes = b""
-) -> Push:
-    """The registers of a P1 telegram: OBIS, value, the unit the telegram gives, own time stamps."""
-    chosen = options.profile or profile_by_name("dsmr", options.profiles)
-    lines = telegram.lines
-    version = next((line.values[0] for line in lines if line.ident == "1-3:0.2.8" and line.values), None)
-    spec_name = spec_of(tuple(line.ident for line in lines if line.ident is not None), version)
+class _Plan:
+    """One telegram layout's registers, kept to build the next telegram of that layout.
+
+    What a register's name and key are can depend on other lines (an M-Bus
+    channel is named by its device type line, or by its reading's unit when
+    it has none; keys that repeat get the channel appended); the lines that
+    decide it are the *context*: when one of them changes, the plan is made
+    anew.  Every other line's register depends on that line's text alone, so
+    a line that did not change (the same text; mostly the same
+    :class:`TelegramLine` object, as the parser hands out one per line text)
+    keeps its register.
+    """
+
+    __slots__ = ("idents", "lines", "gots", "registers", "metas", "context", "unit_named", "times", "identity",
+                 "spec_name", "tzname", "cache", "clock")  # fmt: skip
+
+    def __init__(self, idents: tuple, spec_name: str, tzname: str, cache: dict) -> None:
+        self.idents = idents  #: each line's identifier (None: not an object line)
+        self.lines: list = []  #: the lines the registers were built from
+        self.gots: list = []  #: per line: (value, unit, raw, own time UTC, local ISO time), or None
+        self.registers: list[Register] = []
+        self.metas: list = []  #: per line: (obis, name, key, kind, code), or None (kept as text)
+        self.context: set[int] = set()  #: lines whose change makes a new plan
+        self.unit_named: dict[int, str | None] = {}  #: M-Bus lines named by their unit: that unit
+        self.times: list[int] = []  #: lines that can give the meter's clock, in order
+        self.identity: list[tuple[int, str]] = []  #: (line, code) of the lines that can name the meter
+        self.spec_name, self.tzname, self.cache = spec_name, tzname, cache
+        self.clock: tuple = (None, None)  #: (time text, CosemDateTime) last made
+
+
+def _got(text: str, kind: str | None, values: tuple[str, ...], tzname: str, cache: dict) -> tuple:
+    got = cache.get(text)
+    if got is None:
+        k = kind if kind is not None else _guess(values)
+        value, unit, when, local = _convert(k, values, tzname)
+        raw = values[0] if len(values) == 1 else "".join(f"({v})" for v in values)
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        got = cache[text] = (value, unit, raw, when, local)
+    return got
+
+
+def _register(line, pos: int, meta: tuple | None, got: tuple | None) -> Register:
+    if meta is None:
+        text = line.text
+        return _new(Register, (None, None, text, None, text, "dsmr_line", None, pos, None, False, None, None))
+    obis, name, key, kind, _code = meta
+    value, unit, raw, when, _local = got  # type: ignore[misc]
+    return _new(Register, (obis, name, value, unit, raw, "dsmr", None, pos, key, False, None,
+                           when if kind != TIME else None))  # fmt: skip
+
+
+def _tzname(options: InterpretOptions, spec_name: str, chosen) -> str:
     spec = SPECS.get(spec_name)
-    tzname = options.timezone or COUNTRY_TIMEZONES.get((options.country or "").upper()) or (
+    return options.timezone or COUNTRY_TIMEZONES.get((options.country or "").upper()) or (
         spec.timezone if spec else (chosen.timezone if chosen and chosen.timezone else "Europe/Amsterdam")
     )
+
+
+def _make_plan(telegram: Telegram, options: InterpretOptions, chosen, scale: bool, applied: list[str]) -> _Plan:
+    """The registers of ``telegram`` and what the next telegram of its layout can reuse."""
+    lines = telegram.lines
+    idents = tuple(line.ident for line in lines)
+    version = next((line.values[0] for line in lines if line.ident == "1-3:0.2.8" and line.values), None)
+    spec_name = spec_of(tuple(i for i in idents if i is not None), version)
+    tzname = _tzname(options, spec_name, chosen)
     cache = _LINES.get(tzname)
-    if cache is None or len(cache) >= _CACHE_MAX:
+    if cache is None:
         cache = _LINES[tzname] = {}
+    plan = _Plan(idents, spec_name, tzname, cache)
     multipliers, ct_ratio = options.multipliers, options.ct_ratio
-    scale = bool(multipliers) or ct_ratio is not None
-    registers: list[Register] = []
-    append = registers.append
-    applied: list[str] = []
-    clock: tuple | None = None
-    ids: dict[str, str] = {}
     devices: dict[int, int] = {}  # M-Bus channel -> device type
     used: set[str] = set()
     for pos, line in enumerate(lines):
         ident = line.ident
         meta = _ident(ident) if ident is not None else None
         if meta is None:
-            append(_new(Register, (None, None, line.text, None, line.text, "dsmr_line", None, pos, None, False, None, None)))
+            plan.metas.append(None)
+            plan.gots.append(None)
+            plan.registers.append(_register(line, pos, None, None))
             continue
         obis, name, key, kind, channel, code = meta
-        text = line.text
-        got = cache.get(text)
-        if got is None:
-            values = line.values
-            k = kind if kind is not None else _guess(values)
-            value, unit, when, local = _convert(k, values, tzname)
-            raw = values[0] if len(values) == 1 else "".join(f"({v})" for v in values)
-            got = cache[text] = (value, unit, raw, when, local)
-        value, unit, raw, when, local = got
+        got = _got(line.text, kind, line.values, tzname, cache)
+        value, unit = got[0], got[1]
+        if code == "1-3:0.2.8":
+            plan.context.add(pos)
         if channel:
-            if key == "device_type" and isinstance(value, int):
-                devices[channel] = value
-            device = devices.get(channel) or DEVICE_BY_UNIT.get(unit or "", 0)
+            if key == "device_type":
+                plan.context.add(pos)
+                if isinstance(value, int):
+                    devices[channel] = value
+            device = devices.get(channel)
+            if not device:
+                device = DEVICE_BY_UNIT.get(unit or "", 0)
+                plan.unit_named[pos] = unit
             what, stem = MBUS_DEVICES.get(device, (f"M-Bus {channel}", f"mbus{channel}"))
             name = f"{what} {name[0].lower()}{name[1:]}" if name else name
             key = f"{stem}_{key}"
             if key in used:
                 key = f"{key}_{channel}"
             used.add(key)
-        elif kind == TIME and clock is None and local is not None:
-            clock = got
-        if code in _IDENTITY and isinstance(value, str):
-            ids.setdefault(code, value)
-
+        elif kind == TIME:
+            plan.times.append(pos)
+        if code in _IDENTITY:
+            plan.identity.append((pos, code))
+        meta = (obis, name, key, kind, code)
+        plan.metas.append(meta)
+        plan.gots.append(got)
         if scale and type(value) in (int, float):
             f = factor(obis, multipliers, ct_ratio)
             if f is not None:
-                value = multiply(value, f)
+                got = (multiply(value, f), *got[1:])
                 applied.append(f"{obis.dotted} x{f:g}")
-        if when is not None and kind != TIME:
-            append(_new(Register, (obis, name, value, unit, raw, "dsmr", None, pos, key, False, None, when)))
-        else:
-            append(_new(Register, (obis, name, value, unit, raw, "dsmr", None, pos, key, False, None, None)))
+        plan.registers.append(_register(line, pos, meta, got))
+    plan.lines = list(lines)
+    return plan
+
+
+def _update(plan: _Plan, lines: tuple) -> bool:
+    """Rebuild the registers of the lines that changed; False when the plan does not fit ``lines``."""
+    last = plan.lines
+    if len(lines) != len(last):
+        return False
+    changed = [i for i, (a, b) in enumerate(zip(lines, last)) if a is not b and a.text != b.text]
+    if not changed:
+        plan.lines = list(lines)
+        return True
+    idents, context = plan.idents, plan.context
+    for i in changed:
+        if lines[i].ident != idents[i] or i in context:
+            return False
+    metas, gots, registers, unit_named = plan.metas, plan.gots, plan.registers, plan.unit_named
+    tzname, cache = plan.tzname, plan.cache
+    for i in changed:
+        line = lines[i]
+        meta = metas[i]
+        got = None
+        if meta is not None:
+            got = _got(line.text, meta[3], line.values, tzname, cache)
+            if i in unit_named and got[1] != unit_named[i]:
+                return False  # an M-Bus reading named by its unit changed unit: its name may change
+            gots[i] = got
+        registers[i] = _register(line, i, meta, got)
+    plan.lines = list(lines)
+    return True
+
+
+def _push(plan: _Plan, telegram: Telegram, chosen, applied: list[str], security, apdu: bytes) -> Push:
+    gots = plan.gots
+    clock = None
+    for i in plan.times:
+        got = gots[i]
+        if got[4] is not None:
+            clock = got
+            break
+    ids: dict[str, str] = {}
+    for i, code in plan.identity:
+        value = gots[i][0]
+        if isinstance(value, str):
+            ids.setdefault(code, value)
+    meter_id = next((ids[i] for i in _IDENTITY if i in ids), None) if ids else None
     notes: list[str] = []
     if telegram.crc is None:
         notes.append("the telegram carries no CRC (DSMR 2.2/3 and some meters omit it): not checked")
@@ -300,13 +399,16 @@ def telegram_push(
     meter_time = timestamp = timestamp_utc = None
     if clock is not None:
         _v, _u, _r, timestamp_utc, timestamp = clock
-        naive = p1_time(_r, tzname)
-        if naive is not None:
-            meter_time = CosemDateTime.from_datetime(naive[2], clock_status=0x80 if _r[12:] == "S" else 0)
-    meter_id = next((ids[i] for i in _IDENTITY if i in ids), None)
+        text, meter_time = plan.clock
+        if text != _r:
+            meter_time = None
+            naive = p1_time(_r, plan.tzname)
+            if naive is not None:
+                meter_time = CosemDateTime.from_datetime(naive[2], clock_status=0x80 if _r[12:] == "S" else 0)
+            plan.clock = (_r, meter_time)
     return Push(
-        registers=tuple(registers),
-        list_id=spec_name,
+        registers=tuple(plan.registers),
+        list_id=plan.spec_name,
         profile=chosen.name if chosen else None,
         meter_time=meter_time,
         invoke_id_and_priority=0,
@@ -317,8 +419,60 @@ def telegram_push(
         timestamp_utc=timestamp_utc,
         apdu=apdu,
         shape="dsmr",
-        timezone=tzname,
+        timezone=plan.tzname,
     )
 
 
-__all__ = ["looks_like_time", "p1_time", "spec_of", "telegram_push"]
+def _scales(options: InterpretOptions) -> bool:
+    return bool(options.multipliers) or options.ct_ratio is not None
+
+
+def telegram_push(
+    telegram: Telegram, options: InterpretOptions, security: SecurityInfo | None = None, apdu: bytes = b""
+) -> Push:
+    """The registers of a P1 telegram: OBIS, value, the unit the telegram gives, own time stamps.
+
+    One telegram, nothing kept; a stream goes through :class:`TelegramPlans`."""
+    chosen = options.profile or profile_by_name("dsmr", options.profiles)
+    applied: list[str] = []
+    plan = _make_plan(telegram, options, chosen, _scales(options), applied)
+    return _push(plan, telegram, chosen, applied, security, apdu)
+
+
+class TelegramPlans:
+    """The P1 telegrams of a stream under one set of options, each built from its layout's plan.
+
+    The same pushes as :func:`telegram_push`, computing only the registers of
+    the lines that changed since the layout's last telegram (a meter repeats
+    most lines from one telegram to the next).  Not shared between threads.
+    """
+
+    __slots__ = ("options", "chosen", "scale", "plans", "last")
+
+    def __init__(self, options: InterpretOptions) -> None:
+        self.options = options
+        self.chosen = options.profile or profile_by_name("dsmr", options.profiles)
+        self.scale = _scales(options)  #: multiplied values: every telegram is built afresh (and notes the factors)
+        self.plans: dict[tuple, _Plan] = {}
+        self.last: _Plan | None = None
+
+    def push(self, telegram: Telegram, security: SecurityInfo | None = None, apdu: bytes = b"") -> Push:
+        lines = telegram.lines
+        plan = self.last
+        if plan is None or not _update(plan, lines):
+            plan = self.plans.get(tuple(line.ident for line in lines))
+            if plan is None or not _update(plan, lines):
+                applied: list[str] = []
+                plan = _make_plan(telegram, self.options, self.chosen, self.scale, applied)
+                if self.scale:
+                    return _push(plan, telegram, self.chosen, applied, security, apdu)
+                plans = self.plans
+                plans.pop(plan.idents, None)
+                while len(plans) >= MAX_PLANS:
+                    plans.pop(next(iter(plans)))
+                plans[plan.idents] = plan
+            self.last = plan
+        return _push(plan, telegram, self.chosen, [], security, apdu)
+
+
+__all__ = ["TelegramPlans", "looks_like_time", "p1_time", "spec_of", "telegram_push"]
