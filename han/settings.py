@@ -29,6 +29,7 @@ PRESETS: dict[str, tuple[int, str, int, float]] = {
     "kamstrup-ccc": (2400, "N", 8, 1),  # Kamstrup OMNIPOWER CCC port, RS232 (the default)
     "mbus": (2400, "E", 8, 1),  # M-Bus HAN adapters (Norway, Sweden; Kamstrup HAN-NVE)
     "p1": (115200, "N", 8, 1),  # P1 ports (Netherlands, Belgium, Luxembourg)
+    "dsmr22": (9600, "E", 7, 1),  # older P1 ports (DSMR 2.2 and 3)
 }
 PARITIES = {"N": "none", "E": "even", "O": "odd", "M": "mark", "S": "space"}
 
