@@ -31,7 +31,7 @@ class Interpreter:
         self._country, self._timezone = self.options.country, self.options.timezone
         self._selector = Selector(self.options.country, self.options.profiles)
         self._plans = Plans(self._analyse)
-        self._telegrams = TelegramPlans(self.options)
+        self._telegrams: TelegramPlans | None = None  #: made with the first P1 telegram
 
     @property
     def plans(self) -> Plans:
@@ -60,7 +60,10 @@ class Interpreter:
 
     def telegram(self, telegram: Telegram, *, security: SecurityInfo | None = None, apdu: bytes = b"") -> Push:
         """The push of a DSMR text telegram (built from its layout's plan: see :class:`TelegramPlans`)."""
-        return self._telegrams.push(telegram, security, apdu)
+        plans = self._telegrams
+        if plans is None:
+            plans = self._telegrams = TelegramPlans(self.options)
+        return plans.push(telegram, security, apdu)
 
 
 def interpret(
