@@ -12,6 +12,7 @@ Transports::
     hdlc   7E A0xx ... 7E     HDLC frames (S-bit segments joined, LLC stripped)
     mbus   68 L L 68 ... 16   wired M-Bus long frames (CI 0x00.. / 0x1n segments joined)
     raw    DB ... / 0F ...    bare APDUs with no link layer (Luxembourg P1)
+    p1     / ... !CRC         P1 text telegrams (DSMR, e-MUCS, Swedish HAN, plain Smarty)
     auto   the first of these that yields a complete, checked frame
 
 A push split over segments or blocks that loses one costs only itself:
@@ -39,13 +40,14 @@ from .link.gbt import GbtMessage, GbtReassembler, parse_block
 from .link.detect import DETECT_LIMIT, TransportDetector
 from .link.hdlc import HdlcFrame, HdlcFramer, HdlcMessage, HdlcReassembler
 from .link.mbus import MbusFrame, MbusFramer, MbusMessage, MbusReassembler
+from .link.p1 import P1Framer, P1Telegram
 from .link.raw import RawApdu, RawFramer
 from .xdlms import axdr
 from .xdlms.apdu import DataNotification, parse_data_notification
 from .xdlms.dsmr import Telegram, looks_like_telegram, parse_telegram
 from .xdlms.tags import DATA_NOTIFICATION, GENERAL_BLOCK_TRANSFER, GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING
 
-TRANSPORTS = ("auto", "hdlc", "mbus", "raw")
+TRANSPORTS = ("auto", "hdlc", "mbus", "raw", "p1")
 LinkMessage = HdlcMessage | MbusMessage
 _GBT_TAG = bytes((GENERAL_BLOCK_TRANSFER,))
 #: reasons that mean "these bytes are not a whole APDU" (as opposed to a key or policy problem)
@@ -101,7 +103,7 @@ class DecodedApdu:
     gbt: GbtMessage | None = None  #: the general-block-transfer blocks, when it came in blocks
     telegram: Telegram | None = None  #: the DSMR telegram, when the plaintext is one
     wire: bytes = b""  #: the APDU as carried (before deciphering), after link and block reassembly
-    transport: str = ""  #: "hdlc", "mbus" or "raw"
+    transport: str = ""  #: "hdlc", "mbus", "raw" or "p1"
     tree: axdr.Node | None = None  #: the body with offsets (only when the decoder annotates)
 
 
@@ -132,7 +134,7 @@ class StreamDecoder:
         self.allow_unverified = allow_unverified
         self.annotate = annotate
         self._transport = transport
-        self._framer: HdlcFramer | MbusFramer | RawFramer | None = None
+        self._framer: HdlcFramer | MbusFramer | RawFramer | P1Framer | None = None
         self._hdlc = HdlcReassembler()
         self._mbus = MbusReassembler()
         self._gbt = GbtReassembler()
@@ -176,7 +178,7 @@ class StreamDecoder:
             if chosen is None:
                 n = len(self._detector.take())
                 err = NotAFrame(
-                    f"{n} byte(s) at offset 0 are not part of any HDLC frame, M-Bus frame or APDU"
+                    f"{n} byte(s) at offset 0 are not part of any HDLC frame, M-Bus frame, P1 telegram or APDU"
                     " (noise, wrong serial settings such as the baud rate, or not meter data)",
                     offset=0,
                     length=n,
@@ -198,15 +200,14 @@ class StreamDecoder:
         reported now, not glued to the next message; a push split over segments or blocks carries on."""
         out: list[DecodedApdu | DecodeError] = []
         if self._framer is None:
-            if not self._pending:
+            if not self._detector.pending:
                 return out
-            chosen = self._detect(final=True)
+            chosen = self._detector.detect(final=True)
             if chosen is None:
                 return self.flush()
             self._lock(chosen)
-            for item in self._framer.feed(bytes(self._pending)):  # type: ignore[union-attr]
+            for item in self._framer.feed(self._detector.take()):  # type: ignore[union-attr]
                 self._link_item(item, out)
-            self._pending = bytearray()
         if self._framer.buffered:  # type: ignore[union-attr]
             for item in self._framer.flush():  # type: ignore[union-attr]
                 self._link_item(item, out)
@@ -215,7 +216,7 @@ class StreamDecoder:
     # -- link layer -----------------------------------------------------------
     def _lock(self, transport: str) -> None:
         self._transport = transport
-        self._framer = {"hdlc": HdlcFramer, "mbus": MbusFramer, "raw": RawFramer}[transport]()
+        self._framer = {"hdlc": HdlcFramer, "mbus": MbusFramer, "raw": RawFramer, "p1": P1Framer}[transport]()
 
     def _consequence(self, err: DecodeError, out: list) -> None:
         """Report ``err``; when it follows a damaged frame, mark it as that damage's consequence.
@@ -255,6 +256,16 @@ class StreamDecoder:
                     self._payload(got.payload, got, got.frames[0].offset, out)
         elif isinstance(item, RawApdu):
             self._payload(item.apdu, None, item.offset, out)
+        elif isinstance(item, P1Telegram):
+            try:
+                telegram = parse_telegram(item.raw, crc_checked=True)
+            except DecodeError as exc:
+                self._fail(exc, item.offset, item.raw, (), None, out)
+                return
+            self._damaged = False
+            out.append(
+                DecodedApdu(None, item.raw, None, False, None, item.offset, (), None, telegram, item.raw, "p1")
+            )
 
     def _payload(self, payload: bytes, link: LinkMessage | None, offset: int, out: list) -> None:
         if payload[:1] == _GBT_TAG:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .inputs import InputError, parse_hex
 from .keyring import KeyRing
 from .keysource import KEYS_TABLE, check_private, holds_keys, load_keys, topic_table
-from .settings import BY_NAME, DEFAULTS, PRESETS, SECTIONS, ConfigError, read_toml
+from .settings import BY_NAME, DEFAULTS, PRESET_TRANSPORT, PRESETS, SECTIONS, ConfigError, read_toml
 
 if TYPE_CHECKING:
     from obis.interpret import InterpretOptions
@@ -269,7 +269,7 @@ def build_run_config(overrides: Overrides, environ: Mapping[str, str] | None = N
         pace=bool(overrides.pace),
         keyring=keyring,
         sinks=_sinks(overrides, data, config_path),
-        transport=v["transport"],
+        transport=v.get("transport", PRESET_TRANSPORT.get(v["preset"], DEFAULTS["transport"])),
         system_title=system_title,
         decode_options=_decode_settings(v, config_path),
         allow_unauthenticated=v["allow_unauthenticated"],

@@ -32,6 +32,7 @@ import re
 import stat
 import sys
 from typing import BinaryIO, Iterator
+from decoders.link.p1 import plausible_header
 
 _COMMENT = re.compile(rb"#[^\n]*")
 _PREFIX = re.compile(rb"0[xX](?=[0-9a-fA-F])")
@@ -365,6 +366,8 @@ def _judge(held: bytes, final: bool) -> str | None:
     if not final:
         lines.pop()  # the partial line: judged for bytes text cannot hold, below
     for line in lines:
+        if line[:1] == b"/" and plausible_header(line, 0):
+            return "binary"  # a P1 text telegram: its bytes as they are, not hex
         if not _is_text(line) or (not line.isascii() and not _complete_utf8(line)):
             return "binary"
         if _carries_hex(line):

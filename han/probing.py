@@ -5,8 +5,9 @@ arrives to a :class:`Listening`: the bytes go through the one decode pipeline
 (:class:`~han.pipeline.PushDecoder`, transport ``auto``), which says whether
 frames arrive intact (their HDLC or M-Bus checksums good), whether a push
 decodes with the keys given, or why not.  P1 text telegrams (``/…!CRC``,
-DSMR) are looked for in the same bytes: han recognises them on a serial line
-but does not decode them there yet.
+DSMR) decode through the same pipeline (its ``auto`` transport finds them);
+they are also looked for in the raw bytes, so that a telegram is recognised
+(its maker, its CRC) even when it gave no push.
 
 A setting is *right* when the link layer vouches for the frames: a decoded
 push, or an HDLC/M-Bus frame with good checksums whose content failed
@@ -111,11 +112,11 @@ class Outcome:
     """What one setting gave."""
 
     setting: LinkSetting
-    verdict: str  #: decoded | keys | content | p1 | garbled | silent | refused
+    verdict: str  #: decoded | keys | content | p1 (a P1 telegram, no push) | garbled | silent | refused
     bytes: int = 0
     counts: dict[str, int] = field(default_factory=dict)  #: frames by outcome (han.summary's reasons)
     noise_bytes: int = 0
-    transport: str | None = None  #: hdlc, mbus or raw, when frames were found
+    transport: str | None = None  #: hdlc, mbus, raw or p1, when frames were found
     push: Push | None = None
     problem: DecodeError | None = None  #: why intact frames gave no push (a key missing or wrong, ...)
     telegram: Telegram | None = None
@@ -176,10 +177,10 @@ class Listening:
         return Outcome(self.setting, "refused", error=error)
 
     def outcome(self) -> Outcome:
-        if self.telegram is not None:
-            verdict = "p1"
-        elif self.push is not None:
+        if self.push is not None:
             verdict = "decoded"
+        elif self.telegram is not None:
+            verdict = "p1"  # a telegram arrived intact, but gave no push
         elif self._vouched:
             verdict = "keys" if isinstance(self.problem, SecurityError) else "content"
         elif self.size:
@@ -192,7 +193,7 @@ class Listening:
             bytes=self.size,
             counts=dict(self.summary.counts),
             noise_bytes=self.summary.noise_bytes,
-            transport=self.transport,
+            transport=self.transport or ("p1" if self.telegram is not None else None),
             push=self.push,
             problem=self.problem,
             telegram=self.telegram,
@@ -258,6 +259,8 @@ def security_text(push: Push) -> str:
 def keys_text(outcome: Outcome, keys_given: bool) -> str:
     """Whether the keys given work, or which keys the meter needs."""
     push, problem = outcome.push, outcome.problem
+    if outcome.telegram is not None and (push is None or push.security is None):
+        return "none needed (P1 text telegrams are plain)" + ("; the keys given are not used" if keys_given else "")
     if push is not None:
         s = push.security
         if s is None:
@@ -292,9 +295,13 @@ def meter_lines(outcome: Outcome) -> list[str]:
     if outcome.telegram is not None:
         t = outcome.telegram
         flag = t.header[:3]
-        crc = {True: "CRC good", False: "CRC wrong", None: "no CRC"}[t.crc_ok]
+        crc = {True: "CRC good", False: "CRC wrong", None: "no CRC (DSMR 2.2/3)"}[t.crc_ok]
         lines.append(f"manufacturer: {maker_name(flag) or flag} (identification /{t.header})")
         lines.append(f"P1 text telegram: {len(t.lines)} lines, {crc}")
+        if push is not None:
+            lines.append(f"specification: {push.list_id}")
+            lines.append(f"meter number: {push.meter_id or '(not in this telegram)'}")
+            lines.append(f"registers: {len(push.registers)}" + (f", meter time {push.timestamp}" if push.timestamp else ""))
         return lines
     if maker:
         lines.append(f"manufacturer: {maker}")

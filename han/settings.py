@@ -31,6 +31,8 @@ PRESETS: dict[str, tuple[int, str, int, float]] = {
     "p1": (115200, "N", 8, 1),  # P1 ports: DSMR 4/5 (NL), e-MUCS (BE), Luxembourg, the Swedish HAN port
     "dsmr22": (9600, "E", 7, 1),  # old Dutch P1 ports: DSMR 2.2 and 3.0
 }
+#: presets whose ports speak one link layer: the transport they imply unless one is set
+PRESET_TRANSPORT: dict[str, str] = {"p1": "p1", "dsmr22": "p1"}
 PARITIES = {"N": "none", "E": "even", "O": "odd", "M": "mark", "S": "space"}
 
 #: kinds: text, int, number (int or float), bool, texts (one text or a list), table, ratio (text or number)

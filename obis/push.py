@@ -36,6 +36,9 @@ class Register(NamedTuple):
     positional: bool = False
     #: the COSEM attribute, when a push object list names one other than the value (2)
     attribute: int | None = None
+    #: the value's own time stamp in UTC, when it carries one (a P1 gas reading's
+    #: ``0-1:24.2.1(YYMMDDhhmmssX)(value)``): sinks place the value there, not at the push's time
+    time_utc: datetime | None = None
 
     @property
     def obis_text(self) -> str | None:

@@ -217,6 +217,8 @@ class InfluxSink(ThreadedSink):
             pt.tag("system_title", p.security.system_title.hex().upper())
         n = 0
         for r in p.registers:
+            if r.time_utc is not None and self.time != "arrival":
+                continue  # a point of its own, at its own time (see own_points)
             name = field_name(r)
             value = field_value(r.value) if name else None
             if value is None:
@@ -231,12 +233,43 @@ class InfluxSink(ThreadedSink):
         pt.time(int(when.timestamp()) * 1_000_000_000 + discriminator(e.seq), WritePrecision.NS)
         return pt
 
+    def own_points(self, e: Entry) -> list:
+        """The values that carry their own time stamp (a P1 gas reading), each a point at that time.
+
+        The same reading comes in every telegram until the next one: written again at the same
+        time with the same tags, InfluxDB keeps one point.
+        """
+        if self.time == "arrival":
+            return []
+        from influxdb_client import Point, WritePrecision
+
+        p: Push = e.push
+        out = []
+        for r in p.registers:
+            if r.time_utc is None:
+                continue
+            name = field_name(r)
+            value = field_value(r.value) if name else None
+            if value is None:
+                continue
+            pt = Point(self.measurement).tag("meter", e.meter)
+            if e.meter_id:
+                pt.tag("meter_id", e.meter_id)
+            if p.list_id:
+                pt.tag("list_id", p.list_id)
+            pt.field(name, value)
+            pt.time(int(r.time_utc.timestamp()) * 1_000_000_000, WritePrecision.NS)
+            out.append(pt)
+        return out
+
     def lines(self, entries: Sequence[Entry]) -> list[str]:
         out = []
         for e in entries:
             pt = self.point(e)
             if pt is not None:
                 out.append(pt.to_line_protocol())
+            for own in self.own_points(e):
+                out.append(own.to_line_protocol())
         return out
 
     # -- I/O ---------------------------------------------------------------------------

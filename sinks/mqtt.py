@@ -219,6 +219,8 @@ class MqttPlan:
                 self.warned.discard((name, key))
                 seen[key] = value
             n.values[key] = value
+            if r.time_utc is not None:  # a value with its own time stamp (a P1 gas reading): when it was read
+                n.values[f"{key}_time"] = r.time_utc.isoformat()
             if kind is not None:
                 n.kinds[key] = kind
 

@@ -11,7 +11,7 @@ from obis.push import Push, Register
 
 
 def register_dict(r: Register) -> dict[str, Any]:
-    return {
+    d = {
         "obis": r.obis.dotted if r.obis else None,
         "name": r.name,
         "value": r.value,
@@ -21,6 +21,9 @@ def register_dict(r: Register) -> dict[str, Any]:
         "scaler": r.scaler,
         "position": r.position,
     }
+    if r.time_utc is not None:  # a value with its own time stamp (a P1 gas reading)
+        d["time_utc"] = r.time_utc.isoformat()
+    return d
 
 
 def push_dict(p: Push) -> dict[str, Any]:

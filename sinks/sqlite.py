@@ -12,6 +12,7 @@ names and units are stored once per list layout::
       push_key           TEXT     what makes the push unique for its meter: ic:<invocation counter>:<digest> or
                                   time:<meter time>:<digest> (digest: of the plain APDU)
       time_utc           TEXT     meter time in UTC, ISO 8601 with Z (the receive time when the meter time cannot be placed)
+    reading_times      (push_id, idx) -> time_utc: a value's own time stamp (P1 gas readings), when it has one
       meter_time         TEXT     the meter's own time stamp: local time, with its UTC offset when known
       received_utc       TEXT     when han accepted the push
       meter_id           TEXT     the meter number register, when this push sent it
@@ -64,7 +65,7 @@ from .store.writer import load_meter, save
 from .base import Checkpoint, Entry, SinkError, iso_utc, push_key, time_utc
 from .threaded import ThreadedSink
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 4  # 4: reading_times (values with their own time stamp), the hours' tariff columns
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pushes (
@@ -102,6 +103,14 @@ CREATE TABLE IF NOT EXISTS layout_registers (
     scaler   INTEGER,
     PRIMARY KEY (layout, idx)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reading_times (
+    push_id  INTEGER NOT NULL,
+    idx      INTEGER NOT NULL,
+    time_utc TEXT NOT NULL,
+    PRIMARY KEY (push_id, idx)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS reading_times_of_pruned AFTER DELETE ON pushes
+    BEGIN DELETE FROM reading_times WHERE push_id = old.id; END;
 CREATE TABLE IF NOT EXISTS han_position (
     sink    TEXT PRIMARY KEY,
     journal TEXT NOT NULL,
@@ -113,9 +122,10 @@ CREATE TABLE IF NOT EXISTS han_position (
 READINGS = """
 DROP VIEW IF EXISTS readings;
 CREATE VIEW readings AS
-    SELECT p.id AS push_id, p.meter AS meter, p.time_utc AS time_utc, l.obis AS obis, l.name AS name, l.key AS key,
-           j.value AS value, l.unit AS unit, l.position AS position
-    FROM pushes p JOIN json_each(p.vals) j JOIN layout_registers l ON l.layout = p.layout AND l.idx = j.key;
+    SELECT p.id AS push_id, p.meter AS meter, coalesce(t.time_utc, p.time_utc) AS time_utc, l.obis AS obis,
+           l.name AS name, l.key AS key, j.value AS value, l.unit AS unit, l.position AS position
+    FROM pushes p JOIN json_each(p.vals) j JOIN layout_registers l ON l.layout = p.layout AND l.idx = j.key
+         LEFT JOIN reading_times t ON t.push_id = p.id AND t.idx = j.key;
 """
 
 #: the newest reading per meter and OBIS code: a meter that pushes several lists (Aidon, Kaifa: power
@@ -127,9 +137,11 @@ DROP VIEW IF EXISTS latest;
 CREATE VIEW latest AS
     WITH newest AS (SELECT max(id) AS id FROM pushes GROUP BY meter, list_id, profile),
     unpacked AS (
-        SELECT p.id AS push_id, p.meter, p.time_utc, p.list_id, l.obis, l.name, j.value, l.unit, l.position
+        SELECT p.id AS push_id, p.meter, coalesce(t.time_utc, p.time_utc) AS time_utc, p.list_id, l.obis, l.name,
+               j.value, l.unit, l.position
         FROM newest JOIN pushes p ON p.id = newest.id JOIN json_each(p.vals) j
              JOIN layout_registers l ON l.layout = p.layout AND l.idx = j.key
+             LEFT JOIN reading_times t ON t.push_id = p.id AND t.idx = j.key
     ),
     ranked AS (
         SELECT *, row_number() OVER (
@@ -268,6 +280,9 @@ class SqliteSink(ThreadedSink):
         )
         if cur.rowcount == 0:
             return  # this push is already stored (and accounted)
+        own = [(cur.lastrowid, i, iso_utc(r.time_utc)) for i, r in enumerate(regs) if r.time_utc is not None]
+        if own:  # values with their own time stamp (a P1 gas reading): the readings view shows that time
+            db.executemany("INSERT OR REPLACE INTO reading_times (push_id, idx, time_utc) VALUES (?,?,?)", own)
         reading = reading_of(t.timestamp(), regs, e.meter_id or p.meter_id)
         if reading is None:
             return

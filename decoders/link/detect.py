@@ -1,4 +1,4 @@
-"""Which link layer a byte stream carries (HDLC, M-Bus or bare APDUs), decided from its first bytes, sans-IO.
+"""Which link layer a byte stream carries (HDLC, M-Bus, P1 text or bare APDUs), decided from its first bytes, sans-IO.
 
 Shared by :class:`decoders.stream.StreamDecoder` (``transport="auto"``) and
 :class:`decoders.link.split.FrameSplitter` (the edge bridge): both hold the
@@ -13,13 +13,14 @@ import re
 
 from . import hdlc as _hdlc
 from . import mbus as _mbus
+from . import p1 as _p1
 from . import raw as _raw
 from ..xdlms.tags import DATA_NOTIFICATION
 
 #: bytes the auto-detection looks at before it settles on the likeliest link layer anyway
 DETECT_LIMIT = 4096
-#: bytes that can open a frame or APDU: HDLC flag, M-Bus start, general-glo-/ded-ciphering
-_CANDIDATE = re.compile(rb"[\x7e\x68\xdb\xdc]")
+#: bytes that can open a frame or APDU: HDLC flag, M-Bus start, general-glo-/ded-ciphering, P1 '/'
+_CANDIDATE = re.compile(rb"[\x7e\x68\xdb\xdc/]")
 _LINK_START = re.compile(rb"[\x7e\x68]")
 
 
@@ -93,6 +94,12 @@ class TransportDetector:
                 kind, state = "mbus", _mbus.probe(buf, p, final)
                 if state == "frame" and _mbus.is_short_frame(buf, p):
                     continue  # an 8-bit sum over 3 or 4 bytes: too weak to settle the link on
+            elif b == 0x2F:
+                kind, state = "p1", _p1.probe(buf, p, final)
+                if state == "more" and over:
+                    continue  # a '/' and three letters in binary data: no telegram came of it
+                if state == "no":
+                    continue
             else:
                 kind, state = "raw", _raw.probe(buf, p, final)
             if state == "frame":

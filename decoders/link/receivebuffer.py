@@ -148,12 +148,13 @@ class ReceiveBuffer:
             out.append(noise_error(self._noise_count, self._noise_start, self.what, self.hint))
             self._noise_count = 0
 
-    def settle(self, out: list) -> None:
-        """A good frame begins here: report the noise before it; nothing more is absorbed."""
+    def settle(self, out: list, absorb: int = 0) -> None:
+        """A good frame begins here: report the noise before it; the next ``absorb`` skipped bytes are
+        its own (a trailer some senders append, such as a P1 gateway's after a telegram without CRC)."""
         if self._noise_count:
             out.append(noise_error(self._noise_count, self._noise_start, self.what, self.hint))
             self._noise_count = 0
-        self._absorb = 0
+        self._absorb = absorb
 
     def reject(self, out: list, err, absorb: int = ALL) -> None:
         """Report the noise before a bad frame, then its error; the next ``absorb`` skipped bytes are its own."""

@@ -8,6 +8,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 
 from ..advice import advise
 from ..cli import UsageError
+from decoders.stream import TRANSPORTS
 
 if TYPE_CHECKING:
     from obis.interpret import InterpretOptions
@@ -59,9 +60,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--system-title", metavar="HEX", help="sender system title for APDUs that carry none (DB 00 ...)")
     p.add_argument(
         "--transport",
-        choices=("auto", "hdlc", "mbus", "raw"),
+        choices=TRANSPORTS,
         default="auto",
-        help="link layer: HDLC (7E ...), M-Bus long frames (68 L L 68 ...), bare APDUs (DB ..., 0F ...);"
+        help="link layer: HDLC (7E ...), M-Bus long frames (68 L L 68 ...), bare APDUs (DB ..., 0F ...),"
+        " P1 text telegrams (/... !CRC);"
         " default: recognised from the data",
     )
     p.add_argument(

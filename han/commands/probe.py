@@ -17,7 +17,7 @@ EPILOG = """examples:
 keys: --key/--auth-key or HAN_KEY/HAN_AUTH_KEY (the output never shows them).
 Each setting is heard for --seconds (default 20: two push intervals of 10 s); the probe stops at the first
 setting that gives a push, frames with good checksums, or a P1 text telegram.
-Exit status: 0 when a push decoded, 1 otherwise (nothing found, keys needed or wrong, a P1 text meter)."""
+Exit status: 0 when a push decoded, 1 otherwise (nothing found, keys needed or wrong)."""
 
 #: listening time per setting: two push intervals of the usual 10 s
 DEFAULT_SECONDS = 20.0
@@ -124,8 +124,13 @@ def _settings(args: argparse.Namespace):
 
 
 def _result_text(outcome) -> str:
-    link = {"hdlc": "HDLC frames", "mbus": "M-Bus frames", "raw": "bare APDUs"}.get(outcome.transport or "", "frames")
+    link = {"hdlc": "HDLC frames", "mbus": "M-Bus frames", "raw": "bare APDUs", "p1": "P1 text telegrams"}.get(
+        outcome.transport or "", "frames"
+    )
     check = "checksums good" if outcome.transport in ("hdlc", "mbus") else "the same sender twice"
+    if outcome.telegram is not None:
+        link = "P1 text telegrams"
+        check = "CRC good" if outcome.telegram.crc_ok else "no CRC: DSMR 2.2/3"
     v = outcome.verdict
     if v == "decoded":
         return f"push decoded ({link}, {check})"
@@ -134,7 +139,8 @@ def _result_text(outcome) -> str:
     if v == "content":
         return f"{link} intact ({check}), but: {outcome.problem.one_line()}"
     if v == "p1":
-        return "P1 text telegram seen"
+        why = f": {outcome.problem.one_line()}" if outcome.problem is not None else ""
+        return f"{link} intact ({check}), but no push{why}"
     if v == "garbled":
         return f"{outcome.bytes} bytes, no valid frame: {outcome.frames_text()}"
     if v == "refused":
@@ -181,18 +187,13 @@ def report(port: str, outcomes, *, country: str | None, keys_given: bool, second
     if meter:
         lines.append("meter:")
         lines += [f"  {line}" for line in meter]
-    if found.verdict == "p1":
-        lines += [
-            "han does not decode P1 text telegrams from a serial line yet (it decodes them inside the",
-            "encrypted pushes of a Luxembourg Smarty); a DSMR reader such as dsmr-reader reads this meter.",
-        ]
-        data["keys"] = None
-        return lines, data
     keys = keys_text(found, keys_given)
     lines.append(f"keys: {keys}")
     data["keys"] = keys
     if found.verdict == "content":
         return lines, data
+    if found.verdict == "p1":
+        lines.append("the telegrams arrive intact but gave no push here: 'han decode --port ... --transport p1' shows why")
     want_keys = needs_keys(found)
     command = run_command(port, found, country=country, keys_needed=want_keys)
     snippet = config_snippet(port, found, country=country, keys_needed=want_keys)

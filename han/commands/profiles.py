@@ -9,6 +9,7 @@ import textwrap
 
 from ..advice import advise
 from ..cli import UsageError
+from decoders.stream import TRANSPORTS
 
 EPILOG = """A profile is chosen by list id, manufacturer (system title), --country and the list's shape;
 'han decode --profile NAME' forces one.
@@ -45,7 +46,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--unverified", action="store_true", help="decrypt authenticated frames without the authentication key"
     )
     t.add_argument("--system-title", metavar="HEX", help="sender system title for APDUs that carry none")
-    t.add_argument("--transport", choices=("auto", "hdlc", "mbus", "raw"), default="auto", help="link layer")
+    t.add_argument("--transport", choices=TRANSPORTS, default="auto", help="link layer")
     t.add_argument("--country", metavar="CC", help="the meter's country: the profile applies only there")
 
 

@@ -222,7 +222,7 @@ def registers_of(a: Analysis) -> tuple[Register, ...]:
     for r in a.recipes:
         value, raw = evaluate(r, r.data.value)
         o, name, unit, type_, scaler, position, key, positional, attribute = r.fields
-        registers.append(new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute)))
+        registers.append(new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute, None)))
     return tuple(registers)
 
 

@@ -8,7 +8,7 @@ from decoders.xdlms.dsmr import Telegram
 
 from ..push import Push, SecurityInfo
 from . import analysis
-from .dsmr import telegram_push
+from .dsmr import TelegramPlans, telegram_push
 from .options import InterpretOptions
 from .plans import Plans
 from .selection import Selector
@@ -24,13 +24,14 @@ class Interpreter:
     bounded, and not shared between threads.
     """
 
-    __slots__ = ("options", "_country", "_timezone", "_selector", "_plans")
+    __slots__ = ("options", "_country", "_timezone", "_selector", "_plans", "_telegrams")
 
     def __init__(self, options: InterpretOptions | None = None) -> None:
         self.options = options if options is not None else DEFAULT_OPTIONS
         self._country, self._timezone = self.options.country, self.options.timezone
         self._selector = Selector(self.options.country, self.options.profiles)
         self._plans = Plans(self._analyse)
+        self._telegrams: TelegramPlans | None = None  #: made with the first P1 telegram
 
     @property
     def plans(self) -> Plans:
@@ -58,8 +59,11 @@ class Interpreter:
         return analysis.analysed_push(a, notification, security, apdu, self.options)
 
     def telegram(self, telegram: Telegram, *, security: SecurityInfo | None = None, apdu: bytes = b"") -> Push:
-        """The push of a DSMR text telegram."""
-        return telegram_push(telegram, self.options, security, apdu)
+        """The push of a DSMR text telegram (built from its layout's plan: see :class:`TelegramPlans`)."""
+        plans = self._telegrams
+        if plans is None:
+            plans = self._telegrams = TelegramPlans(self.options)
+        return plans.push(telegram, security, apdu)
 
 
 def interpret(

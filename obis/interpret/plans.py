@@ -64,7 +64,7 @@ class Plan:
                 value, raw = evaluate(r, r.data.value)
                 o, name, unit, type_, scaler, position, key, positional, attribute = r.fields
                 registers.append(
-                    new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute))
+                    new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute, None))
                 )
             else:
                 registers.append(None)
@@ -134,12 +134,12 @@ class Plan:
         for i, slot, f, digits, o, name, unit, type_, scaler, position, key, positional, attribute in self.rounded:
             v = values[slot]
             registers[i] = new(
-                Register, (o, name, round(v * f, digits), unit, v, type_, scaler, position, key, positional, attribute)
+                Register, (o, name, round(v * f, digits), unit, v, type_, scaler, position, key, positional, attribute, None)
             )
         for i, slot, r in self.other:
             value, raw = evaluate(r, values[slot])
             o, name, unit, type_, scaler, position, key, positional, attribute = r.fields
-            registers[i] = new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute))
+            registers[i] = new(Register, (o, name, value, unit, raw, type_, scaler, position, key, positional, attribute, None))
         clock = None
         if self.clock is not None and notification.datetime is None:
             r, slot = self.clock
@@ -154,7 +154,7 @@ class Plan:
 def _row(fields: tuple) -> list:
     """A register's fields (``Recipe.fields``) as a list with room for value and raw, in Register's order."""
     o, name, unit, type_, scaler, position, key, positional, attribute = fields
-    return [o, name, None, unit, None, type_, scaler, position, key, positional, attribute]
+    return [o, name, None, unit, None, type_, scaler, position, key, positional, attribute, None]  # time_utc: None
 
 
 class Plans:

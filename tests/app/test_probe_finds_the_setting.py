@@ -150,11 +150,16 @@ def test_probe_finds_the_meter_at_each_setting(pty, setting):
         assert o.verdict == "garbled", (o.setting.label, o.verdict, o.counts)
         assert o.bytes > 0 and not o.found
     if p1:
-        assert last.verdict == "p1"
+        assert last.verdict == "decoded" and last.transport == "p1"
         assert last.telegram.crc_ok and last.telegram.header.startswith("ISk5")
+        assert last.push.register("1-0:1.7.0").value == 0.512
         lines, data = report(pty.link, outcomes, country=None, keys_given=False, seconds=WINDOW)
-        assert "P1 text telegram" in "\n".join(lines) and "Iskraemeco" in "\n".join(lines)
-        assert data["found"] == "9600 7E1" and "run" not in data
+        text = "\n".join(lines)
+        assert "P1 text telegram: 4 lines, CRC good" in text and "Iskraemeco" in text
+        assert "keys: none needed (P1 text telegrams are plain)" in text
+        assert data["found"] == "9600 7E1"
+        assert data["run"] == f"han run --port {pty.link} --preset dsmr22 --transport p1"
+        assert 'preset = "dsmr22"' in data["config"] and 'transport = "p1"' in data["config"]
         return
     assert last.verdict == "decoded" and last.transport == "hdlc"
     push = last.push
@@ -212,6 +217,31 @@ def test_plain_meter_needs_no_keys(pty):
     assert "keys: none needed (the meter sends plain pushes)" in lines
     assert data["run"] == f"han run --port {pty.link} --preset mbus --country NO"
     assert "HAN_KEY" not in data["config"] and 'preset = "mbus"' in data["config"]
+
+
+def test_a_dsmr5_meter_at_115200_8n1(pty):
+    """The usual P1 port: found at 115200 8N1, decoded, and the run line uses the p1 preset."""
+    meter = Meter(pty, Line(115200), p1_frames())
+    outcomes = run_probe(pty, meter, keys=None)
+    assert [o.verdict for o in outcomes] == ["garbled", "garbled", "garbled", "decoded"]
+    found = outcomes[-1]
+    assert found.setting == LinkSetting(115200) and found.transport == "p1"
+    lines, data = report(pty.link, outcomes, country="NL", keys_given=False, seconds=WINDOW)
+    text = "\n".join(lines)
+    assert "found: 115200 8N1, P1" in text and "specification: " in text and "P1 text telegram: 4 lines" in text
+    assert data["run"] == f"han run --port {pty.link} --preset p1 --transport p1 --country NL"
+
+
+def test_a_p1_telegram_that_gives_no_push_still_names_the_setting():
+    """Intact telegrams the decoder did not turn into pushes (here: it was told HDLC) still decide the setting."""
+    listening = Listening(LinkSetting(115200), PushDecoder(None, transport="hdlc"))
+    listening.feed(p1_telegram(1) + p1_telegram(2))
+    assert listening.decided
+    outcome = listening.finish()
+    assert outcome.verdict == "p1" and outcome.found and outcome.transport == "p1"
+    lines, data = report("/dev/ttyUSB0", [outcome], country=None, keys_given=False, seconds=WINDOW)
+    assert data["run"] == "han run --port /dev/ttyUSB0 --preset p1 --transport p1"
+    assert any("gave no push" in line for line in lines)
 
 
 def test_silence_at_every_setting(pty):

@@ -1,4 +1,4 @@
-"""CRC-16/ARC, the P1 telegram checksum: the catalogue's check value, every length, continuation, real telegrams."""
+"""CRC-16/ARC, the P1 telegram checksum: the catalogue's check value, every length, real telegrams."""
 
 from __future__ import annotations
 
@@ -33,12 +33,6 @@ def test_every_length_and_odd_tails_match_the_bitwise_definition():
         data = bytes(rng.randrange(256) for _ in range(n))
         assert crc16_arc(data) == _bytewise(data)
         assert crc16_arc(bytearray(data)) == crc16_arc(memoryview(data)) == _bytewise(data)
-
-
-def test_continuing_over_pieces_gives_the_whole():
-    data = bytes(range(256)) * 3
-    for cut in (0, 1, 2, 255, 511, len(data)):
-        assert crc16_arc(data[cut:], crc16_arc(data[:cut])) == crc16_arc(data)
 
 
 def test_the_public_telegrams_carry_their_crc():

@@ -104,7 +104,7 @@ def test_raw_framer_any_bytes_any_chunking(data, cut):
     assert [x.apdu for x in whole if isinstance(x, RawApdu)] == [x.apdu for x in parts if isinstance(x, RawApdu)]
 
 
-@given(garbage, cuts, st.sampled_from(["auto", "hdlc", "mbus", "raw"]), st.booleans())
+@given(garbage, cuts, st.sampled_from(["auto", "hdlc", "mbus", "raw", "p1"]), st.booleans())
 def test_stream_and_push_decoder_any_bytes(data, cut, transport, keyed):
     keys = Keys(ek=EK, ak=AK) if keyed else None
     for out in (

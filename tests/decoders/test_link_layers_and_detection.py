@@ -270,7 +270,7 @@ def test_auto_reports_bad_checksums_when_every_frame_is_corrupted():
 def test_auto_with_nothing_recognisable():
     d = StreamDecoder()
     (err,) = run(d, b"\xde\xad\xbe\xef")
-    assert isinstance(err, NotAFrame) and err.length == 4 and "HDLC frame, M-Bus frame or APDU" in err.message
+    assert isinstance(err, NotAFrame) and err.length == 4 and "HDLC frame, M-Bus frame, P1 telegram or APDU" in err.message
     assert d.transport == "auto"
 
 
