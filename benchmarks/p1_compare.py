@@ -1,6 +1,6 @@
 """P1 telegrams: han against dsmr_parser on the same telegrams (../shared/vectors/p1_vectors.jsonl).
 
-``python -m benchmarks.p1_compare [--peer-python /work/peers-venv/bin/python] [--rounds 12]``
+``python -m benchmarks.p1_compare [--peer-python /work/p1peer-venv/bin/python] [--rounds 12]``
 
 han's figure is the whole way a telegram takes in the daemon: framing (CRC
 checked), syntax and meaning (a :class:`~obis.push.Push` with named registers)
@@ -130,7 +130,7 @@ def _han_round(cases, best: dict[tuple[str, str], float]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--peer-python", default="/work/peers-venv/bin/python")
+    ap.add_argument("--peer-python", default="/work/p1peer-venv/bin/python")
     ap.add_argument("--rounds", type=int, default=12, help="turns each side takes (default 12)")
     args = ap.parse_args(argv)
     cases = _han_cases()
