@@ -82,6 +82,8 @@ class Outcomes:
 
     counts: Counter = field(default_factory=Counter)
     last_push: float | None = None  #: time of the last accepted push
+    #: stream -> time of its last accepted push (the live page's quiet warning per source)
+    stream_push: dict[str | None, float] = field(default_factory=dict)
     last_meter_time: str | None = None
     last_meter: str | None = None
     meters: dict[str, MeterStats] = field(default_factory=dict)
@@ -243,7 +245,7 @@ class Ingest:
                 )
             )
             accepted.append(push)
-            self._note(push, stamp.meter if stamp else None, kid, now)
+            self._note(push, stamp.meter if stamp else None, kid, now, strm.name)
         if accepted:
             self.burst.success(now)
         if self.pending or self._stamps_due:
@@ -344,9 +346,9 @@ class Ingest:
             text += f" (frame at stream offset {offset})"
         self.burst.failure(err.reason, text, now, consequence=consequence)
 
-    def _note(self, push: Push, meter: str | None, kid: str | None, now: float) -> None:
+    def _note(self, push: Push, meter: str | None, kid: str | None, now: float, stream: str | None = None) -> None:
         o = self.outcomes
-        o.last_push = now
+        o.last_push = o.stream_push[stream] = now
         o.last_meter_time = push.timestamp
         if meter is None:
             return  # held: counted for its meter when it is released

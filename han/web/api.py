@@ -148,22 +148,23 @@ def q_latest(db: sqlite3.Connection | None, path: str) -> list[tuple]:
         return []
     pushes = db.execute(
         "WITH newest AS (SELECT max(id) AS id FROM pushes GROUP BY meter, list_id, profile)"
-        " SELECT p.meter, coalesce(p.meter_id, m.meter_id), p.time_utc, p.received_utc, p.list_id, p.layout, p.vals"
+        " SELECT p.id, p.meter, coalesce(p.meter_id, m.meter_id), p.time_utc, p.received_utc, p.list_id, p.layout, p.vals"
         " FROM newest JOIN pushes p ON p.id = newest.id LEFT JOIN meters m ON m.meter = p.meter ORDER BY p.id"
     ).fetchall()
     import json
 
     out = []
     layouts: dict[int, list[tuple]] = {}
-    for meter, number, t, received, list_id, layout, vals in pushes:
+    for push_id, meter, number, t, received, list_id, layout, vals in pushes:
         regs = layouts.get(layout)
         if regs is None:
             regs = layouts[layout] = db.execute(
                 "SELECT obis, key, name, unit, position FROM layout_registers WHERE layout = ? ORDER BY idx", (layout,)
             ).fetchall()
         values = json.loads(vals or "[]")
+        own = dict(db.execute("SELECT idx, time_utc FROM reading_times WHERE push_id = ?", (push_id,)).fetchall())
         out.append((meter, number, t, received, list_id,
-                    [(o, k, n, v, u, pos) for (o, k, n, u, pos), v in zip(regs, values)]))
+                    [(o, k, n, v, u, pos, own.get(i)) for i, ((o, k, n, u, pos), v) in enumerate(zip(regs, values))]))
     return out
 
 

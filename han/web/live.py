@@ -52,7 +52,8 @@ def _watts(reg: dict[str, Any] | None) -> float | None:
     if reg is None or isinstance(reg["value"], bool) or not isinstance(reg["value"], (int, float)):
         return None
     scale = _SCALE.get(reg["unit"] or "W")
-    return None if scale is None else float(reg["value"]) * scale
+    # kW * 1000 in binary floating point: 0.024 kW is 24.000000000000004 W; a milliwatt is finer than any meter
+    return None if scale is None else round(float(reg["value"]) * scale, 3)
 
 
 def _number(reg: dict[str, Any] | None) -> float | None:
@@ -61,23 +62,37 @@ def _number(reg: dict[str, Any] | None) -> float | None:
     return float(reg["value"])
 
 
+def _gas(reg: dict[str, Any] | None, push_time: str | None) -> dict[str, Any] | None:
+    """A gas meter's reading (a P1 meter's M-Bus channel): its value, unit, and its own time."""
+    value = _number(reg)
+    if value is None:
+        return None
+    return {"value": value, "unit": reg["unit"], "time_utc": reg.get("time_utc") or push_time}
+
+
 class Latest:
     def __init__(self) -> None:
         self.meters: dict[str, _Meter] = {}
 
     def add(self, meter: str, meter_number: str | None, time_utc: str, received_utc: str, list_id: str | None,
-            registers: Iterable[tuple[str | None, str | None, str | None, Any, str | None, int]]) -> _Meter:
-        """One stored push: ``registers`` are (dotted obis, key, name, value, unit, position)."""
+            registers: Iterable[tuple[str | None, str | None, str | None, Any, str | None, int, str | None]]) -> _Meter:
+        """One stored push: ``registers`` are (dotted obis, key, name, value, unit, position, own time).
+
+        The own time (ISO UTC) is a value's own time stamp (a P1 gas reading's), else None.
+        """
         m = self.meters.get(meter)
         if m is None:
             m = self.meters[meter] = _Meter(meter)
         if meter_number:
             m.meter_number = meter_number
         m.time_utc, m.received_utc, m.list_id = time_utc, received_utc, list_id
-        for obis, key, name, value, unit, position in registers:
+        for obis, key, name, value, unit, position, own in registers:
             slot = obis or f"{list_id or ''}#{position}"
             m.regs.pop(slot, None)  # newest last, as the store's latest view orders them
-            m.regs[slot] = {"obis": iec(obis), "key": key, "name": name, "value": value, "unit": unit}
+            reg = {"obis": iec(obis), "key": key, "name": name, "value": value, "unit": unit}
+            if own:
+                reg["time_utc"] = own
+            m.regs[slot] = reg
         return m
 
     def entry(self, m: _Meter) -> dict[str, Any]:
@@ -98,6 +113,7 @@ class Latest:
             "power": {"import_w": _watts(by_key.get("active_power_import")),
                       "export_w": _watts(by_key.get("active_power_export"))},
             "phases": phases,
+            "gas": _gas(by_key.get("gas_reading"), m.time_utc),
             "registers": list(m.regs.values()),
         }
 

@@ -101,7 +101,8 @@ class WebServer:
             values = json.loads(pack(regs))
             m = self.latest.add(
                 e.meter, e.meter_id, iso_utc(time_utc(p, e.received)), iso_utc(e.received), p.list_id,
-                [(r.obis.dotted if r.obis else None, r.key, r.name, v, r.unit, r.position) for r, v in zip(regs, values)],
+                [(r.obis.dotted if r.obis else None, r.key, r.name, v, r.unit, r.position,
+                  None if r.time_utc is None else iso_utc(r.time_utc)) for r, v in zip(regs, values)],
             )
             if self.hub.clients:  # a backlog delivered at start-up, with nobody listening, builds no events
                 self.hub.publish("push", self.latest.entry(m))
@@ -216,9 +217,9 @@ def port_entries(daemon, now: float) -> list[dict[str, Any]]:
 
 
 def port_entry(daemon, source, now: float) -> dict[str, Any]:
-    """One source's entry.  Quiet is the daemon's: no push from any source for three push intervals."""
+    """One source's entry: quiet after three push intervals without a push from it (the watchdog's limit)."""
     o = daemon.ingest.outcomes if daemon.ingest else None
-    last = o.last_push if o else None
+    last = _last_push(o, source, len(getattr(daemon, "sources", None) or ()) > 1)
     name = source.name if source is not None else (daemon.cfg.serial.port or daemon.cfg.replay or "")
     if source is None or getattr(source, "state", "connected") not in ("connected", "replaying"):
         state = "closed"
@@ -228,6 +229,18 @@ def port_entry(daemon, source, now: float) -> dict[str, Any]:
         state = "ok"
     quiet = None if state == "ok" else round(now - (last or daemon.started), 1)
     return {"name": name, "state": state, "last_push_utc": now_iso(last) if last else None, "quiet_seconds": quiet}
+
+
+def _last_push(o, source, several: bool) -> float | None:
+    """The time of the source's last push: its stream's (a port), its topics' newest (a broker)."""
+    if o is None:
+        return None
+    if source is None or not several:
+        return o.last_push
+    streams = getattr(source, "streams", None)  # an MQTT source: a stream per topic
+    if streams is not None:
+        return max((o.stream_push[t] for t in list(streams) if t in o.stream_push), default=None)
+    return o.stream_push.get(getattr(source, "stream_name", None))
 
 
 async def start_for(daemon) -> WebServer:

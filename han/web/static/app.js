@@ -17,8 +17,12 @@
   const nf = (v, d) => v.toLocaleString(undefined, { minimumFractionDigits: d, maximumFractionDigits: d });
   const ok = (v) => typeof v === "number" && isFinite(v);
   const fmtW = (w) => !ok(w) ? "–" : Math.abs(w) >= 10000 ? nf(w / 1000, 1) + " kW" : nf(w, 0) + " W";
-  const fmtKWh = (v) => !ok(v) ? "–" : nf(v, Math.abs(v) < 10 ? 2 : Math.abs(v) < 100 ? 1 : 0) + " kWh";
-  const fmtKW = (v) => !ok(v) ? "–" : nf(v, 2) + " kW";
+  // small energies keep a visible digit (a first hour's 0.003 kWh is not "0.00 kWh")
+  const digits = (v) => { const a = Math.abs(v); return a === 0 || a >= 0.1 ? 2 : a >= 0.01 ? 3 : 4; };
+  const fmtKWh = (v) => !ok(v) ? "–" : nf(v, Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : digits(v)) + " kWh";
+  const fmtKW = (v) => !ok(v) ? "–" : nf(v, digits(v)) + " kW";
+  const stepDigits = (step) => Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9))); // axis labels
+  const UNITS = { m3: "m³", Nm3: "Nm³", ft3: "ft³" };
   const fmtV = (v) => !ok(v) ? "–" : nf(v, 1) + " V";
   const fmtA = (v) => !ok(v) ? "–" : nf(v, Math.abs(v) < 10 ? 2 : 1) + " A";
   const fmtMoney = (v, cur) => !ok(v) ? "–" : nf(v, 2) + (cur ? " " + cur : "");
@@ -110,6 +114,17 @@
     });
     tb.replaceChildren(...rows);
     show($("phases"), rows.length > 0);
+    showGas(e.gas);
+  }
+  /* A gas meter's reading (a P1 meter's M-Bus channel), with its own time: it reads every 5 min or hourly. */
+  function showGas(g) {
+    const on = !!g && ok(g.value);
+    show($("gas"), on);
+    if (!on) return;
+    setFig($("gas-value"), nf(g.value, 3) + " " + (UNITS[g.unit] || g.unit || ""), { value: g.value, unit: g.unit || "", time: g.time_utc || "" });
+    const t = new Date(g.time_utc);
+    $("gas-time").textContent = isNaN(t) ? "" : "read at " + (t.toDateString() === new Date().toDateString()
+      ? t.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }) : t.toLocaleString());
   }
 
   function pickMeter() {
@@ -201,8 +216,7 @@
     for (let v = -bottom; v <= top + 1e-9; v += step) {
       const y = y0 - v * ky;
       el("line", { x1: L, x2: W - R, y1: y, y2: y, class: v === 0 ? "axis" : "grid" }, s);
-      el("text", { x: L - 4, y: y + 3, "text-anchor": "end" }, s).textContent =
-        nf(Math.abs(v), step < 0.1 ? 2 : step < 1 ? 1 : 0);
+      el("text", { x: L - 4, y: y + 3, "text-anchor": "end" }, s).textContent = nf(Math.abs(v), stepDigits(step));
     }
     el("text", { x: 2, y: H - 4 }, s).textContent = "kWh";
     const slot = (W - L - R) / rows.length, bw = Math.max(1, slot * 0.72);
