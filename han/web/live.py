@@ -62,8 +62,8 @@ def _number(reg: dict[str, Any] | None) -> float | None:
     return float(reg["value"])
 
 
-def _gas(reg: dict[str, Any] | None, push_time: str | None) -> dict[str, Any] | None:
-    """A gas meter's reading (a P1 meter's M-Bus channel): its value, unit, and its own time."""
+def _reading(reg: dict[str, Any] | None, push_time: str | None) -> dict[str, Any] | None:
+    """A gas or water meter's reading (a P1 meter's M-Bus channel): its value, unit, and its own time."""
     value = _number(reg)
     if value is None:
         return None
@@ -113,7 +113,8 @@ class Latest:
             "power": {"import_w": _watts(by_key.get("active_power_import")),
                       "export_w": _watts(by_key.get("active_power_export"))},
             "phases": phases,
-            "gas": _gas(by_key.get("gas_reading"), m.time_utc),
+            "gas": _reading(by_key.get("gas_reading"), m.time_utc),
+            "water": _reading(by_key.get("water_reading"), m.time_utc),
             "registers": list(m.regs.values()),
         }
 

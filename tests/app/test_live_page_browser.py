@@ -171,6 +171,7 @@ def test_a_p1_meter_shows_its_kw_as_watts_and_its_gas_with_its_own_time(tmp_path
         assert not b.eval("document.getElementById('gas').hidden")
         assert b.eval(f"+{GAS}.value") == want["gas"]["value"] and b.eval(f"{GAS}.time") == want["gas"]["time_utc"]
         assert b.eval("document.getElementById('gas-value').textContent").endswith("m³")
+        assert entry["water"] is None and b.eval("document.getElementById('water').hidden")  # DSMR 5 has no water meter
         # a new telegram reaches the page as W
         for _ in range(2):
             now = han.push()

@@ -114,16 +114,17 @@
     });
     tb.replaceChildren(...rows);
     show($("phases"), rows.length > 0);
-    showGas(e.gas);
+    showReading("gas", e.gas);
+    showReading("water", e.water);
   }
-  /* A gas meter's reading (a P1 meter's M-Bus channel), with its own time: it reads every 5 min or hourly. */
-  function showGas(g) {
+  /* A gas or water meter's reading (a P1 meter's M-Bus channel), with its own time: it reads every 5 min or hourly. */
+  function showReading(id, g) {
     const on = !!g && ok(g.value);
-    show($("gas"), on);
+    show($(id), on);
     if (!on) return;
-    setFig($("gas-value"), nf(g.value, 3) + " " + (UNITS[g.unit] || g.unit || ""), { value: g.value, unit: g.unit || "", time: g.time_utc || "" });
+    setFig($(id + "-value"), nf(g.value, 3) + " " + (UNITS[g.unit] || g.unit || ""), { value: g.value, unit: g.unit || "", time: g.time_utc || "" });
     const t = new Date(g.time_utc);
-    $("gas-time").textContent = isNaN(t) ? "" : "read at " + (t.toDateString() === new Date().toDateString()
+    $(id + "-time").textContent = isNaN(t) ? "" : "read at " + (t.toDateString() === new Date().toDateString()
       ? t.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }) : t.toLocaleString());
   }
 
