@@ -367,7 +367,25 @@ def pack(regs: Sequence[Any]) -> str:
                 v = str(v)
             elif r.scaler is not None and r.scaler < 0:
                 v = round(v, -r.scaler)
+        elif tv is list or tv is tuple or tv is dict:
+            v = _structured(v)  # a P1 power-failure log, a Belgian peak history: kept as JSON, not as text
         elif not (v is None or tv is int or tv is str or tv is bool):
             v = str(v)
         out.append(v)
     return _dumps(out)
+
+
+def _structured(v: Any) -> Any:
+    """A list or mapping value as JSON types (times as ISO 8601 text, bytes as hex, anything else as text)."""
+    if isinstance(v, dict):
+        return {str(k): _structured(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_structured(x) for x in v]
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else str(v)
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).hex()
+    iso = getattr(v, "isoformat", None)
+    return iso() if iso is not None else str(v)
