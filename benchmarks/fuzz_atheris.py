@@ -59,6 +59,17 @@ def stream(data: bytes) -> None:
     _no_internal_error(dec.flush())
 
 
+def p1(data: bytes) -> None:
+    """P1 text telegrams: the P1 framer, the telegram parser and the interpreter, in any chunking."""
+    if not data:
+        return
+    cut = max(1, data[0])
+    dec = PushDecoder(None, transport="p1", keep_layers=True)
+    for i in range(1, len(data), cut):
+        _no_internal_error(dec.feed(data[i : i + cut]))
+    _no_internal_error(dec.flush())
+
+
 def axdr_data(data: bytes) -> None:
     try:
         axdr.decode(data)
@@ -85,6 +96,7 @@ def acse(data: bytes) -> None:
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "pipeline": pipeline,
     "stream": stream,
+    "p1": p1,
     "axdr": axdr_data,
     "acse": acse,
 }

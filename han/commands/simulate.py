@@ -137,6 +137,26 @@ def make_simulator(args: argparse.Namespace, keys):
     )
 
 
+def _drain(slave: int, guard: float = 2.0) -> None:
+    """Wait (at most ``guard`` seconds) until a reader has taken what the pty holds: closing the master
+    hangs the line up, and Linux then throws away the slave's unread input (the last push would be lost).
+    The kernel moves written bytes to the slave's queue a moment later, so the queue must stay empty
+    for a while, not just once."""
+    import fcntl
+    import struct
+    import termios
+
+    deadline = time.monotonic() + guard
+    empty = 0
+    while time.monotonic() < deadline and empty < 5:
+        time.sleep(0.02)
+        try:
+            unread = struct.unpack("i", fcntl.ioctl(slave, termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            return
+        empty = 0 if unread else empty + 1
+
+
 def _opener(args: argparse.Namespace, *, text: bool = False):
     """(write function, close function, hex?) for the chosen output (``text``: P1 telegrams, text already)."""
     target = args.out
@@ -162,6 +182,7 @@ def _opener(args: argparse.Namespace, *, text: bool = False):
             os.write(master, data)
 
         def close() -> None:
+            _drain(slave)
             if args.link and os.path.islink(args.link):
                 os.unlink(args.link)
             os.close(master)

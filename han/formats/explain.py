@@ -182,7 +182,10 @@ def _links(o: _Out, layers) -> None:
         for msg in links:
             _link(o, msg)
     if not links and gbt is None:
-        o.title("No link layer: a bare APDU")
+        if getattr(layers, "transport", "") == "p1":
+            o.title("No link layer: a P1 text telegram, framed by its '/' header and '!' end line")
+        else:
+            o.title("No link layer: a bare APDU")
 
 
 # -- APDU layers ---------------------------------------------------------------------
@@ -354,8 +357,8 @@ def _body(o: _Out, push: Push | None, tree: axdr.Node, plain: bytes) -> None:
     _tree(o, tree, plain, by_pos, 0, None, flat)
 
 
-def _telegram(o: _Out, push: Push | None, t) -> None:
-    o.title(f"DSMR telegram (plaintext) · {len(t.raw)} bytes")
+def _telegram(o: _Out, push: Push | None, t, plaintext: bool = False) -> None:
+    o.title(f"P1 text telegram{' (the plaintext)' if plaintext else ''} · {len(t.raw)} bytes")
     o.row(0, t.raw[:1], f"header: /{t.header}")
     regs = {r.position: r for r in push.registers} if push is not None else {}
     for i, line in enumerate(t.lines):
@@ -404,7 +407,7 @@ class ExplainWriter:
             if layers.ciphered is not None:
                 _ciphered(o, layers.ciphered, layers.wire, layers.verified, False)
             if layers.telegram is not None:
-                _telegram(o, push, layers.telegram)
+                _telegram(o, push, layers.telegram, layers.ciphered is not None)
             elif layers.notification is not None:
                 _notification(o, push, layers.notification, layers.apdu)
                 if layers.tree is not None:

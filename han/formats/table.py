@@ -8,11 +8,27 @@ from decoders.ciphering.control import SecurityControl
 from obis.push import Push
 
 
-def _fmt_value(v: object, scaler: int | None) -> str:
+def _decimals(raw: object) -> int | None:
+    """The decimals a text number was sent with (a P1 telegram's ``005414.997*kWh``: 3), else None."""
+    if not isinstance(raw, str):
+        return None
+    number = raw.rsplit(")(", 1)[-1].strip("()").split("*")[0]
+    whole, dot, frac = number.partition(".")
+    if not dot or not frac.isdigit() or not whole.lstrip("-").isdigit():
+        return None
+    return len(frac)
+
+
+def _fmt_value(v: object, scaler: int | None, raw: object = None) -> str:
     if isinstance(v, float):
         if scaler is not None and scaler < 0:
             return f"{v:.{-scaler}f}"
+        decimals = _decimals(raw) if scaler is None else None
+        if decimals is not None:  # as precise as the meter sent it (5414.997 kWh, not 5415)
+            return f"{v:.{decimals}f}"
         return f"{v:g}" if abs(v) < 1e15 else repr(v)
+    if v is None:
+        return "-"
     return str(v)
 
 
@@ -47,8 +63,8 @@ class TableWriter:
             (
                 r.obis.dotted if r.obis else f"#{r.position}",
                 r.name or "",
-                _fmt_value(r.value, r.scaler),
-                r.unit or "",
+                _fmt_value(r.value, r.scaler, r.raw),
+                (r.unit or "") + (f" (read {r.time_utc:%Y-%m-%d %H:%M:%S}Z)" if r.time_utc is not None else ""),
             )
             for r in push.registers
         ]

@@ -115,7 +115,8 @@ def _data(d: axdr.Data, lines: list[str], indent: str) -> None:
 def telegram_xml(push: Push, indent: str = "") -> list[str]:
     """A DSMR text telegram (the plaintext of a Luxembourg Smarty push): its lines, as sent."""
     text = push.apdu.decode("latin-1")
-    lines = [f"{indent}<P1Telegram>"]
+    lines = [f"{indent}<!--a P1 text telegram: the Gurux translator's XML has no elements for it; its lines as sent-->",
+             f"{indent}<P1Telegram>"]
     for line in text.replace("\r", "").split("\n"):
         if line:
             lines.append(f"{indent}  <Line Value={quoteattr(line)} />")

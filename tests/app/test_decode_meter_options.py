@@ -302,4 +302,4 @@ def test_dsmr_push_in_every_format(capsys):
         code, out, err = run(capsys, *base, "-f", fmt)
         assert code == 0 and "123.456" in out and err == "", fmt
     code, out, _ = run(capsys, *base, "--explain")
-    assert code == 0 and "DSMR telegram" in out and "CRC" in out
+    assert code == 0 and "P1 text telegram (the plaintext)" in out and "CRC" in out

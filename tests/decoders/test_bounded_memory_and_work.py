@@ -35,6 +35,7 @@ from decoders.errors import DecodeError
 from decoders.link.gbt import GbtReassembler, parse_block
 from decoders.link.hdlc import HdlcFramer, HdlcReassembler
 from decoders.link.mbus import MbusFramer
+from decoders.link.p1 import MAX_TELEGRAM, P1Framer
 from decoders.link.raw import RawFramer
 from decoders.ciphering.security import Keys, parse_ciphered
 from decoders.stream import StreamDecoder
@@ -132,16 +133,20 @@ GARBAGE = {
     "DB 08 long length": (b"\xdb\x08" + bytes(8) + b"\x82\x3f\xff\x30") * 4096,
     "0F notification headers": (b"\x0f\x00\x00\x00\x01\x00\x01\x82\x3f\xff" + bytes(6)) * 4096,
     "0F structure of integers": b"\x0f\x00\x00\x00\x01\x00\x02\x82\x3f\xff" + b"\x0f\x00" * 32768,
+    # P1: telegrams whose '!' never comes, a flood of '/' headers, telegrams whose CRC never checks
+    "P1 objects without an end": b"/ISK5\\2M550T-1012\r\n\r\n" + b"1-0:1.8.1(000001.000*kWh)\r\n" * 2500,
+    "P1 headers": b"/ABC5" * 13108,
+    "P1 telegrams, bad CRC": b"/ABC5 x\r\n\r\n1-0:1.7.0(00.123*kW)\r\n!0000\r\n" * 1600,
 }
 
-FRAMERS = {"hdlc": HdlcFramer, "mbus": MbusFramer, "raw": RawFramer}
+FRAMERS = {"hdlc": HdlcFramer, "mbus": MbusFramer, "raw": RawFramer, "p1": P1Framer}
 
 
 @pytest.mark.parametrize("kind", sorted(FRAMERS))
 def test_framer_buffer_stays_bounded(kind):
     """After megabytes of every kind of garbage, a framer holds at most one candidate frame plus a chunk."""
     framer = FRAMERS[kind]()
-    limit = {"hdlc": hdlc.MAX_FRAME, "mbus": 517, "raw": 16 * 1024}[kind] + 4096
+    limit = {"hdlc": hdlc.MAX_FRAME, "mbus": 517, "raw": 16 * 1024, "p1": MAX_TELEGRAM}[kind] + 4096
     for name, g in GARBAGE.items():
         for i in range(0, len(g), 4096):
             framer.feed(g[i : i + 4096])
@@ -195,6 +200,7 @@ DECODERS = {
     "hdlc": lambda: HdlcFramer(),
     "mbus": lambda: MbusFramer(),
     "raw": lambda: RawFramer(),
+    "p1": lambda: P1Framer(),
     "auto": lambda: StreamDecoder(transport="auto"),
     "pipeline": lambda: PushDecoder(Keys(ek=bytes(16), ak=bytes(16)), transport="auto"),
 }
@@ -218,6 +224,7 @@ SMALL_CHUNK_CASES = {
     "hdlc": ("HDLC headers, good HCS, bad FCS", 4096),
     "mbus": ("68 FF FF 68", 4096),
     "raw": ("0F notification headers", 32768),
+    "p1": ("P1 objects without an end", 4 * MAX_TELEGRAM),
 }
 
 
