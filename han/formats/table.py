@@ -29,7 +29,16 @@ def _fmt_value(v: object, scaler: int | None, raw: object = None) -> str:
         return f"{v:g}" if abs(v) < 1e15 else repr(v)
     if v is None:
         return "-"
+    if _entries(v):
+        return f"{len(v)} entries" if len(v) != 1 else "1 entry"  # type: ignore[arg-type]
     return str(v)
+
+
+def _entries(v: object) -> list[str]:
+    """The lines under a register whose value is a list of entries (a P1 power-failure log, a peak history)."""
+    if not (isinstance(v, (list, tuple)) and v and all(isinstance(x, dict) for x in v)):
+        return []
+    return [" ".join("-" if x is None else str(x) for x in entry.values()) for entry in v]
 
 
 class TableWriter:
@@ -65,6 +74,7 @@ class TableWriter:
                 r.name or "",
                 _fmt_value(r.value, r.scaler, r.raw),
                 (r.unit or "") + (f" (read {r.time_utc:%Y-%m-%d %H:%M:%S}Z)" if r.time_utc is not None else ""),
+                _entries(r.value),
             )
             for r in push.registers
         ]
@@ -74,10 +84,12 @@ class TableWriter:
         w1 = max(len(r[0]) for r in rows)
         w2 = min(max(len(r[1]) for r in rows), 34)
         w3 = max(len(r[2]) for r in rows)
-        for obis, name, value, unit in rows:
+        for obis, name, value, unit, entries in rows:
             if len(name) > w2:
                 name = name[: w2 - 1] + "…"
             w(f"  {obis:<{w1}}  {name:<{w2}}  {value:>{w3}} {unit}".rstrip() + "\n")
+            for line in entries:
+                w(f"  {'':<{w1}}    {line}\n")
 
     def close(self) -> None:
         pass
