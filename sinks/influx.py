@@ -36,8 +36,10 @@ on disk in the state directory (bounded by ``spool_max_pushes`` and
 ``spool_max_age``), and is re-sent in order after a restart.  Writes are
 synchronous batches, never influxdb-client's in-memory batching writer;
 the HTTP calls block, so they run in the sink's own thread (:class:`ThreadedSink`).
-Errors: 400/413/422 (the server rejects the data) are logged and the rejected
-push is skipped; 401/403/404 (token, permissions, no such database) and
+Errors: a "field type conflict" (the shard holds a field with another type, e.g.
+one an older han wrote as a number) costs only that field: the push is written
+again without it, and the field is named once in the log.  Other 400/413/422
+(the server rejects the data) are logged and the rejected push is skipped; 401/403/404 (token, permissions, no such database) and
 429/5xx/connection errors raise, so the daemon retries with capped back-off.
 A point written twice is one point (same series and time), so a re-sent batch
 after a crash between write and checkpoint never doubles a value.
@@ -65,6 +67,8 @@ log = logging.getLogger("han.sink")
 
 #: registers that are the push's identity or its time: tags or the timestamp, not fields
 _NOT_FIELDS = {"clock", "meter_id", "meter_number", "list_id", "meter_id_2", "meter_id_3", "meter_id_4", "meter_id_5"}
+#: InfluxDB's refusal of a field whose type differs from the stored one (1.x and 2.x word it alike)
+_CONFLICT = re.compile(r'field type conflict: input field \\?"([^"\\]+)\\?"(.{0,80}?already exists as type \w+)?')
 #: HTTP statuses that mean "this data is bad": log and skip
 _BAD_DATA = {400, 413, 422}
 _SECRET_PARAMS = {"token", "password", "pass"}
@@ -191,6 +195,9 @@ class InfluxSink(ThreadedSink):
         self._client: Any = None
         self._write_api: Any = None
         self.skipped = 0  #: pushes the server rejected as bad data
+        #: while one push is sent again: the fields its shard holds with another type (a "field type conflict")
+        self.conflicting: set[str] = set()
+        self._conflicts_said: set[str] = set()  #: each such field is logged once
 
     @property
     def name(self) -> str:
@@ -220,7 +227,7 @@ class InfluxSink(ThreadedSink):
             if r.time_utc is not None and self.time != "arrival":
                 continue  # a point of its own, at its own time (see own_points)
             name = field_name(r)
-            value = field_value(r.value) if name else None
+            value = field_value(r.value) if name and name not in self.conflicting else None
             if value is None:
                 continue
             pt.field(name, value)
@@ -249,7 +256,7 @@ class InfluxSink(ThreadedSink):
             if r.time_utc is None:
                 continue
             name = field_name(r)
-            value = field_value(r.value) if name else None
+            value = field_value(r.value) if name and name not in self.conflicting else None
             if value is None:
                 continue
             pt = Point(self.measurement).tag("meter", e.meter)
@@ -299,7 +306,18 @@ class InfluxSink(ThreadedSink):
                     one = self.lines([e])
                     if not one:
                         continue
-                    status, detail = self._post(one[0]) if len(entries) > 1 else (status, detail)
+                    status, detail = self._post("\n".join(one)) if len(entries) > 1 else (status, detail)
+                    try:
+                        for _ in range(8):  # each conflicting field once: the push is written without it
+                            if status not in _BAD_DATA or not self._learn_conflict(detail):
+                                break
+                            one = self.lines([e])
+                            if not one:
+                                status = 204
+                                break
+                            status, detail = self._post("\n".join(one))
+                    finally:
+                        self.conflicting.clear()  # the next shard (a week later) may take the field again
                     if status in _BAD_DATA:
                         self.skipped += 1
                         log.error(
@@ -314,6 +332,26 @@ class InfluxSink(ThreadedSink):
             elif status >= 300:
                 self._raise(status, detail)
         self._advance(entries)
+
+    def _learn_conflict(self, detail: str) -> bool:
+        """A "field type conflict" names a field the database already holds with another type (the
+        same field written as a number by an older han, say): the push goes again without it."""
+        m = _CONFLICT.search(detail)
+        if m is None or m.group(1) in self.conflicting:
+            return False
+        self.conflicting.add(m.group(1))
+        if m.group(1) in self._conflicts_said:
+            return True
+        self._conflicts_said.add(m.group(1))
+        log.warning(
+            "%s: field %s is stored with another type in this part of the database (%s); pushes there are"
+            " written without it (InfluxDB keeps a field's type per shard, a week by default; a new"
+            " measurement= or database keeps it)",
+            self.name,
+            m.group(1),
+            (m.group(2) or "").replace('\\"', '"').strip() or "field type conflict",
+        )
+        return True
 
     def _raise(self, status: int, detail: str) -> None:
         hint = {

@@ -177,8 +177,9 @@ def push_with(registers: list[Register], when: datetime) -> Push:
                 security=None, meter_id="M1", timestamp_utc=when)
 
 
-def test_strings_stay_strings_and_bad_data_is_skipped_not_retried(influxd, caplog):
-    """400 from the server (a field type conflict) skips that push with a clear line; the others are written."""
+def test_strings_stay_strings_and_a_field_type_conflict_costs_only_that_field(influxd, caplog):
+    """400 "field type conflict" (the shard holds the field with another type, e.g. written by an older
+    han): the push is written without that field, said once; other shards keep it; nothing is retried."""
     db = fresh_db(influxd, "han_bad")
     t0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
     t1 = t0 + timedelta(days=21)  # another shard group: no conflict there
@@ -190,17 +191,22 @@ def test_strings_stay_strings_and_bad_data_is_skipped_not_retried(influxd, caplo
                   key="firmware_version")
     power = Register(Obis.parse("1.0.1.7.0.255"), "Active power import", 1500, "W", 1500, "double_long_unsigned", 0,
                      1, key="active_power_import")
-    entries = [Entry(1, t0, push_with([fw, power], t0)), Entry(2, t1, push_with([fw, power], t1))]
+    entries = [Entry(1, t0, push_with([fw, power], t0)), Entry(2, t0 + timedelta(seconds=10),
+               push_with([fw, power], t0 + timedelta(seconds=10))), Entry(3, t1, push_with([fw, power], t1))]
     sink = create_sink(f"influx://127.0.0.1:{influxd.port}?api=v1&db={db}")
     asyncio.run(sink.open(Checkpoint("j")))
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.WARNING):
         asyncio.run(sink.write(entries))
-    assert asyncio.run(sink.flush()).seq == 2  # acknowledged: a 400 is not retried
+    assert asyncio.run(sink.flush()).seq == 3  # acknowledged: a 400 is not retried
     asyncio.run(sink.close())
-    assert sink.skipped == 1
-    assert "rejected journal position 1 as bad data (HTTP 400" in caplog.text
+    assert sink.skipped == 0
+    assert caplog.text.count("field active_power_import_w is stored with another type") == 1
     rows = influxd.series('SELECT "firmware_version", "active_power_import_w" FROM "han" WHERE meter_id = \'M1\'', db)
-    assert rows == [{"time": int(t1.timestamp()), "firmware_version": "1.2.3", "active_power_import_w": 1500}]
+    assert rows == [
+        {"time": int(t0.timestamp()), "firmware_version": "1.2.3", "active_power_import_w": None},
+        {"time": int(t0.timestamp()) + 10, "firmware_version": "1.2.3", "active_power_import_w": None},
+        {"time": int(t1.timestamp()), "firmware_version": "1.2.3", "active_power_import_w": 1500},
+    ]
 
 
 def test_missing_database_and_wrong_api_are_retried_with_a_hint(influxd):
