@@ -12,10 +12,11 @@ data: every failed frame is counted by its reason and logged once per burst.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from decoders.errors import DecodeError
@@ -134,6 +135,22 @@ class Ingest:
         #: releases of held rows already in the journal, by stream, applied with the next append
         self._stamps_due: dict[str | None, Stamp] = {}
         self._redelivered = False
+        self._batching = False  #: inside batch(): the journal is written once at its end
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Everything fed inside goes to the journal in one transaction when it ends.
+
+        A head-end takes a run of MQTT messages at once: one commit for the run instead of one
+        per message (the acknowledgements are sent after it, so the journal still comes first).
+        Nothing inside may wait on I/O: the pushes are in memory only until the end."""
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            if self.pending or self._stamps_due:
+                self.commit()
 
     def stream(self, name: str | None) -> _Stream:
         s = self._streams.get(name)
@@ -246,7 +263,7 @@ class Ingest:
             self._note(push, stamp.meter if stamp else None, kid, now)
         if accepted:
             self.burst.success(now)
-        if self.pending or self._stamps_due:
+        if (self.pending or self._stamps_due) and not self._batching:
             self.commit()
         return accepted
 
