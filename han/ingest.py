@@ -131,6 +131,8 @@ class Ingest:
         #: each stream's meter: every push is stamped with it before the journal (see han.identity)
         self.identity = SourceIdentity(meter)
         self.identity.resume(*journal.held())
+        #: the held rows of the last run, by stream: a stream made later resumes its own
+        self._held_at_start = journal.held_streams()
         self._streams: dict[str | None, _Stream] = {None: _Stream(None, decoder, self.identity, system_title)}
         #: releases of held rows already in the journal, by stream, applied with the next append
         self._stamps_due: dict[str | None, Stamp] = {}
@@ -158,7 +160,7 @@ class Ingest:
             assert name is not None
             decoder = self._decoders(name) if self._decoders else PushDecoder(self.keyring, system_title=self.system_title)
             identity = SourceIdentity(self._meters(name) if self._meters else None)
-            identity.resume(*self.journal.held(name))
+            identity.resume(*self._held_at_start.pop(name, (0, None)))
             st = getattr(decoder.stream, "system_title", None) or self.system_title
             s = self._streams[name] = _Stream(name, decoder, identity, st)
         return s
