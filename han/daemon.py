@@ -152,6 +152,7 @@ class Daemon:
             meters=self._stream_meter,
             on_unknown=self._unknown_frame,
         )
+        self.ingest.keys_file = bool(cfg.keys_file)
         if self.ingest.held:
             log.info(
                 "%d push(es) of the last run still wait for the meter's identity (the next push that names"

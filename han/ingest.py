@@ -138,6 +138,8 @@ class Ingest:
         self._stamps_due: dict[str | None, Stamp] = {}
         self._redelivered = False
         self._batching = False  #: inside batch(): the journal is written once at its end
+        #: keys come from --keys FILE: a missing key is advised as "add the meter's keys to the --keys file"
+        self.keys_file = False
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -355,7 +357,7 @@ class Ingest:
             self.outcomes.counts[err.reason] += 1
         if err.reason == "no_key" and self.on_unknown is not None:
             self.on_unknown(stream, err)
-        text = advise(err).one_line()
+        text = advise(err, keys_file=self.keys_file).one_line()
         if stream:
             text = f"{stream}: {text}"
         offset = err.offset

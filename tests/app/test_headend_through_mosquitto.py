@@ -105,6 +105,8 @@ def test_an_unknown_meter_is_kept_and_decoded_once_its_key_is_added(tmp_path, mo
         assert w.stop() == 0
         exactly([w.sink], {known: 10})
         assert (w.state / "unknown").is_dir()
+        logged = (w.dir / "log.txt").read_text()  # the advice names the key file, not --key
+        assert "add the meter's keys to the --keys file" in logged and "--key " not in logged, logged[-2000:]
 
         def replay():
             return subprocess.run(
