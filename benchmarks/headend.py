@@ -59,7 +59,7 @@ if str(ROOT / "tests") not in sys.path:
 METERS = 10_000
 INTERVAL = 10.0  #: seconds between a meter's pushes: 10,000 meters -> 1,000 frames/s
 START = datetime(2026, 1, 15, 12, 0, 0)
-SHARED = "$share/g/han/raw/+"
+SHARED = "$share/g/han/raw/+"  #: the library workers' subscription
 
 
 # -- the meters ---------------------------------------------------------------------------------
@@ -232,14 +232,35 @@ def han_has_source() -> bool:
     return "--source" in out.stdout
 
 
-def start_workers(kind: str, n: int, port: int, vm_url: str, keys_file: Path, tmp: Path, tag: str):
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def han_ready(state_dir: Path) -> bool:
+    """The worker's status file says its MQTT source is subscribed."""
+    try:
+        status = json.loads((state_dir / "status.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(status.get("sources")) and all(s.get("state") == "connected" for s in status["sources"])
+
+
+def start_workers(kind: str, n: int, port: int, vm_url: str, keys_file: Path, tmp: Path, tag: str,
+                  profile: str | None = None):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     procs = []
     for k in range(n):
         out = tmp / f"{tag}-w{k}.json"
         if kind == "han":
-            cmd = [sys.executable, "-m", "han", "run", "--source", f"mqtt://127.0.0.1:{port}/han/raw/+?share=g&qos=1",
+            # a share group of its own per configuration: the workers of an earlier one keep their
+            # (persistent) membership of theirs, and would be handed a share of these messages
+            cmd = [sys.executable, "-m", "han", "run", "--source",
+                   f"mqtt://127.0.0.1:{port}/han/raw/+?share={tag}&qos=1",
                    "--keys", str(keys_file), "--sink", vm_url, "--state-dir", str(tmp / f"{tag}-state{k}"), "-q"]
+            if profile:
+                env = dict(env, HAN_PROFILE=f"{profile}-{tag}-w{k}.prof")
         else:
             cmd = [sys.executable, "-m", "benchmarks.headend", "--worker", "--port", str(port), "--vm", vm_url,
                    "--keys", str(keys_file), "--out", str(out), "--id", f"{tag}{k}"]
@@ -253,7 +274,11 @@ def start_workers(kind: str, n: int, port: int, vm_url: str, keys_file: Path, tm
                     raise SystemExit(f"worker did not start: see {tmp}")
                 time.sleep(0.05)
     if kind == "han":
-        time.sleep(3.0)  # connected and subscribed (no readiness file to wait on from outside)
+        for k, (p, _, _) in enumerate(procs):
+            while not han_ready(tmp / f"{tag}-state{k}"):
+                if p.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"worker did not start: see {tmp}")
+                time.sleep(0.1)
     return procs
 
 
@@ -276,6 +301,54 @@ def vm_counts(vm, measurement: str) -> tuple[dict, int]:
     return per, total
 
 
+def vm_total(vm, measurement: str) -> int:
+    """Samples stored (duplicates included: VictoriaMetrics runs without de-duplication); a cheap query."""
+    import urllib.parse
+
+    from servers import _http
+
+    _http(vm.url + "/internal/force_flush")
+    at = (START + timedelta(days=1)).timestamp()
+    q = f'sum(count_over_time({{__name__="{measurement}_invocation_counter"}}[3d]))'
+    _, body = _http(vm.url + "/api/v1/query", urllib.parse.urlencode({"query": q, "time": at, "nocache": 1}).encode())
+    result = json.loads(body)["data"]["result"]
+    return int(float(result[0]["value"][1])) if result else 0
+
+
+class LatencyProbe:
+    """Polls VictoriaMetrics every 0.25 s for a 1 % sample of the meters (cheap): when each push was first seen."""
+
+    def __init__(self, vm, measurement: str, titles: list[str]) -> None:
+        import threading
+
+        self.vm, self.measurement = vm, measurement
+        self.regex = "|".join(titles)
+        self.seen: dict[tuple[str, int], float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import urllib.parse
+
+        from servers import _http
+
+        while not self.stop.wait(0.25):
+            _http(self.vm.url + "/internal/force_flush")
+            match = f'{{__name__="{self.measurement}_invocation_counter",system_title=~"{self.regex}"}}'
+            _, body = _http(self.vm.url + "/api/v1/export", urllib.parse.urlencode({"match[]": match}).encode())
+            now = time.time()
+            for line in body.decode().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    for v in row["values"]:
+                        self.seen.setdefault((row["metric"]["system_title"], int(v)), now)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -291,18 +364,30 @@ def run_config(kind: str, n_workers: int, args, mosq, vm, sims, keys_file: Path,
     print(f"[{tag}] building {paced_n + args.backlog} frames ...", flush=True)
     frames = build_frames(sims, paced_n + args.backlog, args.round)
     args.round += (paced_n + args.backlog) // METERS + 1  # the next configuration's pushes come later
-    procs = start_workers(kind, n_workers, mosq.port, vm_url, keys_file, tmp, tag)
+    procs = start_workers(kind, n_workers, mosq.port, vm_url, keys_file, tmp, tag, args.profile)
+    cpu0 = [cpu_seconds(p.pid) for p, _, _ in procs] if kind == "han" else []
+    cpu1: list[float] = []
     sent: dict = {}
+    sample_titles = sorted({st for _, _, st, _ in frames[: METERS : 100]})
+    probe = LatencyProbe(vm, measurement, sample_titles) if kind == "han" else None
+    drain: dict = {}
     try:
         print(f"[{tag}] paced: {paced_n} frames at {METERS / INTERVAL:.0f}/s ...", flush=True)
         paced = publish(mosq.port, frames[:paced_n], METERS / INTERVAL, sent)
         time.sleep(2.0)
         print(f"[{tag}] saturation: a backlog of {args.backlog} frames ...", flush=True)
+        t_burst = time.time()
+        stored_at_burst = vm_total(vm, measurement) if kind == "han" else 0
         burst = publish(mosq.port, frames[paced_n:], None, sent)
         expected = len(frames)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         visible: dict = {}
-        while time.monotonic() < deadline:
+        while kind == "han" and time.monotonic() < deadline:
+            if vm_total(vm, measurement) >= expected:
+                drain = {"frames": expected - stored_at_burst, "seconds": time.time() - t_burst}
+                break
+            time.sleep(0.2)
+        while kind != "han" and time.monotonic() < deadline:
             per, total = vm_counts(vm, measurement)
             now = time.time()
             for st, ics in per.items():
@@ -311,7 +396,11 @@ def run_config(kind: str, n_workers: int, args, mosq, vm, sims, keys_file: Path,
             if len(visible) >= expected:
                 break
             time.sleep(0.5)
+        if kind == "han":
+            cpu1 = [cpu_seconds(p.pid) for p, _, _ in procs]
     finally:
+        if probe is not None:
+            probe.close()
         for p, _, _ in procs:
             p.send_signal(signal.SIGTERM)
         for p, _, log in procs:
@@ -348,8 +437,29 @@ def run_config(kind: str, n_workers: int, args, mosq, vm, sims, keys_file: Path,
                 pw["backlog_frames"] = len(mine)
                 pw["saturation_frames_per_s"] = round(len(mine) / max(1e-3, max(mine) - t_burst0))
     else:
-        lat = [visible[k] - sent[k] for k in paced_keys if k in visible]
-        result["latency_basis"] = "publish -> first seen in VictoriaMetrics' export (polled every ~0.5 s)"
+        assert probe is not None
+        lat = [probe.seen[k] - sent[k] for k in paced_keys if k in probe.seen]
+        result["latency_basis"] = ("publish -> first seen in VictoriaMetrics' export, a 1 % sample of the meters"
+                                   " polled every 0.25 s (includes up to 0.25 s of polling)")
+        # saturation: from the start of the backlog, the workers drain everything not yet stored
+        # (the backlog, and any paced frames still queued) at their full rate
+        rate = drain["frames"] / max(1e-3, drain["seconds"]) if drain else 0.0
+        result["saturation_frames_per_s"] = round(rate)
+        result["drain"] = {k: round(v, 2) for k, v in drain.items()}
+        messages = []
+        for k in range(n_workers):
+            try:
+                st = json.loads((tmp / f"{tag}-state{k}" / "status.json").read_text())
+                messages.append(sum(s.get("messages", 0) for s in st.get("sources", [])))
+            except (OSError, ValueError):
+                messages.append(0)
+        total_msgs = max(1, sum(messages))
+        result["per_worker"] = [
+            {"frames": m, "cpu_us_per_frame": round((c1 - c0) / max(1, m) * 1e6, 1) if cpu1 else None,
+             # the group's drain rate split by each worker's share of the messages
+             "saturation_frames_per_s": round(rate * m / total_msgs)}
+            for m, c0, c1 in zip(messages, cpu0, cpu1 or cpu0)
+        ]
     result["latency_ms"] = {"p50": round(pct(lat, 0.50) * 1000, 1), "p99": round(pct(lat, 0.99) * 1000, 1),
                             "n": len(lat)}
     return result
@@ -361,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=15.0, help="seconds of the paced phase (default 15)")
     ap.add_argument("--backlog", type=int, default=10_000, help="frames of the saturation phase (default 10,000)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--only", type=int, choices=(1, 2), help="run only the configuration with this many workers")
+    ap.add_argument("--profile", metavar="PREFIX",
+                    help="han workers: profile each with cProfile (HAN_PROFILE) into PREFIX-<config>-w<k>.prof")
     # the worker process (internal)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -402,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         mosq.start()
         vm.start()
-        for n in (1, 2):
+        for n in (args.only,) if args.only else (1, 2):
             r = run_config(kind, n, args, mosq, vm, sims, keys_file, tmp)
             print(json.dumps(r), flush=True)
             results["configs"].append(r)

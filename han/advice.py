@@ -23,11 +23,22 @@ KEY_OPTIONS = {
 E = TypeVar("E", bound=BaseException)
 
 
-def advise(err: E) -> E:
-    """Add to ``err`` how to give the key it misses (once, however often it is advised); returns ``err``."""
+#: the note where keys come from a key file per meter (han run --keys, a head-end)
+KEYS_FILE_NOTE = "add the meter's keys to the --keys file"
+
+
+def advise(err: E, *, keys_file: bool = False) -> E:
+    """Add to ``err`` how to give the key it misses (once, however often it is advised); returns ``err``.
+
+    ``keys_file``: the keys come from ``--keys FILE`` (one table per meter), so the advice is to add
+    the meter there, not a command-line option that would give one key to every meter."""
     if isinstance(err, KeyMissing):
         option = KEY_OPTIONS.get(err.key or "")
-        if option is not None:
+        if option is not None and keys_file:
+            note = f"({KEYS_FILE_NOTE})" if err.otherwise else KEYS_FILE_NOTE
+            if note not in getattr(err, "__notes__", ()):
+                err.add_note(note)
+        elif option is not None:
             # said after the words for the key: "... needs the X key; give it with --x", or, when the
             # error goes on with what else can be done, "... needs the X key (--x); or ..."
             note = f"({option})" if err.otherwise else f"give it with {option}"
@@ -36,4 +47,4 @@ def advise(err: E) -> E:
     return err
 
 
-__all__ = ["KEY_OPTIONS", "advise"]
+__all__ = ["KEY_OPTIONS", "KEYS_FILE_NOTE", "advise"]

@@ -21,8 +21,10 @@ The target URL::
 
     mqtt[s]://[USER[:PASSWORD]@]HOST[:PORT]/TOPIC[?format=binary|hex&client_id=ID&ca=FILE&cert=FILE&key=FILE]
 
-The password may come from ``HAN_MQTT_PASSWORD`` or the systemd credential
-``han-mqtt-password``; it is never logged (the URL is logged redacted).
+It is parsed by :mod:`han.mqtturl`, as ``han run --source`` URLs are: the
+password may also come from ``password_file=``, ``password_env=``,
+``HAN_MQTT_PASSWORD`` or the systemd credential ``han-mqtt-password``; it is
+never logged (the URL is logged redacted).
 """
 
 from __future__ import annotations
@@ -30,16 +32,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import signal
 import socket
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 
 from .config import SerialSettings
-from .settings import ConfigError
+from .mqtturl import parse_mqtt_url
 from .spool import Spool
 
 log = logging.getLogger("han.bridge")
@@ -47,7 +47,6 @@ log = logging.getLogger("han.bridge")
 FORMATS = ("binary", "hex")
 #: messages published at once, each awaiting its PUBACK (order is kept: one connection, one topic)
 WINDOW = 32
-_QUERY = {"format", "client_id", "ca", "cert", "key", "qos"}
 
 
 @dataclass(frozen=True)
@@ -74,59 +73,28 @@ class Target:
 
 
 def parse_target(url: str, *, format: str | None = None, environ=None) -> Target:  # noqa: A002
-    """``mqtt://HOST:PORT/han/raw/NAME`` as a :class:`Target`; ConfigError in one line (never the password)."""
-    from sinks.base import redact, secret
+    """``mqtt://HOST:PORT/han/raw/NAME`` as a :class:`Target` (parsed by :mod:`han.mqtturl`, as ``--source``);
+    ConfigError in one line (never the password)."""
+    from sinks.base import redact
 
-    shown = redact(url)
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme not in ("mqtt", "mqtts"):
-        raise ConfigError(f"--to {shown}: give an MQTT URL, e.g. mqtt://broker:1883/han/raw/house")
-    tls = parsed.scheme == "mqtts"
-    try:
-        port = parsed.port or (8883 if tls else 1883)
-    except ValueError:
-        raise ConfigError(f"--to {shown}: the port must be a number") from None
-    if not parsed.hostname:
-        raise ConfigError(f"--to {shown}: give the broker's host, e.g. mqtt://broker:1883/han/raw/house")
-    topic = urllib.parse.unquote(parsed.path.lstrip("/"))
-    if not topic:
-        raise ConfigError(f"--to {shown}: give the topic after the broker, e.g. mqtt://broker:1883/han/raw/house")
-    if any(c in topic for c in "+#\0") or topic.startswith("$"):
-        raise ConfigError(f"--to {shown}: a topic to publish to has no wildcards (+ #) and does not start with $")
-    query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
-    unknown = sorted(set(query) - _QUERY)
-    if unknown:
-        raise ConfigError(f"--to {shown}: unknown parameter {unknown[0]!r}; it takes {', '.join(sorted(_QUERY))}")
-    if query.get("qos", "1") != "1":
-        raise ConfigError(f"--to {shown}: the bridge publishes with QoS 1 (at least once), qos=1")
-    fmt = (format or query.get("format") or "binary").lower()
-    if fmt not in FORMATS:
-        raise ConfigError(f"--to {shown}: format must be binary or hex, got {fmt!r}")
-    for name in ("ca", "cert", "key"):
-        path = query.get(name)
-        if path and not os.path.isfile(path):
-            raise ConfigError(f"--to {shown}: {name}={path}: no such file")
-    if (query.get("ca") or query.get("cert") or query.get("key")) and not tls:
-        raise ConfigError(f"--to {shown}: ca, cert and key are TLS options: use mqtts://")
-    if bool(query.get("cert")) != bool(query.get("key")) and query.get("key"):
-        raise ConfigError(f"--to {shown}: a client key needs its certificate (cert=FILE)")
-    env = os.environ if environ is None else environ
-    password = urllib.parse.unquote(parsed.password) if parsed.password else None
-    if password is None and parsed.username:
-        password = env.get("HAN_MQTT_PASSWORD") or secret("HAN_MQTT_PASSWORD", "han-mqtt-password")
-    name = re.sub(r"[^A-Za-z0-9_-]+", "_", topic.rsplit("/", 1)[-1])[:40]
+    options = {"format": format} if format else None
+    u = parse_mqtt_url(
+        url, options, where=f"--to {redact(url)}", formats=FORMATS, default_format="binary", publish=True,
+        environ=environ,
+    )  # fmt: skip
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", u.topic.rsplit("/", 1)[-1])[:40]
     return Target(
-        host=parsed.hostname,
-        port=port,
-        topic=topic,
-        tls=tls,
-        user=urllib.parse.unquote(parsed.username) if parsed.username else None,
-        password=password,
-        format=fmt,
-        client_id=query.get("client_id") or f"han-bridge-{name}-{socket.gethostname()[:20]}",
-        ca=query.get("ca"),
-        cert=query.get("cert"),
-        key=query.get("key"),
+        host=u.host,
+        port=u.port,
+        topic=u.topic,
+        tls=u.tls,
+        user=u.username,
+        password=u.password,
+        format=u.format,
+        client_id=u.client_id or f"han-bridge-{name}-{socket.gethostname()[:20]}",
+        ca=u.ca,
+        cert=u.cert,
+        key=u.key,
     )
 
 

@@ -113,6 +113,8 @@ class RunConfig:
     sources: tuple = ()
     #: per stream (topic): its meter name and system title, from the key file's [topics."<topic>"]
     topics: Mapping[str, StreamSettings] = field(default_factory=dict)
+    #: the meters' keys come from --keys FILE (a missing key is advised as one to add there)
+    keys_file: str | None = None
     unknown_max_bytes: int = int(DEFAULTS["unknown_max_mb"] * (1 << 20))
     #: the live page: where it listens (han.web.access.Listen), None = no page
     http: Any = None
@@ -289,6 +291,7 @@ def build_run_config(overrides: Overrides, environ: Mapping[str, str] | None = N
         keep_raw_days=float(v["keep_raw_days"]),
         sources=sources,
         topics=topics,
+        keys_file=overrides.keys_file,
         unknown_max_bytes=int(float(v["unknown_max_mb"]) * (1 << 20)),
         http=http,
         http_token=http_token,

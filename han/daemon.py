@@ -16,6 +16,7 @@ working sink, flush and close them, save the counters and exit 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -23,6 +24,7 @@ import signal
 import statistics
 import time
 from collections import Counter, deque
+from collections.abc import Iterator
 
 from obis.push import Push, SecurityInfo
 from sinks.base import SinkError, create_sink, redact
@@ -150,6 +152,7 @@ class Daemon:
             meters=self._stream_meter,
             on_unknown=self._unknown_frame,
         )
+        self.ingest.keys_file = bool(cfg.keys_file)
         if self.ingest.held:
             log.info(
                 "%d push(es) of the last run still wait for the meter's identity (the next push that names"
@@ -180,7 +183,7 @@ class Daemon:
                 self._sink_holds(w.name, w.position)
 
     def _stream_transport(self, stream: str | None) -> str:
-        spec = self._specs.get(stream) if stream is not None else None
+        spec = self._spec_of(stream) if stream is not None else None
         if spec is not None and spec.transport:
             return spec.transport
         if spec is not None and spec.kind == "mqtt":
@@ -209,18 +212,21 @@ class Daemon:
         topic = self.cfg.topics.get(stream)
         return topic.meter if topic and topic.meter else self.cfg.meter
 
-    @property
-    def _specs(self) -> dict[str | None, SourceSpec]:
-        """Stream name -> its source's spec (an MQTT source names its streams by topic: its spec for each)."""
-        out: dict = {}
+    def _spec_of(self, stream: str) -> SourceSpec | None:
+        """The spec of the source a stream comes from (an MQTT source names its streams by topic).
+
+        Asked once per new stream: a look-up per source, not a table of every stream (a head-end
+        has tens of thousands of topics)."""
+        found = None
         for src in self.sources:
             spec = getattr(src, "spec", None)
             if spec is None:
                 continue
-            for stream in getattr(src, "streams", ()) or ():
-                out[stream] = spec
-            out.setdefault(getattr(src, "stream_name", None), spec)
-        return out
+            if stream in (getattr(src, "streams", ()) or ()):
+                return spec
+            if found is None and getattr(src, "stream_name", None) == stream:
+                found = spec
+        return found
 
     def _unknown_frame(self, stream: str | None, err) -> None:
         """A frame refused for want of its meter's keys: kept raw for han state replay-unknown."""
@@ -334,6 +340,7 @@ class Daemon:
                     spec,
                     self._feeds,
                     self._journaled,
+                    batch=self._batch,
                     client_id=client_id,
                     retry_min=cfg.retry_min,
                     retry_max=cfg.retry_max,
@@ -355,6 +362,16 @@ class Daemon:
     def _feeds(self, stream: str | None):
         """A stream's feed for a source (han.sources.base.StreamFeed), guarded: reading goes on whatever happens."""
         return _GuardedFeed(self, stream)
+
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[None]:
+        """Pushes fed inside go to the journal in one transaction at the end (a run of MQTT messages)."""
+        assert self.ingest is not None
+        try:
+            with self.ingest.batch():
+                yield
+        except Exception as exc:  # noqa: BLE001 - the last guard: reading goes on whatever happens
+            self._internal(exc)
 
     def _journaled(self) -> bool:
         """Every accepted push is in the journal (an MQTT message may be acknowledged)."""
@@ -720,4 +737,15 @@ def make_sinks(cfg: RunConfig) -> list:
 
 
 def run_daemon(cfg: RunConfig) -> int:
-    return asyncio.run(Daemon(cfg).run())
+    """``HAN_PROFILE=FILE`` profiles the run with cProfile and writes the stats to FILE at the end
+    (for benchmarks: ``python -m pstats FILE``)."""
+    profile = os.environ.get("HAN_PROFILE")
+    if not profile:
+        return asyncio.run(Daemon(cfg).run())
+    import cProfile
+
+    prof = cProfile.Profile()
+    try:
+        return prof.runcall(asyncio.run, Daemon(cfg).run())
+    finally:
+        prof.dump_stats(profile)

@@ -12,10 +12,11 @@ data: every failed frame is counted by its reason and logged once per burst.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from decoders.errors import DecodeError
@@ -132,10 +133,30 @@ class Ingest:
         #: each stream's meter: every push is stamped with it before the journal (see han.identity)
         self.identity = SourceIdentity(meter)
         self.identity.resume(*journal.held())
+        #: the held rows of the last run, by stream: a stream made later resumes its own
+        self._held_at_start = journal.held_streams()
         self._streams: dict[str | None, _Stream] = {None: _Stream(None, decoder, self.identity, system_title)}
         #: releases of held rows already in the journal, by stream, applied with the next append
         self._stamps_due: dict[str | None, Stamp] = {}
         self._redelivered = False
+        self._batching = False  #: inside batch(): the journal is written once at its end
+        #: keys come from --keys FILE: a missing key is advised as "add the meter's keys to the --keys file"
+        self.keys_file = False
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Everything fed inside goes to the journal in one transaction when it ends.
+
+        A head-end takes a run of MQTT messages at once: one commit for the run instead of one
+        per message (the acknowledgements are sent after it, so the journal still comes first).
+        Nothing inside may wait on I/O: the pushes are in memory only until the end."""
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            if self.pending or self._stamps_due:
+                self.commit()
 
     def stream(self, name: str | None) -> _Stream:
         s = self._streams.get(name)
@@ -143,7 +164,7 @@ class Ingest:
             assert name is not None
             decoder = self._decoders(name) if self._decoders else PushDecoder(self.keyring, system_title=self.system_title)
             identity = SourceIdentity(self._meters(name) if self._meters else None)
-            identity.resume(*self.journal.held(name))
+            identity.resume(*self._held_at_start.pop(name, (0, None)))
             st = getattr(decoder.stream, "system_title", None) or self.system_title
             s = self._streams[name] = _Stream(name, decoder, identity, st)
         return s
@@ -248,7 +269,7 @@ class Ingest:
             self._note(push, stamp.meter if stamp else None, kid, now, strm.name)
         if accepted:
             self.burst.success(now)
-        if self.pending or self._stamps_due:
+        if (self.pending or self._stamps_due) and not self._batching:
             self.commit()
         return accepted
 
@@ -338,7 +359,7 @@ class Ingest:
             self.outcomes.counts[err.reason] += 1
         if err.reason == "no_key" and self.on_unknown is not None:
             self.on_unknown(stream, err)
-        text = advise(err).one_line()
+        text = advise(err, keys_file=self.keys_file).one_line()
         if stream:
             text = f"{stream}: {text}"
         offset = err.offset

@@ -50,7 +50,8 @@ def _xor(a: bytes, b: bytes) -> bytes:
 
 #: (the IV's first 8 bytes, first counter, blocks) -> (those blocks with a zero invocation counter, its multiplier)
 _COUNTER_BASES: dict[tuple[bytes, int, int], tuple[int, int]] = {}
-_MAX_COUNTER_BASES = 64
+#: a head-end decodes thousands of meters in turn: a cache smaller than that would never hit
+_MAX_COUNTER_BASES = 16_384
 
 
 def _counter_blocks(iv: bytes, first: int, blocks: int) -> bytes:
@@ -105,7 +106,7 @@ class _FastKey:
 
 
 _local = threading.local()
-_MAX_CACHED = 64
+_MAX_CACHED = 16_384  #: keys (about 1.4 KB each); as many as a head-end worker's meters
 
 
 def _fast(key: bytes) -> _FastKey:

@@ -2,9 +2,10 @@
 
 ::
 
-    broker ──PUBLISH (QoS 1)──▶ paho's network thread ──▶ queue ──▶ this task:
-        unpack the payload (han.sources.payload) ─▶ the topic's stream (decoder, identity) ─▶ journal
-        ─▶ PUBACK                       (only now: a worker killed before it gets the message again)
+    broker ──PUBLISH (QoS 1)──▶ paho's network thread ──▶ queue ──▶ this task, a run of messages at a time:
+        unpack each payload (han.sources.payload) ─▶ its topic's stream (decoder, identity)
+        ─▶ journal (one transaction for the run)
+        ─▶ PUBACK for each              (only now: a worker killed before it gets them again)
 
 At least once from the broker: QoS 1, a persistent session (clean start off,
 a session expiry interval, a stable client id), and manual acknowledgements
@@ -30,18 +31,24 @@ to it when it comes back under the same client id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import socket
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from .base import Feeds
 from .payload import PayloadError, unpack
 from .spec import SourceSpec
 
 log = logging.getLogger("han.mqtt")
+
+#: messages taken from the queue at once (journaled in one transaction, then acknowledged); the
+#: broker's in-flight window (mosquitto's max_inflight_messages, 20 by default) usually bounds it
+MAX_RUN = 500
 
 
 def default_client_id(state_dir: str) -> str:
@@ -59,6 +66,7 @@ class MqttSource:
         feeds: Feeds,
         journaled: Callable[[], bool],
         *,
+        batch: Callable[[], AbstractContextManager] = contextlib.nullcontext,
         client_id: str,
         retry_min: float = 1.0,
         retry_max: float = 30.0,
@@ -66,6 +74,7 @@ class MqttSource:
         self.spec = spec
         self.feeds = feeds
         self.journaled = journaled  #: every accepted push is in the journal (then the message is acknowledged)
+        self.batch = batch  #: what is fed inside is journaled at its end, in one transaction
         self.client_id = client_id
         self.retry_min = max(1, int(retry_min))
         self.retry_max = max(self.retry_min, int(retry_max))
@@ -184,8 +193,13 @@ class MqttSource:
                 if not getter.done():
                     getter.cancel()
                     break
-                generation, message = getter.result()
-                await self._take(generation, message, stop)
+                run = [getter.result()]
+                while len(run) < MAX_RUN:
+                    try:
+                        run.append(self._queue.get_nowait())
+                    except asyncio.QueueEmpty:
+                        break
+                await self._take(run, stop)
         finally:
             stopper.cancel()
             self._stopping = True
@@ -194,10 +208,29 @@ class MqttSource:
             self.connected.clear()
             self.state, self.since = "stopped", time.time()
 
-    async def _take(self, generation: int, message, stop: asyncio.Event) -> None:
-        """One message into its topic's stream; acknowledged once what it carried is journaled."""
-        if generation != self._generation:
-            return  # the connection it came on is gone: the broker sends it again
+    async def _take(self, run: list, stop: asyncio.Event) -> None:
+        """A run of messages into their topics' streams; acknowledged once what they carried is journaled."""
+        taken = []
+        with self.batch():
+            for generation, message in run:
+                if generation != self._generation:
+                    continue  # the connection it came on is gone: the broker sends it again
+                self._feed(message)
+                taken.append((generation, message))
+        if not taken:
+            return
+        while not self.journaled():  # the journal cannot be written (a full disk): no PUBACK yet
+            if stop.is_set() or taken[-1][0] != self._generation:
+                return
+            await asyncio.sleep(0.2)
+        for generation, message in taken:
+            if generation != self._generation:
+                continue
+            if self.spec.qos > 0:
+                self._client.ack(message.mid, message.qos)
+            self.messages += 1
+
+    def _feed(self, message) -> None:
         topic = message.topic
         self.streams.add(topic)
         feed = self.feeds(topic)
@@ -211,10 +244,3 @@ class MqttSource:
             else:
                 feed.feed(payload.data, redelivered=bool(message.dup))
                 feed.end_message()
-        while not self.journaled():  # the journal cannot be written (a full disk): no PUBACK yet
-            if stop.is_set() or generation != self._generation:
-                return
-            await asyncio.sleep(0.2)
-        if self.spec.qos > 0 and generation == self._generation:
-            self._client.ack(message.mid, message.qos)
-        self.messages += 1

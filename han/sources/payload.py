@@ -14,7 +14,7 @@ One MQTT message is one of these (``format=auto`` tells them apart by their firs
                                               0F 00000000 00 that the body lacks; no value is invented)
     json     {"data": "7EA0..7E"}             amsreader's debug topic: the hex in a ``data`` field
     p1       /XXX5\\ident ... !CRC             a P1 text telegram, passed on as is (the stream decoder
-                                              recognises telegrams once P1 text is supported)
+                                              recognises P1 telegrams; hex and JSON data may hold one too)
 
 A JSON message without a ``data`` field (a Tibber status message, amsreader's
 decoded values) is not meter data: it is ``ignored`` and counted as such.
@@ -118,7 +118,7 @@ def _json(message: bytes) -> Payload:
 
 
 def _p1(message: bytes) -> Payload:
-    """Hook for P1 text telegrams: passed on as they are; the stream decoder takes them once P1 is supported."""
+    """P1 text telegrams: passed on as they are; the stream decoder recognises them (decoders.detect)."""
     return Payload("p1", message)
 
 

@@ -7,31 +7,28 @@
     mqtt://[USER[:PASSWORD]@]HOST[:PORT]/FILTER?share=GROUP&format=auto&qos=1&client_id=ID
     mqtts://...?ca=FILE&cert=FILE&key=FILE         the same over TLS
 
-The MQTT topic filter is the URL's path (``han/raw/#``; ``+`` and ``#`` as
-typed, ``%23`` also works for ``#``).  A password is taken from the URL, from
-``password_file`` (a private file) or from ``password_env`` (an environment
-variable); it never appears in a log line, an error or the status
-(:meth:`SourceSpec.describe`).  Errors are one line naming the source.
+An MQTT URL is parsed by :mod:`han.mqtturl` (shared with ``han bridge --to``):
+the topic filter is the URL's path (``han/raw/#``; ``+`` and ``#`` as typed,
+``%23`` also works for ``#``); the password comes from the URL,
+``password_file``, ``password_env``, ``HAN_MQTT_PASSWORD`` or the credential
+``han-mqtt-password``, and never appears in a log line, an error or the
+status (:meth:`SourceSpec.describe`).  Errors are one line naming the source.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..mqtturl import COMMON_OPTIONS, host_port, parse_mqtt_url, whole
 from ..settings import ConfigError
 from .payload import FORMATS
 
 MQTT_PORT = {"mqtt": 1883, "mqtts": 8883}
-#: the options of an MQTT source (URL query, or keys of its [[source]] table)
-MQTT_OPTIONS = frozenset({
-    "share", "format", "qos", "client_id", "ca", "cert", "key", "password_file", "password_env", "transport",
-    "session_expiry", "keepalive",
-})  # fmt: skip
+#: the options of an MQTT source (URL query, or keys of its [[source]] table): han.mqtturl's and these
+MQTT_OPTIONS = COMMON_OPTIONS | {"share", "transport", "session_expiry", "keepalive"}
 SOCKET_OPTIONS = frozenset({"transport"})
 TRANSPORTS = ("auto", "hdlc", "mbus", "raw")
 
@@ -112,99 +109,22 @@ def _transport(options: Mapping[str, Any], where: str) -> str | None:
 
 
 def _hostport(text: str, default: int | None, where: str, shape: str) -> tuple[str, int]:
-    m = re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[^:/\[\]@]+)(?::(\d+))?", text)
-    if not m or (m[2] is None and default is None):
-        raise _fail(where, f"expected {shape}")
-    port = int(m[2]) if m[2] is not None else default
-    assert port is not None
-    if not 0 < port < 65536:
-        raise _fail(where, f"port {port} is out of range")
-    return m[1].strip("[]"), port
+    return host_port(text, default, where, shape)
 
 
 def _mqtt(url: str, scheme: str, options: dict[str, Any], where: str, environ: Mapping[str, str]) -> SourceSpec:
-    parts = urllib.parse.urlsplit(url.replace("#", "%23"))
-    query = {k: v[-1] for k, v in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items()}
-    merged = {**query, **options}
-    _only(merged, MQTT_OPTIONS, where)
-    netloc = parts.netloc
-    userinfo, _, hostport = netloc.rpartition("@")
-    host, port = _hostport(hostport, MQTT_PORT[scheme], where, f"{scheme}://[USER[:PASSWORD]@]HOST[:PORT]/TOPIC")
-    username = password = None
-    if userinfo:
-        user, sep, pw = userinfo.partition(":")
-        username = urllib.parse.unquote(user) or None
-        password = urllib.parse.unquote(pw) if sep else None
-    topic = urllib.parse.unquote(parts.path[1:]) if parts.path.startswith("/") else ""
-    if not topic:
-        raise _fail(where, f"give the topic filter after the host, e.g. {scheme}://{hostport}/han/raw/#")
-    if "$share/" in topic or any(
-        ("#" in level and level != "#") or ("+" in level and level != "+") for level in topic.split("/")
-    ) or ("#" in topic and not topic.endswith("#")):
-        raise _fail(where, f"topic filter {topic!r}: + and # stand for whole levels, # only last; share= sets the group")
-    share = merged.get("share") or None
+    u = parse_mqtt_url(
+        url, options, where=where, formats=FORMATS, default_format="auto", extra=MQTT_OPTIONS - COMMON_OPTIONS,
+        environ=environ,
+    )  # fmt: skip
+    extra = u.extra
+    share = extra.get("share") or None
     if share is not None and (not isinstance(share, str) or any(c in share for c in "/+#")):
         raise _fail(where, f"share {share!r}: a group name without / + #")
-    fmt = merged.get("format", "auto")
-    if fmt not in FORMATS:
-        raise _fail(where, f"format {fmt!r}: one of {', '.join(FORMATS)}")
-    qos = _int(merged.get("qos", 1), "qos", where)
-    if qos not in (0, 1):
-        raise _fail(where, "qos must be 1 (at least once; the default) or 0 (no redelivery: pushes may be lost)")
-    expiry = _int(merged.get("session_expiry", 7 * 86400), "session_expiry", where)
-    keepalive = _int(merged.get("keepalive", 30), "keepalive", where)
-    client_id = merged.get("client_id") or None
-    if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 64):
-        raise _fail(where, "client_id: a text of at most 64 characters")
-    if password is None:
-        password = _password(merged, where, environ)
-    elif merged.get("password_file") or merged.get("password_env"):
-        raise _fail(where, "the password is in the URL and in password_file/password_env: give it once")
-    tls = scheme == "mqtts"
-    files = {}
-    for name in ("ca", "cert", "key"):
-        value = merged.get(name)
-        if value is None:
-            continue
-        if not tls:
-            raise _fail(where, f"{name}= needs mqtts:// (TLS)")
-        if not isinstance(value, str) or not os.path.isfile(os.path.expanduser(value)):
-            raise _fail(where, f"{name} {value!r}: no such file")
-        files[name] = os.path.expanduser(value)
-    if ("cert" in files) != ("key" in files):
-        raise _fail(where, "a client certificate needs both cert= and key=")
+    expiry = whole(extra.get("session_expiry", 7 * 86400), "session_expiry", where)
+    keepalive = whole(extra.get("keepalive", 30), "keepalive", where)
     return SourceSpec(
-        "mqtt", f"{host}:{port}", host=host, port=port, topic=topic, share=share, format=fmt, qos=qos,
-        client_id=client_id, username=username, password=password, tls=tls, transport=_transport(merged, where),
-        session_expiry=expiry, keepalive=keepalive, **files,
+        "mqtt", f"{u.host}:{u.port}", host=u.host, port=u.port, topic=u.topic, share=share, format=u.format,
+        qos=u.qos, client_id=u.client_id, username=u.username, password=u.password, tls=u.tls, ca=u.ca,
+        cert=u.cert, key=u.key, transport=_transport(extra, where), session_expiry=expiry, keepalive=keepalive,
     )  # fmt: skip
-
-
-def _int(value: Any, name: str, where: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise _fail(where, f"{name} must be a whole number, got {value!r}") from None
-    if number < 0 or isinstance(value, bool):
-        raise _fail(where, f"{name} must be a whole number not below 0, got {value!r}")
-    return number
-
-
-def _password(options: Mapping[str, Any], where: str, environ: Mapping[str, str]) -> str | None:
-    from ..keysource import check_private
-
-    path = options.get("password_file")
-    if path:
-        path = os.path.expanduser(str(path))
-        check_private(path, "holds a password")
-        try:
-            with open(path, encoding="utf-8") as fh:
-                return fh.read().strip()
-        except OSError as exc:
-            raise _fail(where, f"password_file {path}: {exc.strerror}") from None
-    var = options.get("password_env")
-    if var:
-        if str(var) not in environ:
-            raise _fail(where, f"password_env {var}: no such variable in the environment")
-        return environ[str(var)]
-    return None

@@ -65,10 +65,10 @@ def test_target_url(tmp_path, monkeypatch):
         ("http://broker/x", "give an MQTT URL"),
         ("mqtt://broker:1883", "give the topic"),
         ("mqtt://broker/han/raw/+", "no wildcards"),
-        ("mqtt://u:hunter2@broker/a?format=json", "format must be binary or hex"),
-        ("mqtt://broker/a?ca=/x", "no such file"),
+        ("mqtt://u:hunter2@broker/a?format=json", "format .json.: one of binary, hex"),
+        ("mqtts://broker/a?ca=/x", "no such file"),
         ("mqtt://broker/a?qos=0", "QoS 1"),
-        ("mqtt://broker/a?retain=1", "unknown parameter"),
+        ("mqtt://broker/a?retain=1", "unknown option .retain."),
     ]:
         with pytest.raises(ConfigError, match=says) as err:
             parse_target(url)

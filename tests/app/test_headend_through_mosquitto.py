@@ -105,6 +105,8 @@ def test_an_unknown_meter_is_kept_and_decoded_once_its_key_is_added(tmp_path, mo
         assert w.stop() == 0
         exactly([w.sink], {known: 10})
         assert (w.state / "unknown").is_dir()
+        logged = (w.dir / "log.txt").read_text()  # the advice names the key file, not --key
+        assert "add the meter's keys to the --keys file" in logged and "--key " not in logged, logged[-2000:]
 
         def replay():
             return subprocess.run(
@@ -197,11 +199,11 @@ def test_100_meters_split_over_two_workers_arrive_exactly_once_per_meter(tmp_pat
 @pytest.mark.parametrize(
     "url, message",
     [
-        ("mqtt://127.0.0.1:1883", "give the topic filter after the host"),
+        ("mqtt://127.0.0.1:1883", "give the topic after the broker"),
         ("mqtt://127.0.0.1:1883/a/#/b", "# only last"),
         ("mqtt://127.0.0.1:1883/t?format=xml", "format 'xml'"),
         ("mqtt://127.0.0.1:1883/t?qos=2", "qos must be 1"),
-        ("mqtt://127.0.0.1:1883/t?ca=/nonexistent", "ca= needs mqtts://"),
+        ("mqtt://127.0.0.1:1883/t?ca=/nonexistent", "ca= is a TLS option: use mqtts://"),
         ("gopher://x", "unknown kind of source"),
         ("socket://host", "expected socket://HOST:PORT"),
     ],
