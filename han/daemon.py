@@ -97,6 +97,7 @@ class Daemon:
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
         self.started = time.time()
+        self.internal_errors = 0  #: errors outside any frame (event loop, ingest); status.json
         self.stop_event: asyncio.Event | None = None
         self.ingest: Ingest | None = None
         self.journal: Journal | None = None
@@ -384,13 +385,15 @@ class Daemon:
                 type(exc).__name__,
                 exc,
             )
-        if self.ingest is not None:
-            self.ingest.outcomes.counts["internal_error"] += 1
+        # the daemon's own count: push outcomes are for frames (a frame the decoder failed on is the
+        # outcome ``internal_error``); this is an error of the daemon or a library outside any frame
+        self.internal_errors += 1
 
     def _loop_exception(self, loop, context: dict) -> None:
         exc = context.get("exception")
         if exc is None:
-            log.error("%s", context.get("message", "event loop error"))
+            log.error("internal error: %s (a bug: please report it)", context.get("message", "event loop error"))
+            self.internal_errors += 1
         else:
             self._internal(exc)
 

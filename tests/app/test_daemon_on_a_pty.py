@@ -381,3 +381,48 @@ def test_watchdog_names_the_fault(tmp_path, pty, caplog, fault, says):
         assert "[bad_checksum " in first and counts["bad_checksum"] >= 1
     if fault == "wrong key":
         assert "[tag_mismatch " in first and counts["tag_mismatch"] >= 1
+
+
+def test_an_error_outside_any_frame_is_the_daemons_count_not_a_push_outcome(tmp_path, pty, caplog, monkeypatch):
+    """An exception in the event loop (a library's callback) is counted as ``internal_errors``.
+
+    Push outcomes are for frames; a soak week once counted an EBADF of the MQTT client's socket
+    handling as a push ``internal_error``.  ``han status`` shows the count apart.
+    """
+    import json
+    import logging
+
+    from han.status import render
+
+    monkeypatch.delenv("HAN_DEBUG", raising=False)
+    sim = simulator(seed=3)
+
+    def boom():
+        raise OSError(9, "Bad file descriptor")
+
+    async def main():
+        d, task = await start(config(tmp_path, pty.link))
+        asyncio.get_running_loop().call_soon(boom)
+        await pty.write(sim.frame(START))
+        await wait_until(lambda: accepted(d) == 1 and caught_up(d) and d.internal_errors == 1, "the push")
+        status_path = tmp_path / "state" / "status.json"
+
+        def status_says() -> bool:
+            try:
+                return json.loads(status_path.read_text()).get("internal_errors") == 1
+            except (OSError, ValueError):
+                return False
+
+        await wait_until(status_says, "the status")
+        counts = dict(d.ingest.outcomes.counts)
+        assert await stop(d, task) == 0
+        return counts, json.loads(status_path.read_text())
+
+    with caplog.at_level(logging.ERROR, logger="han"):
+        counts, status = asyncio.run(main())
+    assert counts == {"accepted": 1}
+    assert status["outcomes"] == {"accepted": 1} and status["internal_errors"] == 1
+    assert any("internal error: OSError: [Errno 9] Bad file descriptor" in r.getMessage() for r in caplog.records)
+    shown = render(status, None)
+    assert "outcomes: 1 accepted; no failures" in shown
+    assert "internal errors: 1 outside any push" in shown
