@@ -271,6 +271,7 @@ class HanProcess:
         self.work, self.state, self.config, self.log = work, state, config, log
         self.proc: subprocess.Popen | None = None
         self.outcomes: Counter = Counter()  #: summed over the runs (each run's last status)
+        self.internal_errors = 0  #: the daemon's errors outside any push, summed the same way
         self.peak_kb = 0
         self.runs = 0
         self._watch = threading.Thread(target=self._watch_memory, daemon=True)
@@ -330,6 +331,7 @@ class HanProcess:
             fh.write(json.dumps([self.proc.pid if self.proc else None, s.get("pid"), s.get("outcomes")]) + "\n")
         if self.proc is not None and s.get("pid") == self.proc.pid:
             self.outcomes.update(s.get("outcomes", {}))
+            self.internal_errors += s.get("internal_errors", 0)
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -657,6 +659,8 @@ def run(days: float, work: Path, seed: int = 1, allow_mount: bool = True, bad_ev
         }
         text = log_text(work)
         report["tracebacks"] = text.count("Traceback")
+        report["internal_errors"] = daemon.internal_errors
+        report["internal_errors_in_log"] = text.count("internal error")
         report["keys_in_log"] = int(EK.hex() in text.lower() or AK.hex() in text.lower())
         return report
     finally:
@@ -695,6 +699,8 @@ def ok(report: dict) -> bool:
         == report["delivered"]["mqtt"]
         and all(report["faults"].values())
         and report["tracebacks"] == 0
+        and report.get("internal_errors", 0) == 0
+        and report.get("internal_errors_in_log", 0) == 0
         and report["keys_in_log"] == 0
     )
 
@@ -722,7 +728,10 @@ def table(r: dict) -> str:
     lines.append("  faults: " + ", ".join(f"{k} {v}" for k, v in r["faults"].items()))
     lines.append(f"  disk full by: {r['disk_full_method']}")
     lines.append(f"  peak RSS of han run: {r['peak_rss_mb']} MB; wall time {r['wall_s']} s")
-    lines.append(f"  tracebacks in the log: {r['tracebacks']}; keys in the log: {r['keys_in_log']}")
+    lines.append(
+        f"  tracebacks in the log: {r['tracebacks']}; internal errors: {r.get('internal_errors', 0)} counted,"
+        f" {r.get('internal_errors_in_log', 0)} in the log; keys in the log: {r['keys_in_log']}"
+    )
     lines.append("  result: " + ("OK: zero loss, zero duplicates, every fault class exercised" if ok(r) else "FAILED"))
     return "\n".join(lines)
 

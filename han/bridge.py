@@ -189,7 +189,9 @@ class Bridge:
             tls_context = ssl.create_default_context(cafile=self.target.ca)
             if self.target.cert:
                 tls_context.load_cert_chain(self.target.cert, self.target.key)
-        return aiomqtt.Client(
+        from sinks.mqtt import loop_safe_client  # sockets reach the event loop only while open
+
+        return loop_safe_client(aiomqtt)(
             self.target.host,
             self.target.port,
             username=self.target.user,
@@ -207,10 +209,12 @@ class Bridge:
         delay = 1.0
         last_error: str | None = None
         while not stop.is_set():
+            made = None
             try:
                 async with contextlib.AsyncExitStack() as stack:
+                    made = self._client()
                     async with asyncio.timeout(self.timeout + 5.0):
-                        client = await stack.enter_async_context(self._client())
+                        client = await stack.enter_async_context(made)
                     self.connected.set()
                     if self._away_since is not None:
                         log.warning(
@@ -235,6 +239,8 @@ class Bridge:
                 last_error = reason
             finally:
                 self.connected.clear()
+                if made is not None:
+                    made.abandon()  # a failed or timed-out attempt's socket is closed here, on the loop
             if stop.is_set():
                 break
             with contextlib.suppress(TimeoutError):

@@ -99,6 +99,7 @@ class Daemon:
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
         self.started = time.time()
+        self.internal_errors = 0  #: errors outside any frame (event loop, ingest); status.json
         self.stop_event: asyncio.Event | None = None
         self.ingest: Ingest | None = None
         self.journal: Journal | None = None
@@ -392,24 +393,31 @@ class Daemon:
             self._internal(exc)
             return []
 
-    def _internal(self, exc: BaseException) -> None:
-        if os.environ.get("HAN_DEBUG"):
-            log.exception("internal error")
-        else:
-            log.error(
-                "internal error: %s: %s (a bug: please report it; HAN_DEBUG=1 shows the traceback)",
-                type(exc).__name__,
-                exc,
-            )
-        if self.ingest is not None:
-            self.ingest.outcomes.counts["internal_error"] += 1
+    def _internal(self, exc: BaseException, where: str = "") -> None:
+        """An error of the daemon or of a library outside any frame: one line, counted as ``internal_errors``.
+
+        Push outcomes are for frames (a frame the decoder failed on is the outcome
+        ``internal_error``, han.pipeline); this count is the daemon's own (status.json).
+        """
+        log.error(
+            "internal error: %s: %s%s (a bug: please report it; HAN_DEBUG=1 shows the traceback)",
+            type(exc).__name__,
+            exc,
+            f" [{where}]" if where else "",
+            exc_info=exc if os.environ.get("HAN_DEBUG") else None,
+        )
+        self.internal_errors += 1
 
     def _loop_exception(self, loop, context: dict) -> None:
+        # where it happened, by name only ("Exception in callback BaseSelectorEventLoop.add_writer"):
+        # the arguments in the rest of asyncio's message are not for the log
+        where = str(context.get("message") or "event loop error").split("(", 1)[0].strip()
         exc = context.get("exception")
         if exc is None:
-            log.error("%s", context.get("message", "event loop error"))
+            log.error("internal error: %s (a bug: please report it)", where)
+            self.internal_errors += 1
         else:
-            self._internal(exc)
+            self._internal(exc, where)
 
     async def _read(self) -> None:
         assert self.sources and self.stop_event is not None

@@ -63,6 +63,7 @@ def snapshot(d) -> dict[str, Any]:
         },
         "push_interval": d.push_interval,
         "outcomes": dict(sorted(o.counts.items())),
+        "internal_errors": getattr(d, "internal_errors", 0),
         "meters": {
             meter: {
                 "key_id": m.key_id,
@@ -138,6 +139,11 @@ def render(data: dict[str, Any], running_pid: int | None, now: float | None = No
     accepted = counts.get("accepted", 0)
     others = ", ".join(f"{k} {v}" for k, v in counts.items() if k != "accepted") or "no failures"
     lines.append(f"outcomes: {accepted} accepted; {others}")
+    if data.get("internal_errors"):
+        lines.append(
+            f"internal errors: {data['internal_errors']} outside any push (a bug: the log has each one;"
+            " HAN_DEBUG=1 logs its traceback)"
+        )
     held = (data.get("journal") or {}).get("held")
     if held:
         lines.append(f"held: {held} push(es) without a meter number wait for a push that names the meter")

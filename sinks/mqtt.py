@@ -53,17 +53,32 @@ asyncio shell on the daemon's own event loop.  It uses aiomqtt through its
 public API only: the client is entered as an async context manager (held in an
 ``AsyncExitStack`` from :meth:`MqttSink.open` to :meth:`MqttSink.close`), and
 every wait on the broker has a timeout, so a hung broker (no TCP reset) fails
-the call after ``timeout`` seconds instead of hanging the sink.  A client whose
-connection attempt went unanswered is reused for the next attempt (aiomqtt's
-client is reusable), so that attempt closes the socket the last one left open;
-a client that was connected is not (paho would re-send its unacknowledged
-messages on a new connection: a push published twice).
+the call after ``timeout`` seconds instead of hanging the sink.  Every attempt
+gets a new client (paho would re-send a connected client's unacknowledged
+messages on a new connection: a push published twice), and the sink closes the
+socket a failed or timed-out client left open itself, on the event loop.
+
+Two races of aiomqtt 2.5 with paho 2.2 are closed by :func:`loop_safe_client`
+(a soak week logged them as "internal error: OSError: [Errno 9] Bad file
+descriptor", docs/soak.md):
+
+* paho connects in an executor thread and aiomqtt hands the new socket to the
+  loop with ``call_soon_threadsafe(add_reader/add_writer, fd)``; when the
+  broker resets the connection in between, the loop has closed the socket
+  before it runs them, and ``add_writer`` on the closed descriptor raised
+  EBADF in the loop.  The client here registers a socket only while it is
+  still open and still the client's.
+* a client reused after an unanswered attempt closed the socket of that attempt
+  in the executor thread, while the loop was still reading it; its late
+  CONNACK also left an "Unexpected disconnection" nobody read.  Clients are no
+  longer reused (above).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -427,7 +442,6 @@ class MqttSink(Sink):
             self.retry_max = float(retry_max)
         self.plan = MqttPlan(prefix=prefix, topic=topic, expire_after=expire, version=_version())
         self._online: bool | None = None  #: the source's state as the daemon told it (None: not told)
-        self._mqtt: Any = None  #: an aiomqtt.Client that never connected, for the next attempt
         self._stack: contextlib.AsyncExitStack | None = None  #: holds the client's connection while open
         self._client: Any = None  #: the connected client (None while closed)
 
@@ -499,7 +513,7 @@ class MqttSink(Sink):
             import ssl
 
             tls_context = ssl.create_default_context()
-        return aiomqtt.Client(
+        return loop_safe_client(aiomqtt)(
             self.host,
             self.port,
             username=self.user,
@@ -512,7 +526,7 @@ class MqttSink(Sink):
         )
 
     async def _connect(self, aiomqtt: Any) -> None:
-        client, self._mqtt = self._mqtt or self._new_client(aiomqtt), None
+        client = self._new_client(aiomqtt)
         stack = contextlib.AsyncExitStack()
         try:
             # aiomqtt waits ``timeout`` for the CONNACK itself; this outer bound also covers the TCP connect
@@ -521,11 +535,11 @@ class MqttSink(Sink):
         except aiomqtt.MqttReentrantError:
             raise SinkError(f"mqtt sink: cannot connect to {self.host}:{self.port}: the client is busy") from None
         except aiomqtt.MqttError as exc:
-            # never connected, so nothing was published on it: the next attempt reuses this client,
-            # and its connect closes the socket this attempt may have left open (a broker that hangs)
-            self._mqtt = client
+            # the socket of an unanswered attempt (a broker that hangs) is closed here, on the loop
+            client.abandon()
             raise SinkError(f"mqtt sink: cannot connect to {self.host}:{self.port}: {_reason(exc)}") from None
         except TimeoutError:
+            client.abandon()
             raise SinkError(f"mqtt sink: no answer from {self.host}:{self.port} within {self.timeout:g} s") from None
         self._stack = stack
         _take_disconnect_reason(client)
@@ -567,6 +581,8 @@ class MqttSink(Sink):
                 await stack.aclose()  # disconnects
         except Exception:  # noqa: BLE001 - a hung or lost broker: nothing more to do
             pass
+        finally:
+            client.abandon()  # a close that timed out leaves the socket open: closed here, on the loop
 
 
 class MqttsSink(MqttSink):
@@ -590,6 +606,69 @@ def _expire_after(value: Any) -> int | None:
             f"mqtt sink: expire_after is 'auto' (three push intervals) or whole seconds, 0 = off; got {value!r}"
         )
     return seconds
+
+
+@functools.cache
+def loop_safe_client(aiomqtt: Any) -> type:
+    """aiomqtt's ``Client`` with its sockets handed to the event loop only while they are open.
+
+    aiomqtt lets paho connect in an executor thread, whose socket callbacks schedule the loop's
+    ``add_reader``/``add_writer`` for the new descriptor.  The loop may close that socket first
+    (the broker reset the connection as it was made): registering the closed descriptor then
+    raised EBADF in the event loop (module docstring).  Here each registration runs on the loop
+    and checks that the socket is still open and still the client's.  :meth:`abandon` closes a
+    client's socket on the loop, so that paho never closes it from another thread (a reused
+    client in its next connect, or the garbage collector).
+    """
+    class LoopSafeClient(aiomqtt.Client):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            _take_disconnect_reason(self)
+
+        def _current(self, sock: Any, fd: int) -> bool:
+            return fd >= 0 and sock.fileno() == fd and self._client.socket() is sock
+
+        def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
+            fd = sock.fileno()
+
+            def register() -> None:
+                if not self._current(sock, fd):
+                    return  # closed before the loop got here: nothing to read, no keep-alive to run
+                self._loop.add_reader(fd, self._ready, client, sock, False)
+                self._misc_task = self._loop.create_task(self._misc_loop())
+
+            self._loop.call_soon_threadsafe(register)
+
+        def _on_socket_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
+            fd = sock.fileno()
+
+            def register() -> None:
+                if self._current(sock, fd):
+                    self._loop.add_writer(fd, self._ready, client, sock, True)
+
+            self._loop.call_soon_threadsafe(register)
+
+        def _ready(self, client: Any, sock: Any, write: bool) -> None:
+            """The socket is readable or writable: paho's loop step; a failure ends the connection."""
+            try:
+                if write:
+                    client.loop_write()
+                    return
+                client.loop_read()
+                # a TLS socket may hold decrypted bytes the selector does not see
+                while client.socket() is sock and getattr(sock, "pending", lambda: 0)() > 0:
+                    client.loop_read()
+            except Exception as exc:  # noqa: BLE001 - read by _take_disconnect_reason / __aexit__
+                if not self._disconnected.done():
+                    self._disconnected.set_exception(exc)
+
+        def abandon(self) -> None:
+            """Close the socket this client may hold, here on the event loop (idempotent)."""
+            if self._client.socket() is not None:
+                self._client._sock_close()
+            _take_disconnect_reason(self)
+
+    return LoopSafeClient
 
 
 def _take_disconnect_reason(client: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+import time
 import os
 from collections import Counter
 from datetime import timedelta
@@ -234,6 +235,49 @@ def test_pushes_that_arrive_while_the_port_is_reopened_are_read(tmp_path, pty):
     assert sqlite_counters(str(tmp_path / "han.db")) == Counter(range(1000, 1007))
 
 
+def test_reopening_the_port_while_bytes_arrive_is_never_an_internal_error(tmp_path, pty):
+    """The watchdog's reopen, again and again, while the meter writes from another thread.
+
+    Suspected for a soak week's EBADF (it was the MQTT client's, docs/soak.md): closing the port
+    (pyserial-asyncio closes it on the loop) while its reader is busy and bytes keep coming, then
+    opening it without flushing what it holds.  No error outside a frame; a reopen tears at most
+    the frame it cut; every accepted push is stored once.
+    """
+    import threading
+
+    sim = simulator(seed=12)
+    frames = [sim.frame(START + timedelta(seconds=10 * i)) for i in range(120)]
+    reopens = 15
+
+    def meter() -> None:
+        for f in frames:
+            pty.write_now(f)
+            time.sleep(0.005)
+
+    async def main():
+        d, task = await start(config(tmp_path, pty.link, retry_min=0.01, retry_max=0.05))
+        writer = threading.Thread(target=meter)
+        writer.start()
+        for n in range(reopens):
+            await wait_until(lambda: d.source.connects == n + 1, "the port to be open again")
+            await asyncio.sleep(0.02 + 0.01 * (n % 3))
+            d.source.reopen("the test closes it")
+        await asyncio.to_thread(writer.join)
+        await wait_until(lambda: d.source.connects == reopens + 1, "the port to be open again")
+        await wait_until(lambda: d.ingest.outcomes.bytes_in >= sum(map(len, frames)) - 1, "every byte")
+        await asyncio.sleep(0.5)  # the idle flush reports a torn tail
+        await wait_until(lambda: caught_up(d), "the sinks")
+        counts, internal = dict(d.ingest.outcomes.counts), d.internal_errors
+        assert await stop(d, task) == 0
+        return counts, internal
+
+    counts, internal = asyncio.run(main())
+    assert internal == 0 and "internal_error" not in counts
+    assert len(frames) - reopens <= counts["accepted"] <= len(frames)
+    stored = sqlite_counters(str(tmp_path / "han.db"))
+    assert sum(stored.values()) == counts["accepted"] and set(stored.values()) == {1}
+
+
 def test_watchdog_warns_when_the_meter_goes_quiet(tmp_path, pty, caplog):
     sim = simulator(seed=7)
     cfg = config(tmp_path, pty.link, push_interval=0.1)
@@ -381,3 +425,51 @@ def test_watchdog_names_the_fault(tmp_path, pty, caplog, fault, says):
         assert "[bad_checksum " in first and counts["bad_checksum"] >= 1
     if fault == "wrong key":
         assert "[tag_mismatch " in first and counts["tag_mismatch"] >= 1
+
+
+def test_an_error_outside_any_frame_is_the_daemons_count_not_a_push_outcome(tmp_path, pty, caplog, monkeypatch):
+    """An exception in the event loop (a library's callback) is counted as ``internal_errors``.
+
+    Push outcomes are for frames; a soak week once counted an EBADF of the MQTT client's socket
+    handling as a push ``internal_error``.  ``han status`` shows the count apart.
+    """
+    import json
+    import logging
+
+    from han.status import render
+
+    monkeypatch.delenv("HAN_DEBUG", raising=False)
+    sim = simulator(seed=3)
+
+    def boom():
+        raise OSError(9, "Bad file descriptor")
+
+    async def main():
+        d, task = await start(config(tmp_path, pty.link))
+        asyncio.get_running_loop().call_soon(boom)
+        await pty.write(sim.frame(START))
+        await wait_until(lambda: accepted(d) == 1 and caught_up(d) and d.internal_errors == 1, "the push")
+        status_path = tmp_path / "state" / "status.json"
+
+        def status_says() -> bool:
+            try:
+                return json.loads(status_path.read_text()).get("internal_errors") == 1
+            except (OSError, ValueError):
+                return False
+
+        await wait_until(status_says, "the status")
+        counts = dict(d.ingest.outcomes.counts)
+        assert await stop(d, task) == 0
+        return counts, json.loads(status_path.read_text())
+
+    with caplog.at_level(logging.ERROR, logger="han"):
+        counts, status = asyncio.run(main())
+    assert counts == {"accepted": 1}
+    assert status["outcomes"] == {"accepted": 1} and status["internal_errors"] == 1
+    assert any(
+        "internal error: OSError: [Errno 9] Bad file descriptor [Exception in callback " in r.getMessage()
+        for r in caplog.records
+    )
+    shown = render(status, None)
+    assert "outcomes: 1 accepted; no failures" in shown
+    assert "internal errors: 1 outside any push" in shown

@@ -260,3 +260,78 @@ def test_a_broker_lost_while_the_sink_closes_is_not_an_internal_error(mosquitto)
     # the client lives on in reference cycles, so when asyncio would report it cannot be waited
     # for: what it checks at that moment is checked here (Future.__del__ reports it while unread)
     assert reason.done() and not reason._log_traceback
+
+
+def test_a_socket_closed_before_the_loop_registers_it_is_not_an_internal_error(mosquitto):
+    """The race of a soak week's "internal error: OSError: [Errno 9] Bad file descriptor", built directly.
+
+    paho connects in an executor thread, and the client hands the new socket to the event loop
+    for reading and writing with ``call_soon_threadsafe``.  When the loop closes that socket
+    first (the broker reset the connection as it was made), aiomqtt's own client registered the
+    closed descriptor and the loop raised EBADF; a chaos run against a SIGSTOPped and killed
+    mosquitto hit it about once a minute.  The sink's client registers only an open socket.
+    """
+
+    async def main():
+        errors: list[dict] = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+        sink = create_sink(f"mqtt://127.0.0.1:{mosquitto.port}?topic=race&prefix=", timeout=2)
+        await sink.open(Checkpoint(""))
+        client = sink._client
+        paho = client._client
+        sock = paho.socket()
+        # what the connect thread does: schedule the registrations of the socket ...
+        client._on_socket_open(paho, None, sock)
+        client._on_socket_register_write(paho, None, sock)
+        # ... and the socket is closed before the loop runs them (here: at once, on the loop)
+        paho._sock_close()
+        await asyncio.sleep(0.1)
+        await sink.close()
+        gc.collect()
+        await asyncio.sleep(0.05)
+        return errors
+
+    errors = asyncio.run(main())
+    assert errors == []
+
+
+def test_an_unanswered_connect_leaves_no_socket_and_no_unread_reason(mosquitto):
+    """A hung broker: the attempt's client is not reused, its socket is closed on the loop.
+
+    A reused client closed the last attempt's socket in the next connect's executor thread
+    while the loop still read it, and the hung broker's late CONNACK left an "Unexpected
+    disconnection" nobody read: both reached the daemon's loop handler as internal errors.
+    """
+    import os
+    import signal
+
+    from sinks.base import SinkError
+
+    async def main():
+        errors: list[dict] = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+        sink = create_sink(f"mqtt://127.0.0.1:{mosquitto.port}?topic=hung&prefix=", timeout=0.5)
+        made = []
+        new_client = sink._new_client
+        sink._new_client = lambda aiomqtt: made.append(new_client(aiomqtt)) or made[-1]
+        pid = mosquitto.proc.pid
+        os.kill(pid, signal.SIGSTOP)  # the TCP connect succeeds (the kernel accepts), no CONNACK comes
+        try:
+            with pytest.raises(SinkError, match="cannot connect"):
+                await sink.open(Checkpoint(""))
+            assert made[0]._client.socket() is None  # closed here, not left for the next attempt
+        finally:
+            os.kill(pid, signal.SIGCONT)  # the broker answers the abandoned connection now
+        await asyncio.sleep(0.3)
+        await sink.open(Checkpoint(""))
+        assert len(made) == 2 and sink._client is made[1]
+        await sink.status(True)
+        await sink.close()
+        assert made[1]._client.socket() is None
+        del made[:]
+        gc.collect()
+        await asyncio.sleep(0.05)
+        return errors
+
+    errors = asyncio.run(main())
+    assert errors == []
