@@ -16,7 +16,7 @@ import termios
 import time
 import tty
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from decoders.ciphering.security import Keys
 from han.config import RunConfig, SerialSettings, SinkSpec
@@ -28,6 +28,8 @@ EK = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 AK = bytes.fromhex("FFEEDDCCBBAA99887766554433221100")
 KEYS = Keys(ek=EK, ak=AK)
 START = datetime(2026, 1, 15, 12, 0, 0)
+#: START in UTC seconds: the simulated meter's clock is local time (Europe/Copenhagen, +01:00 in January)
+UTC_START = int(START.replace(tzinfo=timezone(timedelta(hours=1))).timestamp())
 #: failure guard for every wait (never a timing assertion)
 GUARD = 30.0
 

@@ -250,3 +250,10 @@ def victoria():
 @pytest.fixture(scope="session")
 def mosquitto():
     yield from _session_server(Mosquitto)
+
+
+def fresh_db(influxd, name: str) -> str:
+    """An empty InfluxDB 1.x database ``name`` on the test server (dropped first)."""
+    influxd.query(f'DROP DATABASE "{name}"')
+    influxd.query(f'CREATE DATABASE "{name}"')
+    return name

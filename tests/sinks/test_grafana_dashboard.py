@@ -13,7 +13,8 @@ from daemonkit import START, caught_up, simulator, wait_until
 from servers import influxd  # noqa: F401 - session fixture
 from daemonkit import accepted, start, stop
 from daemonkit import run_config as config
-from test_influxdb_sink import UTC_START, fresh_db
+from daemonkit import UTC_START
+from servers import fresh_db
 
 from conftest import ROOT
 

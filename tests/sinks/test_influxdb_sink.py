@@ -15,22 +15,14 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from daemonkit import KEYS, START, accepted, caught_up, simulator, start, stop, wait_until
+from daemonkit import KEYS, START, UTC_START, accepted, caught_up, simulator, start, stop, wait_until
 from daemonkit import run_config as config
-from servers import influxd, victoria  # noqa: F401 - session fixtures
+from servers import fresh_db, influxd, victoria  # noqa: F401 - session fixtures
 
 from obis.code import Obis
 from obis.push import Push, Register
 from sinks.base import Checkpoint, Entry, create_sink, redact
 
-#: the meter's clock is local time (Europe/Copenhagen, +01:00 in January); points carry it in UTC
-UTC_START = int(START.replace(tzinfo=timezone(timedelta(hours=1))).timestamp())
-
-
-def fresh_db(influxd, name: str) -> str:
-    influxd.query(f'DROP DATABASE "{name}"')
-    influxd.query(f'CREATE DATABASE "{name}"')
-    return name
 
 
 def test_v1_every_push_arrives_with_tags_fields_and_meter_time(tmp_path, pty, influxd):

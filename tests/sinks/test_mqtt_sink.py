@@ -14,11 +14,10 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from daemonkit import START, caught_up, simulator, wait_until
+from daemonkit import START, UTC_START, caught_up, simulator, wait_until
 from servers import mosquitto  # noqa: F401 - session fixture
 from daemonkit import accepted, start, stop
 from daemonkit import run_config as config
-from test_influxdb_sink import UTC_START
 
 from obis.push import Push, Register
 from sinks.base import Checkpoint, Entry, create_sink
