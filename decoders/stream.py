@@ -171,23 +171,16 @@ class StreamDecoder:
 
     def flush(self) -> list[DecodedApdu | DecodeError]:
         out: list[DecodedApdu | DecodeError] = []
-        if self._framer is None:
-            if not self._detector.pending:
-                return out
-            chosen = self._detector.detect(final=True)
-            if chosen is None:
+        if self._framer is None and not self._settle(out):
+            if self._detector.pending:
                 n = len(self._detector.take())
-                err = NotAFrame(
+                out.append(NotAFrame(
                     f"{n} byte(s) at offset 0 are not part of any HDLC frame, M-Bus frame, P1 telegram or APDU"
                     " (noise, wrong serial settings such as the baud rate, or not meter data)",
                     offset=0,
                     length=n,
-                )
-                out.append(err)
-                return out
-            self._lock(chosen)
-            for item in self._framer.feed(self._detector.take()):  # type: ignore[union-attr]
-                self._link_item(item, out)
+                ))
+            return out
         for item in self._framer.flush():  # type: ignore[union-attr]
             self._link_item(item, out)
         for reassembler in (self._hdlc, self._mbus, self._gbt):
@@ -199,21 +192,27 @@ class StreamDecoder:
         """The input reached a message boundary (one MQTT message): a frame it left unfinished is
         reported now, not glued to the next message; a push split over segments or blocks carries on."""
         out: list[DecodedApdu | DecodeError] = []
-        if self._framer is None:
-            if not self._detector.pending:
-                return out
-            chosen = self._detector.detect(final=True)
-            if chosen is None:
-                return self.flush()
-            self._lock(chosen)
-            for item in self._framer.feed(self._detector.take()):  # type: ignore[union-attr]
-                self._link_item(item, out)
+        if self._framer is None and not self._settle(out):
+            return self.flush() if self._detector.pending else out
         if self._framer.buffered:  # type: ignore[union-attr]
             for item in self._framer.flush():  # type: ignore[union-attr]
                 self._link_item(item, out)
         return out
 
     # -- link layer -----------------------------------------------------------
+    def _settle(self, out: list) -> bool:
+        """At the end of input (or of a message): decide the transport from what is held and feed it.
+        False when nothing is held or nothing was recognised (the bytes stay held)."""
+        if not self._detector.pending:
+            return False
+        chosen = self._detector.detect(final=True)
+        if chosen is None:
+            return False
+        self._lock(chosen)
+        for item in self._framer.feed(self._detector.take()):  # type: ignore[union-attr]
+            self._link_item(item, out)
+        return True
+
     def _lock(self, transport: str) -> None:
         self._transport = transport
         self._framer = {"hdlc": HdlcFramer, "mbus": MbusFramer, "raw": RawFramer, "p1": P1Framer}[transport]()

@@ -384,27 +384,7 @@ class InfluxSink(ThreadedSink):
         params = {"db": self.db, "precision": "ns"}
         if self.rp:
             params["rp"] = self.rp
-        req = urllib.request.Request(
-            f"{self.base_url}/write?{urllib.parse.urlencode(params)}",
-            data=body.encode("utf-8"),
-            method="POST",
-            headers={"Content-Type": "text/plain; charset=utf-8"},
-        )
-        if self.user:
-            cred = base64.b64encode(f"{self.user}:{self._password or ''}".encode()).decode()
-            req.add_header("Authorization", f"Basic {cred}")
-        ctx = None
-        if self.base_url.startswith("https:") and not self.verify_tls:
-            import ssl
-
-            ctx = ssl._create_unverified_context()  # noqa: S323 - asked for with verify_tls = false
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=ctx) as resp:
-                return resp.status, ""
-        except urllib.error.HTTPError as exc:
-            return exc.code, _short(exc.read())
-        except (OSError, ValueError) as exc:
-            raise SinkError(f"influx sink: cannot reach {self.base_url}: {_reason(exc)}") from None
+        return post_lines(self, f"{self.base_url}/write?{urllib.parse.urlencode(params)}", body, "influx sink")
 
     def close_sync(self) -> None:
         client, self._client, self._write_api = self._client, None, None
@@ -413,6 +393,32 @@ class InfluxSink(ThreadedSink):
                 client.close()
             except Exception:  # noqa: BLE001 - best effort
                 pass
+
+
+def post_lines(sink: Any, url: str, body: str, who: str) -> tuple[int, str]:
+    """POST line protocol with urllib (InfluxDB 1.x, VictoriaMetrics): (status, short detail).
+
+    ``sink`` gives ``base_url``, ``user``, ``_password``, ``verify_tls`` and ``timeout``; a connection
+    error raises SinkError naming ``who`` and the server, never the credentials.
+    """
+    req = urllib.request.Request(
+        url, data=body.encode("utf-8"), method="POST", headers={"Content-Type": "text/plain; charset=utf-8"}
+    )
+    if sink.user:
+        cred = base64.b64encode(f"{sink.user}:{sink._password or ''}".encode()).decode()
+        req.add_header("Authorization", f"Basic {cred}")
+    ctx = None
+    if sink.base_url.startswith("https:") and not sink.verify_tls:
+        import ssl
+
+        ctx = ssl._create_unverified_context()  # noqa: S323 - asked for with verify_tls = false
+    try:
+        with urllib.request.urlopen(req, timeout=sink.timeout, context=ctx) as resp:
+            return resp.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, _short(exc.read())
+    except (OSError, ValueError) as exc:
+        raise SinkError(f"{who}: cannot reach {sink.base_url}: {_reason(exc)}") from None
 
 
 def _short(detail: Any) -> str:

@@ -41,13 +41,10 @@ is skipped; 401/403/404, 429, 5xx and connection errors are retried.
 
 from __future__ import annotations
 
-import base64
 import logging
 import math
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 import zlib
 from collections.abc import Sequence
 from datetime import datetime
@@ -55,7 +52,7 @@ from datetime import datetime
 from obis.push import Push
 
 from .base import Entry, SinkError, secret, time_utc
-from .influx import _BAD_DATA, _reason, _short, field_name
+from .influx import _BAD_DATA, field_name, post_lines
 from .threaded import ThreadedSink
 
 log = logging.getLogger("han.sink")
@@ -199,27 +196,7 @@ class VictoriaMetricsSink(ThreadedSink):
         raise SinkError(f"victoriametrics sink: HTTP {status}{': ' + hint if hint else ''} ({detail})")
 
     def _post(self, body: str) -> tuple[int, str]:
-        req = urllib.request.Request(
-            f"{self.base_url}/write?precision=ms",
-            data=body.encode("utf-8"),
-            method="POST",
-            headers={"Content-Type": "text/plain; charset=utf-8"},
-        )
-        if self.user:
-            cred = base64.b64encode(f"{self.user}:{self._password or ''}".encode()).decode()
-            req.add_header("Authorization", f"Basic {cred}")
-        ctx = None
-        if self.base_url.startswith("https:") and not self.verify_tls:
-            import ssl
-
-            ctx = ssl._create_unverified_context()  # noqa: S323 - asked for with verify_tls = false
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=ctx) as resp:
-                return resp.status, ""
-        except urllib.error.HTTPError as exc:
-            return exc.code, _short(exc.read())
-        except (OSError, ValueError) as exc:
-            raise SinkError(f"victoriametrics sink: cannot reach {self.base_url}: {_reason(exc)}") from None
+        return post_lines(self, f"{self.base_url}/write?precision=ms", body, "victoriametrics sink")
 
 
 class VictoriaMetricsHttpsSink(VictoriaMetricsSink):
