@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT, SAMPLES, SEED_AK, SEED_EK
 from han.cli import main
 from han.inputs import CHUNK, HexReader, open_input, parse_hex, read_input
-from test_decode_reads_in_chunks import kamstrup_frames
+from pushkit import kamstrup_frames
 
 KEYARGS = ["--key", SEED_EK.hex(), "--auth-key", SEED_AK.hex()]
 FRAME = bytes.fromhex((SAMPLES / "kamstrup_dk_radius.hex").read_text())

@@ -7,31 +7,11 @@ import json
 import sys
 
 from conftest import SAMPLES, SEED_AK, SEED_EK
-from decoders.xdlms import axdr
-from decoders.xdlms.apdu import build_data_notification
-from decoders.xdlms.axdr import Data
-from decoders.link.hdlc import build_frame
-from decoders.ciphering.security import Keys, protect
 from han.cli import main
 from han.inputs import CHUNK, open_input, parse_hex, read_input
+from pushkit import kamstrup_frames
 
 KEYARGS = ["--key", SEED_EK.hex(), "--auth-key", SEED_AK.hex()]
-
-
-def kamstrup_frames(count: int) -> bytes:
-    """``count`` ciphered pushes (invocation counters 1000, 1001, ...) of a short Kamstrup-like list."""
-    keys = Keys(ek=SEED_EK, ak=SEED_AK)
-    out = bytearray()
-    for i in range(count):
-        body = axdr.structure(
-            axdr.visible_string("Kamstrup_V0001"),
-            axdr.octet_string(bytes((1, 1, 1, 7, 0, 255))), Data(axdr.DOUBLE_LONG_UNSIGNED, i),
-            axdr.octet_string(bytes((1, 1, 96, 1, 0, 255))), axdr.octet_string(b"x" * 400),
-        )  # fmt: skip
-        apdu = build_data_notification(body)
-        wire = protect(apdu, keys=keys, system_title=bytes.fromhex("4B414D4501A4DC52"), invocation_counter=1000 + i)
-        out += build_frame(b"\xe6\xe7\x00" + wire)
-    return bytes(out)
 
 
 def test_a_binary_capture_comes_in_chunks(tmp_path):

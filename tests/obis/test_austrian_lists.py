@@ -6,48 +6,16 @@ and decoded end to end; the corpus holds no capture of them.
 
 from __future__ import annotations
 
-from datetime import datetime
 
 import pytest
 
 from decoders.xdlms import axdr
-from decoders.xdlms.apdu import build_data_notification
 from decoders.xdlms.axdr import Data
-from decoders.xdlms.cosem_time import CosemDateTime
-from decoders.link.hdlc import build_frame
-from decoders.ciphering.security import Keys, protect
+from decoders.ciphering.security import Keys
 from han.pipeline import PushDecoder
 from obis.interpret import InterpretOptions
 from obis.push import Push
-
-EK = bytes.fromhex("0F0E0D0C0B0A09080706050403020100")
-U32 = axdr.DOUBLE_LONG_UNSIGNED
-#: +A, -A, +R, -R, +P, -P, +Q, -Q as the meter sends them (Wh, Wh, varh, varh, W, W, var, var)
-COUNTERS = (12_345_678, 1_234, 2_345_678, 3_456_789, 1_520, 0, 310, 45)
-NAMED = (
-    ("1.0.1.8.0.255", "Active energy import (+A)", "Wh"),
-    ("1.0.2.8.0.255", "Active energy export (-A)", "Wh"),
-    ("1.0.3.8.0.255", "Reactive energy import (+R)", "varh"),
-    ("1.0.4.8.0.255", "Reactive energy export (-R)", "varh"),
-    ("1.0.1.7.0.255", "Active power import (+P)", "W"),
-    ("1.0.2.7.0.255", "Active power export (-P)", "W"),
-    ("1.0.3.7.0.255", "Reactive power import (+Q)", "var"),
-    ("1.0.4.7.0.255", "Reactive power export (-Q)", "var"),
-)
-WHEN = CosemDateTime.from_datetime(datetime(2025, 1, 20, 18, 30, 5))  # deviation 0x8000: Vienna local time
-
-
-def body(serial: bytes | None = None, counters=COUNTERS) -> Data:
-    head = [axdr.octet_string(serial)] if serial is not None else []
-    return axdr.structure(*head, axdr.octet_string(WHEN.raw), *[Data(U32, v) for v in counters])
-
-
-def frame(b: Data, maker: bytes = b"LGZ", *, encrypted: bool = True, addr=(b"\xce\xff", b"\x03")) -> bytes:
-    apdu = build_data_notification(b, invoke_id_and_priority=0x12, datetime=WHEN)
-    if encrypted:
-        apdu = protect(apdu, keys=Keys(ek=EK), system_title=maker + b"\x67\x01\x02\x03\x04",
-                       invocation_counter=0x1234, security_control=0x20)  # fmt: skip
-    return build_frame(b"\xe6\xe7\x00" + apdu, dest=addr[0], src=addr[1])
+from pushkit import COUNTERS, EK, NAMED, WHEN, body, frame
 
 
 def decode(data: bytes, **kw) -> Push:

@@ -16,7 +16,7 @@ from han.pipeline import PushDecoder
 from obis.interpret import InterpretOptions
 from obis.profile_file import ProfileFileError, load_profiles, parse_profiles, profile_toml
 from obis.profiles import PROFILES, catalogue, profile_by_name
-from test_austrian_lists import COUNTERS, EK, WHEN, body, frame
+from pushkit import COUNTERS, EK, body, frame
 from vectorcheck import country_of, keys_of
 
 KEY = ["--key", EK.hex()]
