@@ -603,6 +603,14 @@ class Daemon:
     def watch_for(self, source) -> SourceWatch | None:
         return next((w for w in self.watches if w.source is source), None)
 
+    def silent_topics(self, source, now: float) -> tuple[int, float]:
+        """How many of an MQTT source's topics sent no push for three push intervals (the configured
+        one, else 10 s), and that limit: for han status, never a warning (a head-end has thousands)."""
+        assert self.ingest is not None
+        limit = 3 * (self.cfg.push_interval or DEFAULT_INTERVAL)
+        pushed, since = self.ingest.outcomes.stream_push, now - limit
+        return sum(1 for t in list(source.streams) if pushed.get(t, self.started) < since), limit
+
     def _watchdog(self, now: float) -> None:
         """Each source on its own: warn when it sent no push for three of its push intervals (again
         every three more), naming the source (with several) and the fault.
