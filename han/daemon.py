@@ -23,7 +23,7 @@ import os
 import signal
 import statistics
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterator
 
 from obis.push import Push, SecurityInfo
@@ -39,7 +39,7 @@ from .pipeline import PushDecoder, push_from_apdu, thread_interpreter
 from .replay import CounterStore
 from .sources import ReplaySource, SerialSource, SourceSpec
 from .unknown import UnknownFrame, UnknownStore
-from .watchdog import Quiet
+from .watchdog import Quiet, SourceWatch
 from .watchdog import message as watchdog_message
 
 log = logging.getLogger("han.run")
@@ -110,10 +110,8 @@ class Daemon:
         self._interpreter = None  #: shared by the streams' decoders
         self._gaps: deque[float] = deque(maxlen=20)  # seconds between pushes (learns the push interval)
         self._prev_push: float | None = None
-        self._warned_at: float | None = None  # when the watchdog last warned
-        self._last_byte: float | None = None  # when bytes last arrived
-        self._counts_at_push: Counter = Counter()  # the outcome counts at the last push (the watchdog's window)
-        self._bytes_at_push = 0
+        self.watches: list[SourceWatch] = []  #: the watchdog's, one per source (in the order of self.sources)
+        self._watch_by_stream: dict[str | None, SourceWatch] = {}  # a port's stream -> its watch
         self._source_failed = False
         self._troubles: dict[str, str] = {}  # state-directory problems already logged
         self._lock_fd: int | None = None
@@ -152,6 +150,7 @@ class Daemon:
             decoders=self._decoder,
             meters=self._stream_meter,
             on_unknown=self._unknown_frame,
+            on_outcome=self._outcome,
         )
         self.ingest.keys_file = bool(cfg.keys_file)
         if self.ingest.held:
@@ -303,6 +302,7 @@ class Daemon:
         assert self.ingest is not None and self.journal is not None
         self.sources = self._make_sources()
         self.source = self.sources[0]
+        self._watch(self.sources)
         sinks = ", ".join(w.name for w in self.workers)
         log.info("state directory %s; sinks: %s; %s", cfg.state_dir, sinks, self._keys_summary())
         worker_tasks = [asyncio.ensure_future(w.run()) for w in self.workers]
@@ -360,6 +360,35 @@ class Daemon:
             sources.append(src)
         return sources
 
+    def _watch(self, sources: list) -> None:
+        """A watch per source; a port's stream leads to its watch (an MQTT source's topics: by its streams)."""
+        self.watches = [SourceWatch(src) for src in sources]
+        self._watch_by_stream = {
+            getattr(w.source, "stream_name", None): w for w in self.watches if w.source.kind != "mqtt"
+        }
+
+    def _watch_of(self, stream: str | None) -> SourceWatch | None:
+        watches = self.watches
+        if len(watches) == 1:
+            return watches[0]
+        w = self._watch_by_stream.get(stream)
+        if w is not None:
+            return w
+        for w in watches:
+            if stream in (getattr(w.source, "streams", None) or ()):
+                return w
+        return None
+
+    def _outcome(self, stream: str | None, reason: str, now: float) -> None:
+        """A push or a failure of a stream: its source's watch takes it (han.ingest on_outcome)."""
+        w = self._watch_of(stream)
+        if w is None:
+            return
+        if reason == "accepted":
+            w.pushed(now)
+        else:
+            w.failed(reason)
+
     def _feeds(self, stream: str | None):
         """A stream's feed for a source (han.sources.base.StreamFeed), guarded: reading goes on whatever happens."""
         return _GuardedFeed(self, stream)
@@ -379,7 +408,9 @@ class Daemon:
         return self.ingest is not None and not self.ingest.pending
 
     def _feed(self, data: bytes, stream: str | None = None, *, redelivered: bool = False) -> list[Push]:
-        self._last_byte = time.time()
+        w = self._watch_of(stream)
+        if w is not None:
+            w.received(len(data), time.time())
         try:
             return self.ingest.feed(data, stream, redelivered=redelivered)
         except Exception as exc:  # noqa: BLE001 - the last guard: reading goes on whatever happens
@@ -514,16 +545,15 @@ class Daemon:
         if self._prev_push is not None:
             self._gaps.append(now - self._prev_push)
         self._prev_push = now
-        if self._warned_at is not None:
-            watch_log.warning("pushes arrive again")
-            self._warned_at = None
+        several = len(self.watches) > 1
+        for w in self.watches:
+            if w.committed():
+                watch_log.warning("%spushes arrive again", f"{w.source.name}: " if several else "")
         if not self.cfg.replay:
             self._tell_sinks(True)
         if self.web is not None:
             self.web.ports_changed()
         assert self.ingest is not None
-        self._counts_at_push = Counter(self.ingest.outcomes.counts)
-        self._bytes_at_push = self.ingest.outcomes.bytes_in
         if self.cfg.count and self.ingest.outcomes.counts["accepted"] >= self.cfg.count:
             self.request_stop()
 
@@ -564,28 +594,51 @@ class Daemon:
             return max(1.0, statistics.median(self._gaps))
         return DEFAULT_INTERVAL
 
+    def interval_of(self, w: SourceWatch) -> float:
+        """A source's push interval: the configured one, else its own learned one, else the daemon's."""
+        if len(self.watches) == 1:
+            return self.push_interval
+        return w.interval(self.cfg.push_interval, self.push_interval)
+
+    def watch_for(self, source) -> SourceWatch | None:
+        return next((w for w in self.watches if w.source is source), None)
+
+    def silent_topics(self, source, now: float) -> tuple[int, float]:
+        """How many of an MQTT source's topics sent no push for three push intervals (the configured
+        one, else 10 s), and that limit: for han status, never a warning (a head-end has thousands)."""
+        assert self.ingest is not None
+        limit = 3 * (self.cfg.push_interval or DEFAULT_INTERVAL)
+        pushed, since = self.ingest.outcomes.stream_push, now - limit
+        return sum(1 for t in list(source.streams) if pushed.get(t, self.started) < since), limit
+
     def _watchdog(self, now: float) -> None:
-        """Warn when no push came for three push intervals (again every three more), naming the fault.
+        """Each source on its own: warn when it sent no push for three of its push intervals (again
+        every three more), naming the source (with several) and the fault.
 
         A lost port, a silent line (then the port is reopened: a USB adapter that stopped
         talking), or bytes that make no push: what they look like comes from the outcome
-        counts since the last push (han.watchdog).
+        counts since its last push (han.watchdog).  An MQTT source is watched as a whole: no
+        message from any of its topics (one quiet bridge among thousands is no warning).
         """
-        assert self.ingest is not None
-        o = self.ingest.outcomes
-        quiet_since = o.last_push or self.started
-        limit = 3 * self.push_interval
-        if now - max(quiet_since, self._warned_at or 0.0) < limit:
+        for w in self.watches:
+            self._watch_one(w, now)
+
+    def _watch_one(self, w: SourceWatch, now: float) -> None:
+        quiet_since = w.last_push or self.started
+        interval = self.interval_of(w)
+        if now - max(quiet_since, w.warned_at or 0.0) < 3 * interval:
             return
-        self._warned_at = now
-        source = self.source
-        if all(getattr(src, "kind", "") == "mqtt" for src in self.sources):
-            down = [src.name for src in self.sources if src.state != "connected"]
+        w.warned_at = now
+        source = w.source
+        several = len(self.watches) > 1
+        name = f"{source.name}: " if several else ""
+        if source.kind == "mqtt":
             watch_log.warning(
-                "no push for %.0f s from any topic: %s",
+                "%sno push for %.0f s from any topic: %s",
+                name,
                 now - quiet_since,
-                f"the broker is unreachable ({', '.join(down)})"
-                if down
+                ("the broker is unreachable" + ("" if several else f" ({source.name})"))
+                if source.state != "connected"
                 else "no bridge publishes (or the topic filter matches none of their topics)",
             )
             return
@@ -594,26 +647,28 @@ class Daemon:
             lost = source.last_error or "not open"
         quiet = Quiet(
             quiet_for=now - quiet_since,
-            since_start=o.last_push is None,
-            interval=self.push_interval,
+            since_start=w.last_push is None,
+            interval=interval,
             port_lost=lost,
-            silent_for=None if self._last_byte is None else now - self._last_byte,
-            bytes_since_push=o.bytes_in - self._bytes_at_push,
-            window=o.counts - self._counts_at_push,
-            transport=self.cfg.transport,
+            silent_for=None if w.last_byte is None else now - w.last_byte,
+            bytes_since_push=w.bytes_in - w.bytes_at_push,
+            window=w.window,
+            transport=self._stream_transport(getattr(source, "stream_name", None)),
             serial=self.cfg.serial.describe(),
         )
-        watch_log.warning("%s", watchdog_message(quiet))
+        watch_log.warning("%s%s", name, watchdog_message(quiet))
         if lost is None and not quiet.bytes_arrive and isinstance(source, SerialSource):
             source.reopen("the port has been silent")
 
     def _source_online(self, now: float) -> bool:
-        """The port is open and a push came within three push intervals (the watchdog's limit)."""
-        assert self.ingest is not None
-        if not any(src.state == "connected" for src in self.sources):
-            return False
-        quiet_since = self.ingest.outcomes.last_push or self.started
-        return now - quiet_since < 3 * self.push_interval
+        """Some source is open and sent a push within three of its push intervals (the watchdog's limit).
+
+        One online status for all sources: a silent meter beside others that push leaves them
+        online (its power values expire by themselves)."""
+        return any(
+            w.source.state == "connected" and now - (w.last_push or self.started) < 3 * self.interval_of(w)
+            for w in self.watches
+        )
 
     def _tell_sinks(self, online: bool) -> None:
         """Sinks that show availability (MQTT's status topic) follow the port: told on every change."""
@@ -623,7 +678,12 @@ class Daemon:
         if online:
             log.info("status for the sinks: online (the port is open and pushes arrive)")
         else:
-            log.info("status for the sinks: offline (the port is lost, or no push for 3 × %g s)", self.push_interval)
+            log.info(
+                "status for the sinks: offline (%s)",
+                "every source is lost or quiet"
+                if len(self.watches) > 1
+                else f"the port is lost, or no push for 3 × {self.push_interval:g} s",
+            )
         for w in self.workers:
             w.source_status(online)
 

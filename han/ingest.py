@@ -108,10 +108,13 @@ class Ingest:
         decoders: Callable[[str], PushDecoder] | None = None,
         meters: Callable[[str], str | None] | None = None,
         on_unknown: Callable[[str | None, DecodeError], None] | None = None,
+        on_outcome: Callable[[str | None, str, float], None] | None = None,
     ) -> None:
         """``decoder`` decodes the default stream; ``decoders(name)`` makes the decoder of a named stream
         (default: like ``decoder``), ``meters(name)`` gives its configured meter name.
-        ``on_unknown(stream, error)`` gets each frame refused for want of its meter's keys."""
+        ``on_unknown(stream, error)`` gets each frame refused for want of its meter's keys;
+        ``on_outcome(stream, reason, now)`` each counted outcome of a stream (``accepted`` for a push,
+        noted before the journal has it): the daemon's watchdog per source."""
         self.decoder = decoder
         self.keyring = keyring
         self.counters = counters
@@ -130,6 +133,7 @@ class Ingest:
         self._decoders = decoders
         self._meters = meters
         self.on_unknown = on_unknown
+        self.on_outcome = on_outcome
         #: each stream's meter: every push is stamped with it before the journal (see han.identity)
         self.identity = SourceIdentity(meter)
         self.identity.resume(*journal.held())
@@ -197,6 +201,8 @@ class Ingest:
     def failed_input(self, reason: str, text: str, stream: str | None = None) -> None:
         """A message that carried no meter data (a malformed payload): counted, logged once per burst."""
         self.outcomes.counts[reason] += 1
+        if self.on_outcome is not None:
+            self.on_outcome(stream, reason, self.clock())
         where = f"{stream}: " if stream else ""
         self.burst.failure(reason, where + text, self.clock())
 
@@ -357,6 +363,8 @@ class Ingest:
         consequence = err.consequence  # of a damaged frame counted already
         if not consequence:
             self.outcomes.counts[err.reason] += 1
+            if self.on_outcome is not None:
+                self.on_outcome(stream, err.reason, now)
         if err.reason == "no_key" and self.on_unknown is not None:
             self.on_unknown(stream, err)
         text = advise(err, keys_file=self.keys_file).one_line()
@@ -370,6 +378,8 @@ class Ingest:
     def _note(self, push: Push, meter: str | None, kid: str | None, now: float, stream: str | None = None) -> None:
         o = self.outcomes
         o.last_push = o.stream_push[stream] = now
+        if self.on_outcome is not None:
+            self.on_outcome(stream, "accepted", now)
         o.last_meter_time = push.timestamp
         if meter is None:
             return  # held: counted for its meter when it is released

@@ -21,6 +21,7 @@ def _iso(t: float | None) -> str | None:
 def snapshot(d) -> dict[str, Any]:
     """The status of a running :class:`~han.daemon.Daemon`."""
     ingest, journal, source = d.ingest, d.journal, d.source
+    now = time.time()
     o = ingest.outcomes
     last_seq = journal.last_seq
     return {
@@ -39,19 +40,7 @@ def snapshot(d) -> dict[str, Any]:
             "last_error": source.last_error if source else None,
             "bytes": o.bytes_in,
         },
-        "sources": [
-            {
-                "name": s.name,
-                "kind": s.kind,
-                "state": s.state,
-                "since": _iso(s.since),
-                "reconnects": s.reconnects,
-                "last_error": s.last_error,
-                **({"client_id": s.client_id, "messages": s.messages, "streams": len(s.streams)}
-                   if s.kind == "mqtt" else {}),
-            }
-            for s in getattr(d, "sources", ())
-        ],
+        "sources": [_source(d, s, now) for s in getattr(d, "sources", ())],
         "unknown_meters": {
             "kept": d.unknown.kept if getattr(d, "unknown", None) else 0,
             "dropped": d.unknown.dropped() if getattr(d, "unknown", None) else 0,
@@ -92,6 +81,28 @@ def snapshot(d) -> dict[str, Any]:
     }
 
 
+def _source(d, s, now: float) -> dict[str, Any]:
+    """One source: its state, and as the watchdog sees it (its last push, its push interval)."""
+    watch = d.watch_for(s) if hasattr(d, "watch_for") else None
+    entry: dict[str, Any] = {
+        "name": s.name,
+        "kind": s.kind,
+        "state": s.state,
+        "since": _iso(s.since),
+        "reconnects": s.reconnects,
+        "last_error": s.last_error,
+    }
+    if watch is not None:
+        entry["last_push"] = _iso(watch.last_push)
+        entry["push_interval"] = d.interval_of(watch)
+    if s.kind == "mqtt":
+        entry.update(client_id=s.client_id, messages=s.messages, streams=len(s.streams))
+        if hasattr(d, "silent_topics"):
+            silent, limit = d.silent_topics(s, now)
+            entry.update(silent_topics=silent, silent_after=limit)
+    return entry
+
+
 def _ago(iso: str | None, now: float) -> str:
     if not iso:
         return "never"
@@ -118,13 +129,23 @@ def render(data: dict[str, Any], running_pid: int | None, now: float | None = No
         state += f", {i['reconnects']} reconnect(s)"
     if i.get("last_error"):
         state += f", last error: {i['last_error']}"
+    sources = data.get("sources") or []
+    if len(sources) > 1 and "last_push" in sources[0]:
+        state += f", last push {_ago(sources[0]['last_push'], now)}"
     lines.append(f"input: {where}: {state}; {i.get('bytes', 0)} bytes read")
     for s in (data.get("sources") or [])[1:] if len(data.get("sources") or []) > 1 else []:
         more = f", last error: {s['last_error']}" if s.get("last_error") else ""
+        if "last_push" in s:
+            more += f", last push {_ago(s['last_push'], now)}"
         lines.append(f"       {s['name']}: {s['state']} since {s['since']}{more}")
     for s in data.get("sources") or []:
         if s.get("kind") == "mqtt":
-            lines.append(f"mqtt: {s['name']} as {s['client_id']}: {s['messages']} message(s), {s['streams']} topic(s)")
+            silent = (
+                f", {s['silent_topics']} silent for over {s['silent_after']:g} s" if s.get("silent_topics") else ""
+            )
+            lines.append(
+                f"mqtt: {s['name']} as {s['client_id']}: {s['messages']} message(s), {s['streams']} topic(s){silent}"
+            )
     unknown = data.get("unknown_meters") or {}
     if unknown.get("kept") or unknown.get("dropped"):
         lines.append(

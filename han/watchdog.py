@@ -15,6 +15,8 @@ bytes got, and so the likely fault::
 
 from __future__ import annotations
 
+import statistics
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -31,6 +33,59 @@ CHECKSUM = ("bad_checksum", "truncated", "broken_segments", "broken_blocks")
 NO_FRAME = ("not_a_frame", "bad_frame")
 
 _FRAMES = {"hdlc": "HDLC frames", "mbus": "M-Bus frames", "raw": "APDUs"}
+
+
+class SourceWatch:
+    """One source's watch: when it last pushed, what came since, and whether it was warned about.
+
+    A port or socket is watched on its own; an MQTT source as a whole (its topics' newest
+    push: one bridge of thousands going quiet is not a warning).  Pushes are noted as they are
+    accepted; ``committed`` runs once they are in the journal and learns the source's push interval.
+    """
+
+    __slots__ = ("source", "gaps", "last_push", "_learned_at", "warned_at", "last_byte", "bytes_in",
+                 "bytes_at_push", "window")  # fmt: skip
+
+    def __init__(self, source) -> None:
+        self.source = source
+        self.gaps: deque[float] = deque(maxlen=20)  #: seconds between its pushes (its push interval)
+        self.last_push: float | None = None  #: its last accepted push
+        self._learned_at: float | None = None  #: the push its last gap was learned from
+        self.warned_at: float | None = None  #: when the watchdog last warned about it (None: all clear)
+        self.last_byte: float | None = None
+        self.bytes_in = 0
+        self.bytes_at_push = 0
+        self.window: Counter = Counter()  #: failure outcomes since its last push
+
+    def pushed(self, now: float) -> None:
+        self.last_push = now
+        self.bytes_at_push = self.bytes_in
+        self.window.clear()
+
+    def failed(self, reason: str) -> None:
+        self.window[reason] += 1
+
+    def received(self, n: int, now: float) -> None:
+        self.bytes_in += n
+        self.last_byte = now
+
+    def committed(self) -> bool:
+        """Its new pushes are journaled: learn the gap; True when it was warned about (pushes arrive again)."""
+        if self.last_push is None or self.last_push == self._learned_at:
+            return False
+        if self._learned_at is not None:
+            self.gaps.append(self.last_push - self._learned_at)
+        self._learned_at = self.last_push
+        warned, self.warned_at = self.warned_at is not None, None
+        return warned
+
+    def interval(self, configured: float | None, fallback: float) -> float:
+        """The configured push interval, else its own learned one, else ``fallback`` (the daemon's)."""
+        if configured:
+            return configured
+        if len(self.gaps) >= 3:
+            return max(1.0, statistics.median(self.gaps))
+        return fallback
 
 
 @dataclass(frozen=True)

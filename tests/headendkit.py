@@ -94,19 +94,19 @@ def env() -> dict:
 class Worker:
     """``han run --source mqtt://...`` as a process, with its own state directory and JSONL sink."""
 
-    def __init__(self, tmp_path: Path, name: str, source: str, keys: Path) -> None:
+    def __init__(self, tmp_path: Path, name: str, source: str, keys: Path, extra: tuple[str, ...] = ()) -> None:
         self.dir = tmp_path / name
         self.dir.mkdir(exist_ok=True)
         self.state = self.dir / "state"
         self.sink = self.dir / "pushes.jsonl"
-        self.source, self.keys = source, keys
+        self.source, self.keys, self.extra = source, keys, extra
         self.proc: subprocess.Popen | None = None
         self.log = open(self.dir / "log.txt", "ab")  # noqa: SIM115
 
     def start(self) -> "Worker":
         self.proc = subprocess.Popen(
             HAN + ["run", "--source", self.source, "--keys", str(self.keys), "--state-dir", str(self.state),
-                   "--status-interval", "0.2", "--sink", f"jsonl:{self.sink}"],  # fmt: skip
+                   "--status-interval", "0.2", "--sink", f"jsonl:{self.sink}", *self.extra],  # fmt: skip
             stdout=subprocess.DEVNULL,
             stderr=self.log,
             env=env(),

@@ -223,12 +223,18 @@ def port_entry(daemon, source, now: float) -> dict[str, Any]:
     name = source.name if source is not None else (daemon.cfg.serial.port or daemon.cfg.replay or "")
     if source is None or getattr(source, "state", "connected") not in ("connected", "replaying"):
         state = "closed"
-    elif not daemon.cfg.replay and now - (last or daemon.started) >= 3 * daemon.push_interval:
+    elif not daemon.cfg.replay and now - (last or daemon.started) >= 3 * _interval(daemon, source):
         state = "quiet"
     else:
         state = "ok"
     quiet = None if state == "ok" else round(now - (last or daemon.started), 1)
     return {"name": name, "state": state, "last_push_utc": now_iso(last) if last else None, "quiet_seconds": quiet}
+
+
+def _interval(daemon, source) -> float:
+    """The source's push interval as the watchdog has it (its own learned one with several sources)."""
+    watch = daemon.watch_for(source) if source is not None and hasattr(daemon, "watch_for") else None
+    return daemon.interval_of(watch) if watch is not None else daemon.push_interval
 
 
 def _last_push(o, source, several: bool) -> float | None:

@@ -196,6 +196,35 @@ def test_100_meters_split_over_two_workers_arrive_exactly_once_per_meter(tmp_pat
         b.close()
 
 
+def test_a_broker_is_watched_as_a_whole_and_quiet_topics_are_only_counted(tmp_path, mosquitto):
+    meters = Meters("quiet", 25000000, 3)
+    keys = write_keys(tmp_path / "meters.toml", meters.sims)
+    w = Worker(tmp_path, "wq", source(mosquitto, "quiet"), keys, extra=("--push-interval", "0.3")).start()
+    pub = Publisher(mosquitto.port, "pub-quiet")
+    talker = min(meters.sims)
+    try:
+        for n in meters.sims:
+            pub.publish(meters.topic(n), meters.frame(n))
+        wait_until_sync(lambda: len(pushes(w.sink)) >= 3, "a push from every meter")
+
+        def silent() -> int:
+            pub.publish(meters.topic(talker), meters.frame(talker))  # one meter goes on
+            time.sleep(0.1)
+            return w.status()["sources"][0].get("silent_topics", 0)
+
+        wait_until_sync(lambda: silent() == 2, "the two quiet topics counted in the status")
+        assert "no push for" not in w.logged()  # quiet topics of a broker that delivers: no warning
+        wait_until_sync(lambda: "no push for" in w.logged(), "the warning once the whole broker is quiet")
+        line = next(x for x in w.logged().splitlines() if "no push for" in x)
+        assert "from any topic: no bridge publishes" in line, line
+        assert subprocess.run(HAN + ["status", "--state-dir", str(w.state)], capture_output=True, text=True,
+                              env=env(), cwd=ROOT).stdout.count("3 topic(s), 3 silent for over 0.9 s") == 1  # fmt: skip
+        assert w.stop() == 0
+    finally:
+        pub.close()
+        w.close()
+
+
 @pytest.mark.parametrize(
     "url, message",
     [
