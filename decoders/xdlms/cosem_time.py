@@ -108,10 +108,22 @@ class CosemDateTime:
 
     def naive(self) -> datetime:
         """The local wall-clock time as a naive datetime; ValueError when not fully specified."""
+        # a push's clock register and its timestamp are the same parsed time: its datetime is made once
+        # (kept only for the value from_bytes made of these bytes, whose fields are the bytes' own)
+        parsed = _PARSED.get(self.raw) is self
+        if parsed:
+            known = _NAIVE.get(self.raw)
+            if known is not None:
+                return known
         if None in (self.year, self.month, self.day, self.hour, self.minute, self.second):
             raise ValueError("date-time is not fully specified")
         hs = self.hundredths if self.hundredths is not None and self.hundredths < 100 else 0
-        return datetime(self.year, self.month, self.day, self.hour, self.minute, self.second, hs * 10000)  # type: ignore[arg-type]
+        local = datetime(self.year, self.month, self.day, self.hour, self.minute, self.second, hs * 10000)  # type: ignore[arg-type]
+        if parsed:
+            if len(_NAIVE) >= _MAX_PARSED:
+                _NAIVE.clear()
+            _NAIVE[self.raw] = local  # (datetimes are immutable: safe to hand out again)
+        return local
 
     def to_datetime(self, default_tz: tzinfo | None = None, *, ignore_deviation: bool = False) -> datetime:
         """An aware datetime when the deviation or ``default_tz`` is known, else naive local time.
@@ -165,6 +177,8 @@ _OFFSETS: dict[int, timezone] = {}
 #: date-times parsed lately, by their bytes (frozen, so each can be handed out again)
 _PARSED: dict[bytes, CosemDateTime] = {}
 _MAX_PARSED = 256
+#: naive() of date-times lately converted, by their bytes
+_NAIVE: dict[bytes, datetime] = {}
 
 
 def _offset(minutes: int) -> timezone:

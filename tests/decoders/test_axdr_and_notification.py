@@ -120,6 +120,16 @@ def test_cosem_datetime_with_timezone():
     assert built.to_datetime().utcoffset() == timedelta(hours=1)
 
 
+def test_cosem_datetime_naive_is_its_own_fields():
+    """naive() is made once per parsed time, yet a value built with other fields and the same bytes gets its own."""
+    from dataclasses import replace
+
+    parsed = CosemDateTime.from_bytes(bytes.fromhex("07E40107020E2F14FF800000"))
+    assert parsed.naive() is parsed.naive() == datetime(2020, 1, 7, 14, 47, 20)
+    assert replace(parsed, hour=5).naive() == datetime(2020, 1, 7, 5, 47, 20)
+    assert parsed.naive() == datetime(2020, 1, 7, 14, 47, 20)
+
+
 def test_looks_like_datetime():
     assert looks_like_datetime(bytes.fromhex("07E40107020E2F14FF800000"))
     assert not looks_like_datetime(b"ABCDEFGHIJKL")
