@@ -141,18 +141,10 @@ class InfluxSink(ThreadedSink):
         retry_max: float | None = None,
     ) -> None:
         super().__init__(target)
-        parsed = urllib.parse.urlsplit(target if target.startswith("//") else "//" + target)
-        if not parsed.hostname:
-            raise SinkError("influx sink: give a server, e.g. influx://127.0.0.1:8086?org=home&bucket=han")
-        try:
-            port = parsed.port
-        except ValueError:
-            raise SinkError("influx sink: the port must be a number") from None
-        query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
         known = {"api", "org", "bucket", "token", "db", "rp", "user", "password", "measurement", "time", "precision"}
-        unknown = sorted(set(query) - known)
-        if unknown:
-            raise SinkError(f"influx sink: unknown parameter {unknown[0]!r}; it takes {', '.join(sorted(known))}")
+        parsed, port, query = split_server(
+            target, "influx sink", "influx://127.0.0.1:8086?org=home&bucket=han", sorted(known)
+        )
         if query.get("precision", "ns") not in ("s", "ns"):
             raise SinkError("influx sink: points are written with nanosecond precision (whole seconds + a discriminator)")
 
@@ -393,6 +385,28 @@ class InfluxSink(ThreadedSink):
                 client.close()
             except Exception:  # noqa: BLE001 - best effort
                 pass
+
+
+def split_server(
+    target: str, who: str, example: str, known: Sequence[str]
+) -> tuple[urllib.parse.SplitResult, int | None, dict[str, str]]:
+    """A time-series server's URL (``HOST[:PORT][/PATH][?k=v…]``), checked: its parts, port and options.
+
+    Errors are SinkError lines naming ``who``: no host (with ``example``), a port that is not a
+    number, an option not in ``known`` (listed in that order).
+    """
+    parsed = urllib.parse.urlsplit(target if target.startswith("//") else "//" + target)
+    if not parsed.hostname:
+        raise SinkError(f"{who}: give a server, e.g. {example}")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise SinkError(f"{who}: the port must be a number") from None
+    query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+    unknown = sorted(set(query) - set(known))
+    if unknown:
+        raise SinkError(f"{who}: unknown parameter {unknown[0]!r}; it takes {', '.join(known)}")
+    return parsed, port, query
 
 
 def post_lines(sink: Any, url: str, body: str, who: str) -> tuple[int, str]:

@@ -52,7 +52,7 @@ from datetime import datetime
 from obis.push import Push
 
 from .base import Entry, SinkError, secret, time_utc
-from .influx import _BAD_DATA, field_name, post_lines
+from .influx import _BAD_DATA, field_name, post_lines, split_server
 from .threaded import ThreadedSink
 
 log = logging.getLogger("han.sink")
@@ -98,17 +98,7 @@ class VictoriaMetricsSink(ThreadedSink):
         retry_max: float | None = None,
     ) -> None:
         super().__init__(target)
-        parsed = urllib.parse.urlsplit(target if target.startswith("//") else "//" + target)
-        if not parsed.hostname:
-            raise SinkError("victoriametrics sink: give a server, e.g. victoriametrics://127.0.0.1:8428")
-        try:
-            port = parsed.port
-        except ValueError:
-            raise SinkError("victoriametrics sink: the port must be a number") from None
-        query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
-        unknown = sorted(set(query) - set(_KNOWN))
-        if unknown:
-            raise SinkError(f"victoriametrics sink: unknown parameter {unknown[0]!r}; it takes {', '.join(_KNOWN)}")
+        parsed, port, query = split_server(target, "victoriametrics sink", "victoriametrics://127.0.0.1:8428", _KNOWN)
         https = self.scheme.endswith("https")
         host = parsed.hostname if ":" not in parsed.hostname else f"[{parsed.hostname}]"
         self.base_url = f"{'https' if https else 'http'}://{host}:{port or (443 if https else 8428)}"
